@@ -1,0 +1,292 @@
+// Package sshtest starts SSH servers for tests: an in-process
+// golang.org/x/crypto/ssh server, and a throwaway OpenSSH sshd on a
+// loopback port when one is installed and the test runs as root.
+package sshtest
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Server is an SSH server a test can log in to.
+type Server struct {
+	// Addr is the server's loopback host:port.
+	Addr string
+	// Client logs in to the server.
+	Client *ssh.ClientConfig
+}
+
+func newSigner(t testing.TB) (ssh.Signer, ed25519.PrivateKey) {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, priv
+}
+
+// StartInProcess starts an x/crypto/ssh server on 127.0.0.1:0 that
+// accepts the returned client's key and answers "exec" requests of the
+// form "echo WORDS" with WORDS and a newline. It stops when the test ends.
+func StartInProcess(t testing.TB) *Server {
+	t.Helper()
+	hostKey, _ := newSigner(t)
+	userKey, _ := newSigner(t)
+	cfg := &ssh.ServerConfig{
+		PublicKeyCallback: func(_ ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
+			if bytes.Equal(k.Marshal(), userKey.PublicKey().Marshal()) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("unknown key")
+		},
+	}
+	cfg.AddHostKey(hostKey)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	conns := map[net.Conn]struct{}{}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[c] = struct{}{}
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				serveConn(c, cfg)
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return &Server{
+		Addr: ln.Addr().String(),
+		Client: &ssh.ClientConfig{
+			User:            "test",
+			Auth:            []ssh.AuthMethod{ssh.PublicKeys(userKey)},
+			HostKeyCallback: ssh.FixedHostKey(hostKey.PublicKey()),
+			Timeout:         10 * time.Second,
+		},
+	}
+}
+
+func serveConn(c net.Conn, cfg *ssh.ServerConfig) {
+	defer c.Close()
+	sc, chans, reqs, err := ssh.NewServerConn(c, cfg)
+	if err != nil {
+		return
+	}
+	defer sc.Close()
+	go ssh.DiscardRequests(reqs)
+	for nc := range chans {
+		if nc.ChannelType() != "session" {
+			nc.Reject(ssh.UnknownChannelType, "only sessions")
+			continue
+		}
+		ch, creqs, err := nc.Accept()
+		if err != nil {
+			continue
+		}
+		go serveSession(ch, creqs)
+	}
+}
+
+func serveSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
+	defer ch.Close()
+	for r := range reqs {
+		if r.Type != "exec" {
+			r.Reply(false, nil)
+			continue
+		}
+		var p struct{ Command string }
+		ssh.Unmarshal(r.Payload, &p)
+		words, ok := strings.CutPrefix(p.Command, "echo ")
+		r.Reply(ok, nil)
+		if !ok {
+			return
+		}
+		fmt.Fprintln(ch, words)
+		ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{0}))
+		return
+	}
+}
+
+// SSHDPath is where Debian's openssh-server installs sshd.
+const SSHDPath = "/usr/sbin/sshd"
+
+// StartSSHD starts a throwaway OpenSSH sshd on a free loopback port, with
+// its own host key and an authorized key for the current user, and stops
+// it when the test ends. It skips the test, saying why, when sshd is not
+// installed or the test does not run as root.
+func StartSSHD(t testing.TB) *Server {
+	t.Helper()
+	if _, err := os.Stat(SSHDPath); err != nil {
+		t.Skipf("real sshd test skipped: %s not installed (apt-get install openssh-server)", SSHDPath)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("real sshd test skipped: needs root to run a throwaway sshd")
+	}
+	ensurePrivsepDir(t)
+	dir := t.TempDir()
+	hostSigner, hostPriv := newSigner(t)
+	userSigner, _ := newSigner(t)
+	writeKey(t, filepath.Join(dir, "host_key"), hostPriv)
+	os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(userSigner.PublicKey()), 0o600)
+	port := freePort(t)
+	conf := fmt.Sprintf(`ListenAddress 127.0.0.1
+HostKey %[1]s/host_key
+AuthorizedKeysFile %[1]s/authorized_keys
+PidFile none
+UsePAM no
+StrictModes no
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+MaxStartups 1000
+`, dir)
+	cfgPath := filepath.Join(dir, "sshd_config")
+	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncWriter{}
+	cmd := exec.Command(SSHDPath, "-D", "-e", "-f", cfgPath, "-p", fmt.Sprint(port))
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start sshd: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("sshd log:\n%s", logs.String())
+		}
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sshd did not listen on %s: %v\n%s", addr, err, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	user := os.Getenv("USER")
+	if user == "" {
+		user = "root"
+	}
+	return &Server{
+		Addr: addr,
+		Client: &ssh.ClientConfig{
+			User:            user,
+			Auth:            []ssh.AuthMethod{ssh.PublicKeys(userSigner)},
+			HostKeyCallback: ssh.FixedHostKey(hostSigner.PublicKey()),
+			Timeout:         10 * time.Second,
+		},
+	}
+}
+
+// ensurePrivsepDir creates sshd's privilege separation directory if the
+// package's tmpfiles rule has not (no systemd), and removes it afterwards.
+func ensurePrivsepDir(t testing.TB) {
+	if _, err := os.Stat("/run/sshd"); err == nil {
+		return
+	}
+	if err := os.Mkdir("/run/sshd", 0o755); err != nil {
+		t.Skipf("real sshd test skipped: cannot create /run/sshd: %v", err)
+	}
+	t.Cleanup(func() { os.Remove("/run/sshd") })
+}
+
+func writeKey(t testing.TB, path string, priv ed25519.PrivateKey) {
+	t.Helper()
+	blk, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(blk), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Run logs in to addr with cfg, runs cmd and returns its output.
+func Run(addr string, cfg *ssh.ClientConfig, cmd string) (string, error) {
+	c, err := ssh.Dial("tcp", addr, cfg)
+	if err != nil {
+		return "", fmt.Errorf("ssh dial %s: %w", addr, err)
+	}
+	defer c.Close()
+	s, err := c.NewSession()
+	if err != nil {
+		return "", fmt.Errorf("ssh session: %w", err)
+	}
+	defer s.Close()
+	out, err := s.Output(cmd)
+	return string(out), err
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

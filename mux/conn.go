@@ -1,0 +1,144 @@
+package mux
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Conn is a sniffed connection as a Target receives it. Read first replays
+// the bytes sniffing read, then reads the network; io.Copy in either
+// direction reaches the underlying *net.TCPConn, so Linux splices. Close
+// logs one line with the connection's protocol, peers, byte counts and
+// duration.
+type Conn struct {
+	// Conn is the accepted connection. Reading it directly skips the
+	// replayed bytes; use it only for socket options and addresses.
+	net.Conn
+
+	sniffed Sniffed
+	target  string
+	start   time.Time
+	log     *slog.Logger
+	done    func(*Conn)
+
+	peeked []byte       // replayed by Read; nil once drained
+	rx, tx atomic.Int64 // bytes from and to the client
+	once   sync.Once
+	err    error
+}
+
+// Sniffed returns what sniffing found.
+func (c *Conn) Sniffed() Sniffed { return c.sniffed }
+
+// Peeked returns the sniffed bytes that Read has not replayed yet. The
+// slice must not be modified.
+func (c *Conn) Peeked() []byte { return c.peeked }
+
+// NetConn returns the accepted connection, as tls.Conn.NetConn does.
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
+// Read replays the sniffed bytes, then reads from the network.
+func (c *Conn) Read(p []byte) (int, error) {
+	if len(c.peeked) > 0 {
+		n := copy(p, c.peeked)
+		c.consume(n)
+		return n, nil
+	}
+	n, err := c.Conn.Read(p)
+	c.rx.Add(int64(n))
+	return n, err
+}
+
+func (c *Conn) consume(n int) {
+	c.rx.Add(int64(n))
+	c.peeked = c.peeked[n:]
+	if len(c.peeked) == 0 {
+		c.peeked = nil // release the sniffed bytes
+	}
+}
+
+// Write writes to the network.
+func (c *Conn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.tx.Add(int64(n))
+	return n, err
+}
+
+// WriteTo writes the sniffed bytes to w, then copies the rest of the
+// stream; with w a *net.TCPConn the kernel splices.
+func (c *Conn) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	if len(c.peeked) > 0 {
+		n, err := w.Write(c.peeked)
+		c.consume(n)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	n, err := io.Copy(w, c.Conn)
+	c.rx.Add(n)
+	return total + n, err
+}
+
+// ReadFrom copies r to the network; with r a *net.TCPConn the kernel
+// splices.
+func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	var n int64
+	var err error
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(struct{ io.Writer }{c.Conn}, r)
+	}
+	c.tx.Add(n)
+	return n, err
+}
+
+// CloseWrite shuts down the sending side, if the connection supports it.
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// CloseRead shuts down the receiving side, if the connection supports it.
+func (c *Conn) CloseRead() error {
+	if cr, ok := c.Conn.(interface{ CloseRead() error }); ok {
+		return cr.CloseRead()
+	}
+	return nil
+}
+
+// Close closes the connection and logs its summary line; later calls
+// return the first call's result.
+func (c *Conn) Close() error {
+	c.once.Do(func() {
+		c.err = c.Conn.Close()
+		c.peeked = nil
+		if c.done != nil {
+			c.done(c)
+		}
+		c.log.Info("conn",
+			"proto", c.protoName(),
+			"client", c.Conn.RemoteAddr().String(),
+			"target", c.target,
+			"rx", c.rx.Load(),
+			"tx", c.tx.Load(),
+			"duration", time.Since(c.start).Round(time.Microsecond),
+		)
+	})
+	return c.err
+}
+
+func (c *Conn) protoName() string {
+	if c.sniffed.Proto == ProtoCustom {
+		return c.sniffed.Probe
+	}
+	return c.sniffed.Proto.String()
+}

@@ -1,0 +1,413 @@
+package mux
+
+import (
+	"bufio"
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// Target receives sniffed connections. HandleConn owns c (a *Conn): it
+// must close c when it is done with it, and may block for the
+// connection's whole life. After HandleConn returns, mux does not touch c
+// again except to close it on a forced shutdown.
+type Target interface {
+	HandleConn(c net.Conn)
+}
+
+// Defaults for the zero values of Server's fields.
+const (
+	DefaultSniffTimeout     = 2 * time.Second
+	DefaultMaxPendingSniffs = 1024
+)
+
+// sniffBufSize holds a TLS record of maximum size with its header, enough
+// for any ClientHello sent in one record.
+const sniffBufSize = 16384 + 5
+
+// Server accepts connections, sniffs each and hands it to a Target. Its
+// zero value with SSH set is ready to Serve. Fields must not change once
+// Serve has been called.
+type Server struct {
+	// SSH receives SSH connections, and silent and unrecognised ones
+	// unless OnTimeout or Fallback say otherwise.
+	SSH Target
+	// HTTP receives HTTP/1 and h2c connections; nil closes them.
+	HTTP Target
+	// TLS receives TLS connections; nil closes them.
+	TLS Target
+	// Probes are user-defined protocols, tried in order before the
+	// built-in ones.
+	Probes []Probe
+	// OnTimeout receives connections that sent nothing within
+	// SniffTimeout; nil means SSH.
+	OnTimeout Target
+	// Fallback receives connections whose first bytes match nothing;
+	// nil means SSH.
+	Fallback Target
+	// SniffTimeout bounds how long a connection may take to show its
+	// protocol, from accept. Zero means DefaultSniffTimeout.
+	SniffTimeout time.Duration
+	// MaxPendingSniffs bounds connections being sniffed at once. When a
+	// new connection would exceed it, the oldest pending one is closed,
+	// so a flood of silent clients cannot hold off a real one. Zero
+	// means DefaultMaxPendingSniffs; negative means no bound.
+	MaxPendingSniffs int
+	// MaxConns bounds open connections, sniffing or handed off. Past it,
+	// new connections are closed at once with a log line. Zero or
+	// negative means no bound.
+	MaxConns int
+	// Logger receives connection and error logs; nil discards them.
+	Logger *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*Conn]struct{}
+	pending   list.List // of *pendingSniff, oldest first
+	open      int       // accepted and not yet closed
+	closing   bool
+	wg        sync.WaitGroup // connection goroutines
+	evictLog  limitedLog
+	refuseLog limitedLog
+}
+
+type pendingSniff struct {
+	conn    net.Conn
+	evicted bool // guarded by Server.mu
+}
+
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, sniffBufSize) }}
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("mux: server closed")
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+func (s *Server) sniffTimeout() time.Duration {
+	if s.SniffTimeout <= 0 {
+		return DefaultSniffTimeout
+	}
+	return s.SniffTimeout
+}
+
+func (s *Server) maxPending() int {
+	if s.MaxPendingSniffs == 0 {
+		return DefaultMaxPendingSniffs
+	}
+	return s.MaxPendingSniffs
+}
+
+// Serve accepts connections on ln until ln fails or the server shuts
+// down, and returns ErrServerClosed after Shutdown or Close. Serve may be
+// called for several listeners at once.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	if s.listeners == nil {
+		s.listeners = make(map[net.Listener]struct{})
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+
+	var backoff time.Duration
+	for {
+		raw, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("accept: %w", err)
+			}
+			// Out of file descriptors, or a connection aborted before
+			// accept: back off rather than spin, and keep serving.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.logger().Warn("accept failed; retrying", "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		if !s.admit() {
+			raw.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(raw)
+		}()
+	}
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// admit counts a new connection against MaxConns.
+func (s *Server) admit() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	if s.MaxConns > 0 && s.open >= s.MaxConns {
+		s.refuseLog.warn(s.logger(), "connection limit reached; refusing new connections", "max_conns", s.MaxConns)
+		return false
+	}
+	s.open++
+	return true
+}
+
+func (s *Server) release() {
+	s.mu.Lock()
+	s.open--
+	s.mu.Unlock()
+}
+
+// handle sniffs raw and hands it to its target.
+func (s *Server) handle(raw net.Conn) {
+	start := time.Now()
+	ps, ok := s.addPending(raw)
+	if !ok {
+		raw.Close()
+		s.release()
+		return
+	}
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(raw)
+	raw.SetReadDeadline(start.Add(s.sniffTimeout()))
+	sniffed, err := sniff(br, s.Probes)
+	raw.SetReadDeadline(time.Time{})
+	var peeked []byte
+	if n := br.Buffered(); n > 0 {
+		b, _ := br.Peek(n)
+		peeked = append([]byte(nil), b...)
+	}
+	br.Reset(nil)
+	readerPool.Put(br)
+
+	if s.removePending(ps) {
+		raw.Close()
+		s.release()
+		return
+	}
+	if err != nil && len(peeked) == 0 {
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			// The client went away before saying anything.
+			raw.Close()
+			s.release()
+			return
+		}
+		sniffed.Proto = ProtoSilent
+	}
+	t := s.target(sniffed)
+	c := &Conn{
+		Conn:    raw,
+		sniffed: sniffed,
+		target:  targetName(t, sniffed),
+		start:   start,
+		log:     s.logger(),
+		peeked:  peeked,
+		done:    s.connDone,
+	}
+	if !s.track(c) {
+		c.Close()
+		return
+	}
+	if t == nil {
+		s.logger().Warn("no target for protocol; closing", "proto", c.protoName(), "client", raw.RemoteAddr().String())
+		c.Close()
+		return
+	}
+	t.HandleConn(c)
+}
+
+func (s *Server) target(sn Sniffed) Target {
+	or := func(t, def Target) Target {
+		if t != nil {
+			return t
+		}
+		return def
+	}
+	switch sn.Proto {
+	case ProtoSSH:
+		return s.SSH
+	case ProtoTLS:
+		return s.TLS
+	case ProtoHTTP, ProtoH2C:
+		return s.HTTP
+	case ProtoCustom:
+		for i := range s.Probes {
+			if s.Probes[i].Name == sn.Probe {
+				return s.Probes[i].Target
+			}
+		}
+		return nil
+	case ProtoSilent:
+		return or(s.OnTimeout, s.SSH)
+	default:
+		return or(s.Fallback, s.SSH)
+	}
+}
+
+func targetName(t Target, sn Sniffed) string {
+	if st, ok := t.(fmt.Stringer); ok {
+		return st.String()
+	}
+	if t == nil {
+		return "none"
+	}
+	return sn.Proto.String()
+}
+
+// addPending registers a connection being sniffed, closing the oldest
+// pending one if the bound is reached.
+func (s *Server) addPending(c net.Conn) (*list.Element, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil, false
+	}
+	if max := s.maxPending(); max > 0 && s.pending.Len() >= max {
+		oldest := s.pending.Remove(s.pending.Front()).(*pendingSniff)
+		oldest.evicted = true
+		oldest.conn.Close()
+		s.evictLog.warn(s.logger(), "too many connections being sniffed; closed the oldest", "max_pending_sniffs", max)
+	}
+	return s.pending.PushBack(&pendingSniff{conn: c}), true
+}
+
+// removePending unregisters a finished sniff and reports whether it had
+// been evicted (its connection is then closed already).
+func (s *Server) removePending(e *list.Element) (evicted bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps := e.Value.(*pendingSniff)
+	if ps.evicted {
+		return true
+	}
+	s.pending.Remove(e)
+	return false
+}
+
+func (s *Server) track(c *Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns == nil {
+		s.conns = make(map[*Conn]struct{})
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) connDone(c *Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.open--
+	s.mu.Unlock()
+}
+
+// ActiveConns returns how many handed-off connections are open.
+func (s *Server) ActiveConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Shutdown stops accepting, closes connections still being sniffed, and
+// waits for handed-off connections to end on their own. When ctx is done
+// first it closes them, waits for their goroutines, and returns ctx's
+// error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.beginClose()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for s.ActiveConns() > 0 {
+		select {
+		case <-ctx.Done():
+			s.closeConns()
+			s.wg.Wait()
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// Close stops accepting and closes every connection at once.
+func (s *Server) Close() error {
+	s.beginClose()
+	s.closeConns()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) beginClose() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for e := s.pending.Front(); e != nil; e = e.Next() {
+		ps := e.Value.(*pendingSniff)
+		ps.evicted = true
+		ps.conn.Close()
+	}
+	s.pending.Init()
+}
+
+func (s *Server) closeConns() {
+	s.mu.Lock()
+	conns := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// limitedLog logs a repeated warning at most once a second, counting the
+// ones it held back.
+type limitedLog struct {
+	last       time.Time
+	suppressed int
+}
+
+// warn must be called with the owner's lock held.
+func (l *limitedLog) warn(log *slog.Logger, msg string, args ...any) {
+	now := time.Now()
+	if now.Sub(l.last) < time.Second {
+		l.suppressed++
+		return
+	}
+	if l.suppressed > 0 {
+		args = append(args, "suppressed", l.suppressed)
+	}
+	log.Warn(msg, args...)
+	l.last, l.suppressed = now, 0
+}

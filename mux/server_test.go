@@ -1,0 +1,341 @@
+package mux
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// echoTarget answers each connection with its name and a newline, then
+// echoes what it reads, like a server that speaks first (sshd).
+type echoTarget struct {
+	name string
+	got  chan *Conn
+}
+
+func newEcho(name string) *echoTarget { return &echoTarget{name: name, got: make(chan *Conn, 100)} }
+
+func (e *echoTarget) HandleConn(c net.Conn) {
+	defer c.Close()
+	e.got <- c.(*Conn)
+	fmt.Fprintf(c, "%s\n", e.name)
+	io.Copy(c, c)
+}
+
+func (e *echoTarget) String() string { return e.name }
+
+func startServer(t *testing.T, s *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		s.Close()
+		if err := <-done; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
+func readLine(t *testing.T, r *bufio.Reader) string {
+	t.Helper()
+	l, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("read line: %v (got %q)", err, l)
+	}
+	return strings.TrimSuffix(l, "\n")
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+
+// Every protocol reaches its own target, with every byte the client sent
+// replayed, also when the first packet arrives one byte at a time.
+func TestServeRoutesSplitFirstPackets(t *testing.T) {
+	ssh, web, tl, fb, vpn := newEcho("ssh"), newEcho("http"), newEcho("tls"), newEcho("fallback"), newEcho("vpn")
+	s := &Server{SSH: ssh, HTTP: web, TLS: tl, Fallback: fb, SniffTimeout: 5 * time.Second,
+		Probes: []Probe{{Name: "openvpn", Prefix: []byte{0, 0x0e, 0x38}, Target: vpn}}, Logger: testLogger(t)}
+	addr := startServer(t, s)
+	hello := clientHello(t, "llm.example.com", []string{"h2"}, 0)
+	tests := []struct {
+		first  []byte
+		target *echoTarget
+	}{
+		{[]byte("SSH-2.0-Go\r\n"), ssh},
+		{[]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), web},
+		{[]byte(h2cPreface), web},
+		{hello, tl},
+		{[]byte{0, 0x0e, 0x38, 9}, vpn},
+		{[]byte("\x7fELF?"), fb},
+	}
+	for _, tt := range tests {
+		t.Run(tt.target.name, func(t *testing.T) {
+			c := dial(t, addr)
+			for i := range tt.first { // one byte per write
+				if _, err := c.Write(tt.first[i : i+1]); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			r := bufio.NewReader(c)
+			if got := readLine(t, r); got != tt.target.name {
+				t.Fatalf("reached %q, want %q", got, tt.target.name)
+			}
+			echoed := make([]byte, len(tt.first))
+			if _, err := io.ReadFull(r, echoed); err != nil || !bytes.Equal(echoed, tt.first) {
+				t.Fatalf("replayed %q (%v), want %q", echoed, err, tt.first)
+			}
+			sc := <-tt.target.got
+			if tt.target == tl && sc.Sniffed().SNI != "llm.example.com" {
+				t.Errorf("SNI = %q", sc.Sniffed().SNI)
+			}
+		})
+	}
+}
+
+// A client that says nothing reaches SSH once the sniff timeout passes,
+// and gets the server's first words (the SSH banner).
+func TestSilentClientGoesToSSH(t *testing.T) {
+	ssh := newEcho("ssh")
+	s := &Server{SSH: ssh, HTTP: newEcho("http"), SniffTimeout: 100 * time.Millisecond}
+	addr := startServer(t, s)
+	start := time.Now()
+	c := dial(t, addr)
+	if got := readLine(t, bufio.NewReader(c)); got != "ssh" {
+		t.Fatalf("silent client reached %q", got)
+	}
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Fatalf("routed after %v, before the sniff timeout", d)
+	}
+	if p := (<-ssh.got).Sniffed().Proto; p != ProtoSilent {
+		t.Fatalf("proto = %v, want silent", p)
+	}
+}
+
+// OnTimeout overrides where silent clients go, and partial bytes at the
+// deadline go to the fallback, replayed.
+func TestTimeoutTargets(t *testing.T) {
+	ssh, onTimeout, fb := newEcho("ssh"), newEcho("timeout"), newEcho("fallback")
+	s := &Server{SSH: ssh, OnTimeout: onTimeout, Fallback: fb, SniffTimeout: 100 * time.Millisecond}
+	addr := startServer(t, s)
+
+	c := dial(t, addr)
+	if got := readLine(t, bufio.NewReader(c)); got != "timeout" {
+		t.Fatalf("silent client reached %q, want timeout target", got)
+	}
+	c = dial(t, addr)
+	c.Write([]byte("GE")) // could still be GET: waits for the deadline
+	r := bufio.NewReader(c)
+	if got := readLine(t, r); got != "fallback" {
+		t.Fatalf("partial method reached %q, want fallback", got)
+	}
+	b := make([]byte, 2)
+	if _, err := io.ReadFull(r, b); err != nil || string(b) != "GE" {
+		t.Fatalf("replayed %q, %v", b, err)
+	}
+}
+
+// Past MaxPendingSniffs the oldest pending connection is closed, so new
+// clients are still sniffed.
+func TestPendingSniffsEvictOldest(t *testing.T) {
+	web := newEcho("http")
+	s := &Server{SSH: newEcho("ssh"), HTTP: web, SniffTimeout: time.Minute, MaxPendingSniffs: 2}
+	addr := startServer(t, s)
+	first := dial(t, addr)
+	waitPending(t, s, 1)
+	dial(t, addr)
+	waitPending(t, s, 2)
+	c := dial(t, addr)
+	c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+	if got := readLine(t, bufio.NewReader(c)); got != "http" {
+		t.Fatalf("new client reached %q", got)
+	}
+	if _, err := first.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("oldest pending connection: read err = %v, want EOF (closed)", err)
+	}
+}
+
+func waitPending(t *testing.T, s *Server, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		got := s.pending.Len()
+		s.mu.Unlock()
+		if got == n {
+			return
+		}
+	}
+	t.Fatalf("pending sniffs never reached %d", n)
+}
+
+// Past MaxConns new connections are closed at once; closing one makes room.
+func TestMaxConnsRefuses(t *testing.T) {
+	s := &Server{SSH: newEcho("ssh"), MaxConns: 1}
+	addr := startServer(t, s)
+	a := dial(t, addr)
+	a.Write([]byte("SSH-2.0-a\r\n"))
+	readLine(t, bufio.NewReader(a))
+	b := dial(t, addr)
+	if _, err := b.Read(make([]byte, 1)); err == nil {
+		t.Fatal("second connection was served past MaxConns")
+	}
+	a.Close()
+	for deadline := time.Now().Add(5 * time.Second); s.ActiveConns() > 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("first connection never ended")
+		}
+	}
+	c := dial(t, addr)
+	c.Write([]byte("SSH-2.0-c\r\n"))
+	if got := readLine(t, bufio.NewReader(c)); got != "ssh" {
+		t.Fatalf("after a close, got %q", got)
+	}
+}
+
+// HTTP connections delivered through a ListenerTarget are served by a
+// plain http.Server.
+func TestListenerTargetServesHTTP(t *testing.T) {
+	lt := NewListenerTarget("http", nil)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "path=%s", r.URL.Path)
+	})}
+	go srv.Serve(lt)
+	t.Cleanup(func() { srv.Close() })
+	s := &Server{SSH: newEcho("ssh"), HTTP: lt}
+	addr := startServer(t, s)
+	resp, err := http.Get("http://" + addr + "/v1/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "path=/v1/models" {
+		t.Fatalf("body = %q", body)
+	}
+}
+
+// TLS connections reach the TLS target, which can terminate them: the
+// replayed ClientHello is enough for crypto/tls.
+func TestTLSTargetTerminates(t *testing.T) {
+	lt := NewListenerTarget("tls", nil)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "over tls")
+	})}
+	cert := selfSigned(t)
+	go srv.Serve(tls.NewListener(lt, &tls.Config{Certificates: []tls.Certificate{cert}}))
+	t.Cleanup(func() { srv.Close() })
+	addr := startServer(t, &Server{SSH: newEcho("ssh"), TLS: lt})
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := cl.Get("https://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "over tls" {
+		t.Fatalf("body = %q", body)
+	}
+}
+
+// Shutdown lets an established session finish, then returns; when the
+// grace period ends first it closes the session. No goroutine is left.
+func TestShutdownGraceAndNoLeaks(t *testing.T) {
+	before := runtime.NumGoroutine()
+	s := &Server{SSH: newEcho("ssh")}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	c := dial(t, ln.Addr().String())
+	c.Write([]byte("SSH-2.0-x\r\n"))
+	r := bufio.NewReader(c)
+	readLine(t, r)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown with a live session = %v, want deadline exceeded", err)
+	}
+	if err := <-served; !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve = %v", err)
+	}
+	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		t.Fatal("listener still accepts after Shutdown")
+	}
+	if _, err := io.ReadAll(r); err != nil {
+		t.Fatalf("session was not closed cleanly: %v", err)
+	}
+	c.Close()
+	checkNoLeaks(t, before)
+}
+
+// Shutdown returns as soon as sessions end by themselves.
+func TestShutdownWaitsForSession(t *testing.T) {
+	s := &Server{SSH: newEcho("ssh")}
+	addr := startServer(t, s)
+	c := dial(t, addr)
+	c.Write([]byte("SSH-2.0-x\r\n"))
+	readLine(t, bufio.NewReader(c))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var err error
+	go func() {
+		defer wg.Done()
+		err = s.Shutdown(context.Background())
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if s.ActiveConns() != 1 {
+		t.Fatalf("session closed by a graceful Shutdown")
+	}
+	c.Close()
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+}
+
+func checkNoLeaks(t *testing.T, before int) {
+	t.Helper()
+	var n int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if n = runtime.NumGoroutine(); n <= before {
+			return
+		}
+	}
+	buf := make([]byte, 1<<20)
+	t.Fatalf("%d goroutines after shutdown, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+}

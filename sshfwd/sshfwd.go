@@ -1,0 +1,128 @@
+// Package sshfwd forwards connections to a TCP address, sshd on
+// 127.0.0.1:22 by default. Bytes are copied both ways between the raw TCP
+// connections, so Linux splices them without passing through user space.
+package sshfwd
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// Defaults for the zero values of Forwarder's fields.
+const (
+	DefaultAddr        = "127.0.0.1:22"
+	DefaultDialTimeout = 5 * time.Second
+	DefaultKeepAlive   = 30 * time.Second
+)
+
+// Forwarder is a mux target that dials Addr for every connection it is
+// handed and copies bytes both ways until both sides are done. Its zero
+// value forwards to sshd on 127.0.0.1:22. Fields must not change while it
+// is in use.
+type Forwarder struct {
+	// Addr is the host:port to dial; empty means DefaultAddr.
+	Addr string
+	// Name labels the target in logs; empty means "ssh ADDR".
+	Name string
+	// DialTimeout bounds the dial; zero means DefaultDialTimeout.
+	DialTimeout time.Duration
+	// KeepAlive is the TCP keepalive period of the upstream connection;
+	// zero means DefaultKeepAlive, negative turns keepalive off.
+	KeepAlive time.Duration
+	// Dial, if set, replaces net.Dialer's DialContext (tests, and
+	// transparent dials that bind the client's address).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Logger receives dial failures; nil discards them.
+	Logger *slog.Logger
+}
+
+func (f *Forwarder) addr() string {
+	if f.Addr == "" {
+		return DefaultAddr
+	}
+	return f.Addr
+}
+
+func (f *Forwarder) logger() *slog.Logger {
+	if f.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return f.Logger
+}
+
+// String names the target in connection logs.
+func (f *Forwarder) String() string {
+	if f.Name != "" {
+		return f.Name
+	}
+	return "ssh " + f.addr()
+}
+
+func (f *Forwarder) dial(ctx context.Context) (net.Conn, error) {
+	timeout := f.DialTimeout
+	if timeout <= 0 {
+		timeout = DefaultDialTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if f.Dial != nil {
+		return f.Dial(ctx, "tcp", f.addr())
+	}
+	ka := f.KeepAlive
+	if ka == 0 {
+		ka = DefaultKeepAlive
+	}
+	d := net.Dialer{KeepAlive: ka}
+	return d.DialContext(ctx, "tcp", f.addr())
+}
+
+// HandleConn dials the upstream and proxies c to it until both directions
+// end, then closes both. If the dial fails, c is closed and one log line
+// says why. HandleConn owns c and blocks for the connection's life.
+func (f *Forwarder) HandleConn(c net.Conn) {
+	defer c.Close()
+	up, err := f.dial(context.Background())
+	if err != nil {
+		f.logger().Warn("upstream unreachable; closing client connection",
+			"target", f.String(), "client", c.RemoteAddr().String(), "err", err)
+		return
+	}
+	defer up.Close()
+	Proxy(c, up)
+}
+
+// Proxy copies a to b and b to a at the same time, half-closing each
+// destination when its source ends, and returns when both copies are
+// done. It does not close a or b. When a is a mux.Conn its sniffed bytes go
+// first, and io.Copy reaches the *net.TCPConns underneath, so the kernel
+// splices.
+func Proxy(a, b net.Conn) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		copyHalf(b, a) // client to upstream
+	}()
+	copyHalf(a, b) // upstream to client
+	wg.Wait()
+}
+
+// copyHalf copies src to dst, then half-closes: dst learns there is no
+// more to read, and src that nothing more will be read. If half-close is
+// not supported, both are closed so the other copy ends too.
+func copyHalf(dst, src net.Conn) {
+	_, err := io.Copy(dst, src)
+	cw, okw := dst.(interface{ CloseWrite() error })
+	cr, okr := src.(interface{ CloseRead() error })
+	if err != nil || !okw || !okr {
+		dst.Close()
+		src.Close()
+		return
+	}
+	cw.CloseWrite()
+	cr.CloseRead()
+}
