@@ -27,6 +27,11 @@ type Server struct {
 	Addr string
 	// Client logs in to the server.
 	Client *ssh.ClientConfig
+	// User is the login name Client uses.
+	User string
+	// KeyFile holds Client's private key in OpenSSH format, for the ssh
+	// command.
+	KeyFile string
 }
 
 func newSigner(t testing.TB) (ssh.Signer, ed25519.PrivateKey) {
@@ -48,7 +53,9 @@ func newSigner(t testing.TB) (ssh.Signer, ed25519.PrivateKey) {
 func StartInProcess(t testing.TB) *Server {
 	t.Helper()
 	hostKey, _ := newSigner(t)
-	userKey, _ := newSigner(t)
+	userKey, userPriv := newSigner(t)
+	keyFile := filepath.Join(t.TempDir(), "id_ed25519")
+	writeKey(t, keyFile, userPriv)
 	cfg := &ssh.ServerConfig{
 		PublicKeyCallback: func(_ ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
 			if bytes.Equal(k.Marshal(), userKey.PublicKey().Marshal()) {
@@ -96,7 +103,9 @@ func StartInProcess(t testing.TB) *Server {
 		wg.Wait()
 	})
 	return &Server{
-		Addr: ln.Addr().String(),
+		Addr:    ln.Addr().String(),
+		User:    "test",
+		KeyFile: keyFile,
 		Client: &ssh.ClientConfig{
 			User:            "test",
 			Auth:            []ssh.AuthMethod{ssh.PublicKeys(userKey)},
@@ -165,8 +174,9 @@ func StartSSHD(t testing.TB) *Server {
 	ensurePrivsepDir(t)
 	dir := t.TempDir()
 	hostSigner, hostPriv := newSigner(t)
-	userSigner, _ := newSigner(t)
+	userSigner, userPriv := newSigner(t)
 	writeKey(t, filepath.Join(dir, "host_key"), hostPriv)
+	writeKey(t, filepath.Join(dir, "id_ed25519"), userPriv)
 	os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(userSigner.PublicKey()), 0o600)
 	port := freePort(t)
 	conf := fmt.Sprintf(`ListenAddress 127.0.0.1
@@ -215,7 +225,9 @@ MaxStartups 1000
 		user = "root"
 	}
 	return &Server{
-		Addr: addr,
+		Addr:    addr,
+		User:    user,
+		KeyFile: filepath.Join(dir, "id_ed25519"),
 		Client: &ssh.ClientConfig{
 			User:            user,
 			Auth:            []ssh.AuthMethod{ssh.PublicKeys(userSigner)},

@@ -1,0 +1,219 @@
+package sshfwd_test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"log/slog"
+	"net"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oneport/oneport/internal/sshtest"
+	"github.com/oneport/oneport/mux"
+	"github.com/oneport/oneport/sshfwd"
+)
+
+// startMux serves a mux on 127.0.0.1:0 whose SSH target forwards to
+// sshAddr, and returns its address.
+func startMux(t testing.TB, s *mux.Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		s.Close()
+		if err := <-done; !errors.Is(err, mux.ErrServerClosed) {
+			t.Errorf("Serve = %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+func forwardTo(addr string) *mux.Server {
+	return &mux.Server{SSH: &sshfwd.Forwarder{Addr: addr}}
+}
+
+func TestLoginInProcessSSH(t *testing.T) {
+	srv := sshtest.StartInProcess(t)
+	addr := startMux(t, forwardTo(srv.Addr))
+	out, err := sshtest.Run(addr, srv.Client, "echo through oneport")
+	if err != nil || out != "through oneport\n" {
+		t.Fatalf("output %q, err %v", out, err)
+	}
+}
+
+func TestLoginRealSSHD(t *testing.T) {
+	srv := sshtest.StartSSHD(t)
+	addr := startMux(t, forwardTo(srv.Addr))
+	out, err := sshtest.Run(addr, srv.Client, "echo through oneport")
+	if err != nil || out != "through oneport\n" {
+		t.Fatalf("output %q, err %v", out, err)
+	}
+}
+
+// The OpenSSH client, which sends its banner at once, logs in through the
+// mux to both servers.
+func TestOpenSSHClient(t *testing.T) {
+	sshBin, err := exec.LookPath("ssh")
+	if err != nil {
+		t.Skip("OpenSSH client test skipped: ssh not installed (apt-get install openssh-client)")
+	}
+	servers := map[string]func(testing.TB) *sshtest.Server{
+		"in-process": sshtest.StartInProcess,
+		"sshd":       sshtest.StartSSHD,
+	}
+	for name, start := range servers {
+		t.Run(name, func(t *testing.T) {
+			srv := start(t)
+			addr := startMux(t, forwardTo(srv.Addr))
+			host, port, _ := net.SplitHostPort(addr)
+			cmd := exec.Command(sshBin, "-F", "none", "-p", port, "-i", srv.KeyFile,
+				"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+				"-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "IdentitiesOnly=yes",
+				srv.User+"@"+host, "echo", "openssh", "through", "oneport")
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "openssh through oneport") {
+				t.Fatalf("ssh: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// A client that waits for the server to speak first gets the SSH banner
+// once the sniff timeout passes.
+func TestSilentClientGetsBanner(t *testing.T) {
+	srv := sshtest.StartInProcess(t)
+	s := forwardTo(srv.Addr)
+	s.SniffTimeout = 100 * time.Millisecond
+	addr := startMux(t, s)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "SSH-2.0-") {
+		t.Fatalf("banner %q, err %v", line, err)
+	}
+}
+
+// With sshd down the client's connection is closed and one log line says
+// why.
+func TestSSHDDownClosesWithReason(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	s := &mux.Server{SSH: &sshfwd.Forwarder{Addr: dead, Logger: log}, Logger: log}
+	addr := startMux(t, s)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte("SSH-2.0-test\r\n"))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Fatalf("read %d, %v: connection not closed", n, err)
+	}
+	for deadline := time.Now().Add(2 * time.Second); !strings.Contains(logs.String(), "upstream unreachable"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line says why:\n%s", logs.String())
+		}
+	}
+	if !strings.Contains(logs.String(), "connection refused") || !strings.Contains(logs.String(), dead) {
+		t.Fatalf("log line lacks the address or the cause:\n%s", logs.String())
+	}
+}
+
+// Bytes flow both ways and a half-close reaches the other side: the client
+// shuts its write side and still reads everything the upstream sends after.
+func TestHalfClose(t *testing.T) {
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	go func() {
+		c, err := up.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		var got bytes.Buffer
+		got.ReadFrom(c) // until the client's FIN
+		c.Write(append([]byte("got:"), got.Bytes()...))
+	}()
+	addr := startMux(t, forwardTo(up.Addr().String()))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte("SSH-2.0-half\r\n"))
+	c.(*net.TCPConn).CloseWrite()
+	var reply bytes.Buffer
+	if _, err := reply.ReadFrom(c); err != nil {
+		t.Fatal(err)
+	}
+	if reply.String() != "got:SSH-2.0-half\r\n" {
+		t.Fatalf("reply %q", reply.String())
+	}
+}
+
+// 10k connections that never send a byte do not stop a real login.
+func TestSilentFloodDoesNotBlockLogin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("flood test skipped in -short mode")
+	}
+	srv := sshtest.StartInProcess(t)
+	s := forwardTo(srv.Addr)
+	addr := startMux(t, s)
+	const n = 10000
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("dial %d: %v", len(conns), err)
+		}
+		conns = append(conns, c)
+	}
+	start := time.Now()
+	out, err := sshtest.Run(addr, srv.Client, "echo still here")
+	if err != nil || out != "still here\n" {
+		t.Fatalf("login during flood: %q, %v", out, err)
+	}
+	t.Logf("login with %d silent connections open took %v", n, time.Since(start))
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
