@@ -1,0 +1,256 @@
+// Command oneport lets one TCP port carry SSH, HTTP and TLS: it sniffs
+// each connection's first bytes, sends SSH to sshd and routes HTTP by host
+// and path to local servers.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+)
+
+const usage = `oneport: one TCP port for SSH, HTTP and TLS.
+
+Usage:
+  oneport [flags]                 serve (with no flags: listen on :2222, SSH to 127.0.0.1:22)
+  oneport check --config FILE     validate a config file and print what it resolves to
+  oneport version                 print the version
+
+Flags (each overrides the config file's key of the same name):
+  --config FILE            TOML config file (keys: listen, ssh, sniff_timeout, on_timeout,
+                           fallback, max_pending_sniffs, max_conns, shutdown_grace,
+                           log_format, log_level, [[route]], [[protocol]])
+  --listen ADDR            address to listen on (default :2222)
+  --ssh ADDR               where SSH goes (default 127.0.0.1:22)
+  --route SPEC             HTTP route, repeatable; replaces the file's [[route]] tables.
+                           SPEC is [HOST]PATH=UPSTREAM[,UPSTREAM...], PATH one of
+                           /prefix (stripped before forwarding), =/exact, ~regexp;
+                           UPSTREAM one of host:port, http://..., h2c://..., unix:/path.sock
+  --sniff-timeout D        how long a client may stay silent before it goes to
+                           on_timeout (default 2s)
+  --on-timeout T           where silent clients go: ssh, close or host:port (default ssh)
+  --fallback T             where unrecognised bytes go: ssh, close or host:port (default ssh)
+  --max-pending-sniffs N   connections sniffed at once; past it the oldest is closed (default 1024)
+  --max-conns N            open connections; past it new ones are refused (default 0: no limit)
+  --shutdown-grace D       on SIGINT/SIGTERM, how long open sessions may finish (default 30s)
+  --log-format F           text or json (default text)
+  --log-level L            debug, info, warn or error (default info)
+
+Examples:
+  oneport --listen :2222 --route /=127.0.0.1:30000 --route /embedding-model/=127.0.0.1:30001
+  oneport check --config /etc/oneport/oneport.toml
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one oneport command and returns its exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "version":
+			fmt.Fprintln(stdout, "oneport", version())
+			return 0
+		case "check":
+			return runCheck(args[1:], stdout, stderr)
+		case "help", "-h", "--help", "-help":
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
+	}
+	cfg, err := parseServeFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
+		fmt.Fprintln(stderr, "oneport:", err)
+		return 2
+	}
+	res, err := cfg.validate()
+	if err != nil {
+		fmt.Fprintln(stderr, "oneport: invalid configuration:")
+		fmt.Fprintln(stderr, indent(err.Error()))
+		return 2
+	}
+	log, _ := newLogger(cfg, stderr)
+	if err := serve(cfg, res, log, nil); err != nil {
+		log.Error("oneport stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, " ") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// parseServeFlags loads --config, if given, and lays the other flags over
+// it.
+func parseServeFlags(args []string, stderr io.Writer) (*Config, error) {
+	fs := flag.NewFlagSet("oneport", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var (
+		configPath   string
+		routes       stringList
+		flagCfg      Config
+		sniff, grace time.Duration
+	)
+	fs.StringVar(&configPath, "config", "", "")
+	fs.StringVar(&flagCfg.Listen, "listen", "", "")
+	fs.StringVar(&flagCfg.SSH, "ssh", "", "")
+	fs.Var(&routes, "route", "")
+	fs.DurationVar(&sniff, "sniff-timeout", 0, "")
+	fs.StringVar(&flagCfg.OnTimeout, "on-timeout", "", "")
+	fs.StringVar(&flagCfg.Fallback, "fallback", "", "")
+	fs.IntVar(&flagCfg.MaxPendingSniffs, "max-pending-sniffs", 0, "")
+	fs.IntVar(&flagCfg.MaxConns, "max-conns", 0, "")
+	fs.DurationVar(&grace, "shutdown-grace", 0, "")
+	fs.StringVar(&flagCfg.LogFormat, "log-format", "", "")
+	fs.StringVar(&flagCfg.LogLevel, "log-level", "", "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%v (see oneport --help)", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (see oneport --help)", fs.Arg(0))
+	}
+	cfg := &Config{}
+	if configPath != "" {
+		var err error
+		if cfg, err = loadFile(configPath); err != nil {
+			return nil, err
+		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["listen"] {
+		cfg.Listen = flagCfg.Listen
+	}
+	if set["ssh"] {
+		cfg.SSH = flagCfg.SSH
+	}
+	if set["sniff-timeout"] {
+		if sniff <= 0 {
+			return nil, fmt.Errorf("--sniff-timeout %v: must be positive", sniff)
+		}
+		cfg.SniffTimeout = duration(sniff)
+	}
+	if set["on-timeout"] {
+		cfg.OnTimeout = flagCfg.OnTimeout
+	}
+	if set["fallback"] {
+		cfg.Fallback = flagCfg.Fallback
+	}
+	if set["max-pending-sniffs"] {
+		cfg.MaxPendingSniffs = flagCfg.MaxPendingSniffs
+	}
+	if set["max-conns"] {
+		cfg.MaxConns = flagCfg.MaxConns
+	}
+	if set["shutdown-grace"] {
+		cfg.ShutdownGrace = duration(grace)
+	}
+	if set["log-format"] {
+		cfg.LogFormat = flagCfg.LogFormat
+	}
+	if set["log-level"] {
+		cfg.LogLevel = flagCfg.LogLevel
+	}
+	cfg.routeSpecs = routes
+	cfg.defaults()
+	return cfg, nil
+}
+
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("oneport check", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	path := fs.String("config", "", "")
+	if err := fs.Parse(args); err != nil || *path == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: oneport check --config FILE")
+		return 2
+	}
+	cfg, err := loadFile(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "oneport check: %s is invalid:\n%s\n", *path, indent(err.Error()))
+		return 1
+	}
+	cfg.defaults()
+	res, err := cfg.validate()
+	if err != nil {
+		fmt.Fprintf(stderr, "oneport check: %s is invalid:\n%s\n", *path, indent(err.Error()))
+		return 1
+	}
+	printResolved(stdout, cfg, res)
+	return 0
+}
+
+func printResolved(w io.Writer, cfg *Config, res *resolved) {
+	fmt.Fprintf(w, "listen         %s\n", cfg.Listen)
+	fmt.Fprintf(w, "ssh            %s\n", cfg.SSH)
+	fmt.Fprintf(w, "sniff_timeout  %v (then %s)\n", time.Duration(cfg.SniffTimeout), cfg.OnTimeout)
+	fmt.Fprintf(w, "fallback       %s\n", cfg.Fallback)
+	for _, p := range res.probes {
+		fmt.Fprintf(w, "protocol       %s -> %s\n", p.name, p.target)
+	}
+	if res.table.Len() == 0 {
+		fmt.Fprintln(w, "routes         none (HTTP answers with a welcome page)")
+		return
+	}
+	fmt.Fprintln(w, "routes, in match order:")
+	for _, r := range res.table.Routes() {
+		host := r.Host
+		if host == "" {
+			host = "*"
+		}
+		extra := ""
+		if r.StripPrefix != nil && !*r.StripPrefix {
+			extra = "  (prefix kept)"
+		}
+		if r.Rewrite != "" {
+			extra = "  (prefix rewritten to " + r.Rewrite + ")"
+		}
+		fmt.Fprintf(w, "  %-24s %-28s -> %s%s\n", host, r.Path, strings.Join(r.Upstreams, ", "), extra)
+	}
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log_level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func newLogger(cfg *Config, w io.Writer) (*slog.Logger, error) {
+	level, err := parseLevel(cfg.LogLevel)
+	if err != nil {
+		return nil, err
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}

@@ -1,0 +1,12 @@
+// Package httproute routes HTTP requests by host and path to local
+// upstreams (model servers) through net/http/httputil.ReverseProxy.
+//
+// Routes come from --route specs (ParseSpec) or config tables. A Table
+// compiles them once; a Handler serves a Table and can swap it atomically.
+// Matching prefers host routes to host-less ones, then exact paths, then
+// regular expressions in order, then the longest prefix on segment
+// boundaries. Prefix routes strip their prefix by default. Responses
+// stream: server-sent events and other unknown-length bodies are flushed
+// as they arrive, request bodies stream to the upstream, and WebSocket
+// upgrades pass through HTTP/1 upstreams.
+package httproute

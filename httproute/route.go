@@ -1,0 +1,318 @@
+package httproute
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Route sends requests whose host and path match to its upstreams. The
+// zero value is not useful; build one by hand or with ParseSpec, then
+// compile it into a Table with NewTable.
+type Route struct {
+	// Host is the host pattern: "" (any host), an exact name or IP
+	// ("llm.example.com"), a wildcard ("*.example.com", one or more
+	// labels before the suffix), or a first label ("embed.*", any
+	// domain). Hosts compare case-insensitively, without the port.
+	Host string
+	// Path is the path pattern: "=/health" (exact), "~^/v1/(chat|x)"
+	// (regular expression, in config order), or a prefix such as
+	// "/embed" or "/embed/", which matches "/embed" and "/embed/..." but
+	// never "/embedding". "/" is the default route.
+	Path string
+	// Upstreams are where requests go: "host:port", "http://host:port",
+	// "https://host:port", "h2c://host:port" (HTTP/2 without TLS) or
+	// "unix:/path.sock", each optionally with a base path.
+	Upstreams []string
+	// StripPrefix removes a prefix route's prefix before forwarding (as
+	// Caddy's handle_path does); nil means true. Ignored for exact and
+	// regex paths.
+	StripPrefix *bool
+	// Rewrite, if set, replaces the matched prefix (it implies
+	// stripping).
+	Rewrite string
+	// UpstreamHost sends the upstream's host:port as Host instead of the
+	// client's.
+	UpstreamHost bool
+	// RequestHeaders and ResponseHeaders are changed on the way through.
+	RequestHeaders, ResponseHeaders HeaderOps
+	// DialTimeout bounds connecting to an upstream; zero means
+	// DefaultDialTimeout.
+	DialTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for an upstream's response
+	// headers; zero means DefaultResponseHeaderTimeout, long enough for a
+	// model that loads on its first request.
+	ResponseHeaderTimeout time.Duration
+	// Name labels the route in logs; empty means its spec.
+	Name string
+}
+
+// HeaderOps changes headers: Delete first, then Set, then Add.
+type HeaderOps struct {
+	Set    map[string]string
+	Add    map[string]string
+	Delete []string
+}
+
+func (o HeaderOps) apply(h http.Header) {
+	for _, k := range o.Delete {
+		h.Del(k)
+	}
+	for k, v := range o.Set {
+		h.Set(k, v)
+	}
+	for k, v := range o.Add {
+		h.Add(k, v)
+	}
+}
+
+func (o HeaderOps) empty() bool { return len(o.Set) == 0 && len(o.Add) == 0 && len(o.Delete) == 0 }
+
+// Defaults for Route's zero-valued timeouts.
+const (
+	DefaultDialTimeout           = 5 * time.Second
+	DefaultResponseHeaderTimeout = 10 * time.Minute
+)
+
+// Spec returns the route in --route syntax.
+func (r *Route) Spec() string {
+	return r.Host + r.Path + "=" + strings.Join(r.Upstreams, ",")
+}
+
+func (r *Route) name() string {
+	if r.Name != "" {
+		return r.Name
+	}
+	return r.Host + r.Path
+}
+
+// ParseSpec parses a --route value: [HOST]PATH=UPSTREAM[,UPSTREAM...],
+// where PATH is "/prefix", "=/exact" or "~regexp". A regular expression
+// ends at the last "=", other paths at the first.
+func ParseSpec(spec string) (Route, error) {
+	i := strings.IndexAny(spec, "/=~")
+	if i < 0 {
+		return Route{}, fmt.Errorf("route %q: want [HOST]/PATH=UPSTREAM", spec)
+	}
+	r := Route{Host: spec[:i]}
+	rest := spec[i:]
+	var j int
+	switch rest[0] {
+	case '~':
+		j = strings.LastIndexByte(rest, '=')
+	case '=':
+		j = strings.IndexByte(rest[1:], '=') + 1
+	default:
+		j = strings.IndexByte(rest, '=')
+	}
+	if j <= 0 {
+		return Route{}, fmt.Errorf("route %q: missing =UPSTREAM", spec)
+	}
+	r.Path = rest[:j]
+	for u := range strings.SplitSeq(rest[j+1:], ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			r.Upstreams = append(r.Upstreams, u)
+		}
+	}
+	if _, err := compile(r); err != nil {
+		return Route{}, err
+	}
+	return r, nil
+}
+
+// pathKind orders path matches: lower kinds win.
+type pathKind uint8
+
+const (
+	pathExact pathKind = iota
+	pathRegexp
+	pathPrefix
+)
+
+// hostKind orders host matches: lower kinds win.
+type hostKind uint8
+
+const (
+	hostExact hostKind = iota
+	hostWildcard
+	hostFirstLabel
+	hostAny
+)
+
+// compiled is a validated Route ready to match.
+type compiled struct {
+	*Route
+	hostKind  hostKind
+	host      string // lowercased; for wildcards the suffix with its dot, for first labels the label
+	pathKind  pathKind
+	prefix    string // exact path, or prefix without trailing slash ("" for "/")
+	re        *regexp.Regexp
+	strip     bool
+	upstreams []*upstream
+	next      *atomic.Uint64 // round-robin position
+}
+
+func compile(r Route) (*compiled, error) {
+	c := &compiled{Route: &r}
+	if err := c.compileHost(); err != nil {
+		return nil, fmt.Errorf("route %q: host %q: %w", r.Spec(), r.Host, err)
+	}
+	if err := c.compilePath(); err != nil {
+		return nil, fmt.Errorf("route %q: path %q: %w", r.Spec(), r.Path, err)
+	}
+	if len(r.Upstreams) == 0 {
+		return nil, fmt.Errorf("route %q: no upstream", r.Spec())
+	}
+	for _, s := range r.Upstreams {
+		u, err := parseUpstream(s)
+		if err != nil {
+			return nil, fmt.Errorf("route %q: %w", r.Spec(), err)
+		}
+		c.upstreams = append(c.upstreams, u)
+	}
+	return c, nil
+}
+
+func (c *compiled) compileHost() error {
+	h := strings.ToLower(c.Route.Host)
+	switch {
+	case h == "":
+		c.hostKind = hostAny
+		return nil
+	case strings.HasPrefix(h, "*."):
+		c.hostKind, c.host = hostWildcard, h[1:]
+		return checkLabels(h[2:])
+	case strings.HasSuffix(h, ".*"):
+		c.hostKind, c.host = hostFirstLabel, h[:len(h)-2]
+		return checkLabels(c.host)
+	}
+	c.hostKind, c.host = hostExact, h
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		if net.ParseIP(h[1:len(h)-1]) == nil {
+			return errors.New("not an IPv6 address")
+		}
+		c.host = h[1 : len(h)-1]
+		return nil
+	}
+	if net.ParseIP(h) != nil {
+		return nil
+	}
+	return checkLabels(h)
+}
+
+// checkLabels accepts dot-separated DNS labels of letters, digits, '-' and
+// '_'.
+func checkLabels(s string) error {
+	if s == "" {
+		return errors.New("empty name")
+	}
+	for l := range strings.SplitSeq(s, ".") {
+		if l == "" {
+			return errors.New("empty label")
+		}
+		for _, ch := range l {
+			if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_') {
+				if ch == ':' {
+					return errors.New("a port does not belong in a host pattern (hosts match without the port)")
+				}
+				return fmt.Errorf("character %q not allowed (use *.suffix or label.* for wildcards)", ch)
+			}
+		}
+	}
+	return nil
+}
+
+func (c *compiled) compilePath() error {
+	p := c.Route.Path
+	switch {
+	case p == "":
+		return errors.New("empty path (use / for every path)")
+	case p[0] == '=':
+		if len(p) < 2 || p[1] != '/' {
+			return errors.New("an exact path starts with =/")
+		}
+		c.pathKind, c.prefix = pathExact, p[1:]
+	case p[0] == '~':
+		re, err := regexp.Compile(p[1:])
+		if err != nil {
+			return fmt.Errorf("bad regular expression: %w", err)
+		}
+		c.pathKind, c.re = pathRegexp, re
+	case p[0] == '/':
+		if strings.Contains(p, "//") || strings.Contains(p+"/", "/../") || strings.Contains(p+"/", "/./") {
+			return errors.New("a prefix must be a clean path (no //, . or .. segments)")
+		}
+		c.pathKind, c.prefix = pathPrefix, strings.TrimRight(p, "/")
+		c.strip = c.Route.StripPrefix == nil || *c.Route.StripPrefix || c.Route.Rewrite != ""
+		if c.Route.Rewrite != "" && c.Route.Rewrite[0] != '/' {
+			return fmt.Errorf("rewrite %q must start with /", c.Route.Rewrite)
+		}
+	default:
+		return errors.New("a path starts with /, =/ or ~")
+	}
+	return nil
+}
+
+// matchHost reports whether host (lowercased, without port) matches.
+func (c *compiled) matchHost(host string) bool {
+	switch c.hostKind {
+	case hostAny:
+		return true
+	case hostExact:
+		return host == c.host
+	case hostWildcard:
+		return len(host) > len(c.host) && strings.HasSuffix(host, c.host)
+	default:
+		label, rest, ok := strings.Cut(host, ".")
+		return ok && rest != "" && label == c.host
+	}
+}
+
+// matchPath reports whether the clean path p matches and returns the path
+// to forward.
+func (c *compiled) matchPath(p string) (string, bool) {
+	switch c.pathKind {
+	case pathExact:
+		return p, p == c.prefix
+	case pathRegexp:
+		return p, c.re.MatchString(p)
+	}
+	if !hasSegmentPrefix(p, c.prefix) {
+		return "", false
+	}
+	if !c.strip {
+		return p, true
+	}
+	rest := p[len(c.prefix):]
+	if c.Route.Rewrite != "" {
+		return joinPath(c.Route.Rewrite, rest), true
+	}
+	if rest == "" {
+		rest = "/"
+	}
+	return rest, true
+}
+
+// hasSegmentPrefix reports whether prefix (no trailing slash, "" for the
+// root) is a whole-segment prefix of p.
+func hasSegmentPrefix(p, prefix string) bool {
+	return strings.HasPrefix(p, prefix) && (len(p) == len(prefix) || p[len(prefix)] == '/')
+}
+
+// joinPath joins a and b with exactly one slash between them.
+func joinPath(a, b string) string {
+	switch {
+	case b == "":
+		return a
+	case strings.HasSuffix(a, "/") && strings.HasPrefix(b, "/"):
+		return a + b[1:]
+	case !strings.HasSuffix(a, "/") && !strings.HasPrefix(b, "/"):
+		return a + "/" + b
+	}
+	return a + b
+}

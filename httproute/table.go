@@ -1,0 +1,119 @@
+package httproute
+
+import (
+	"cmp"
+	"net"
+	"path"
+	"slices"
+	"strings"
+	"sync/atomic"
+)
+
+// Table is an immutable, compiled set of routes. Build it with NewTable;
+// a Handler swaps whole tables, so a reload is atomic.
+type Table struct {
+	routes []*compiled // in match order
+}
+
+// NewTable validates and compiles routes. The error names the first bad
+// route and what is wrong with it.
+func NewTable(routes []Route, opts ...Option) (*Table, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	t := &Table{}
+	for i := range routes {
+		c, err := compile(routes[i])
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range c.upstreams {
+			u.proxy = newProxy(c, u, o)
+		}
+		c.next = new(atomic.Uint64)
+		t.routes = append(t.routes, c)
+	}
+	// Host routes before host-less ones, more specific hosts first; then
+	// exact paths, regular expressions (in config order), and the longest
+	// prefix.
+	slices.SortStableFunc(t.routes, func(a, b *compiled) int {
+		return cmp.Or(
+			cmp.Compare(a.hostKind, b.hostKind),
+			-cmp.Compare(len(a.host), len(b.host)),
+			cmp.Compare(a.pathKind, b.pathKind),
+			-cmp.Compare(len(a.prefix)*boolInt(a.pathKind == pathPrefix), len(b.prefix)*boolInt(b.pathKind == pathPrefix)),
+		)
+	})
+	return t, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Routes returns the table's routes in match order.
+func (t *Table) Routes() []Route {
+	out := make([]Route, len(t.routes))
+	for i, c := range t.routes {
+		out[i] = *c.Route
+	}
+	return out
+}
+
+// Len returns the number of routes.
+func (t *Table) Len() int { return len(t.routes) }
+
+// Match finds the route for a request's Host header and path. The path is
+// cleaned first (dot segments resolved, repeated slashes folded), and the
+// returned path, which is what the upstream receives, derives from the
+// cleaned one: the upstream reads exactly the path that was matched.
+func (t *Table) Match(hostport, reqPath string) (r *Route, fwdPath string, ok bool) {
+	c, p := t.match(normalizeHost(hostport), CleanPath(reqPath))
+	if c == nil {
+		return nil, "", false
+	}
+	return c.Route, p, true
+}
+
+func (t *Table) match(host, clean string) (*compiled, string) {
+	for _, c := range t.routes {
+		if !c.matchHost(host) {
+			continue
+		}
+		if p, ok := c.matchPath(clean); ok {
+			return c, p
+		}
+	}
+	return nil, ""
+}
+
+// normalizeHost lowercases a Host header and drops its port and IPv6
+// brackets.
+func normalizeHost(hostport string) string {
+	h := hostport
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
+	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		h = h[1 : len(h)-1]
+	}
+	return strings.ToLower(strings.TrimSuffix(h, "."))
+}
+
+// CleanPath resolves "." and ".." segments of a decoded URL path and folds
+// repeated slashes, keeping a trailing slash. It is what routes match
+// against and what upstreams receive, so "/embed/../admin" and
+// "/embed/%2e%2e/admin" are routed, and forwarded, as "/admin".
+func CleanPath(p string) string {
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
+}

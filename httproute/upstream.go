@@ -1,0 +1,117 @@
+package httproute
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// upstream is one parsed upstream address.
+type upstream struct {
+	raw    string
+	target *url.URL // scheme http or https, host, base path
+	h2c    bool
+	socket string // unix socket path, or ""
+	proxy  *httputil.ReverseProxy
+}
+
+// parseUpstream accepts host:port, http://, https://, h2c:// URLs and
+// unix:/path.sock.
+func parseUpstream(s string) (*upstream, error) {
+	u := &upstream{raw: s}
+	if path, ok := strings.CutPrefix(s, "unix:"); ok {
+		if !strings.HasPrefix(path, "/") {
+			return nil, fmt.Errorf("upstream %q: a unix socket path must be absolute (unix:/run/x.sock)", s)
+		}
+		u.socket = path
+		u.target = &url.URL{Scheme: "http", Host: "localhost"}
+		return u, nil
+	}
+	if !strings.Contains(s, "://") {
+		if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
+			return nil, fmt.Errorf("upstream %q: want host:port, a URL or unix:/path", s)
+		}
+		s = "http://" + s
+	}
+	t, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %q: %w", u.raw, err)
+	}
+	switch t.Scheme {
+	case "http", "https":
+	case "h2c":
+		t.Scheme, u.h2c = "http", true
+	default:
+		return nil, fmt.Errorf("upstream %q: scheme %q not supported (http, https, h2c, unix)", u.raw, t.Scheme)
+	}
+	if t.Host == "" || t.RawQuery != "" || t.Fragment != "" || t.User != nil {
+		return nil, fmt.Errorf("upstream %q: want scheme://host[:port][/base path]", u.raw)
+	}
+	t.Path = strings.TrimRight(t.Path, "/")
+	t.RawPath = ""
+	u.target = t
+	return u, nil
+}
+
+func (u *upstream) String() string { return u.raw }
+
+// transport builds the upstream's round tripper. Idle connections are
+// kept for many parallel streams; responses are passed through as the
+// upstream sent them (no transparent gzip).
+func (u *upstream) transport(r *Route) *http.Transport {
+	dialTimeout := r.DialTimeout
+	if dialTimeout <= 0 {
+		dialTimeout = DefaultDialTimeout
+	}
+	headerTimeout := r.ResponseHeaderTimeout
+	if headerTimeout <= 0 {
+		headerTimeout = DefaultResponseHeaderTimeout
+	}
+	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	t := &http.Transport{
+		DialContext:           d.DialContext,
+		MaxIdleConns:          0,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: headerTimeout,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		ForceAttemptHTTP2:     u.target.Scheme == "https",
+		TLSClientConfig:       &tls.Config{},
+	}
+	if u.socket != "" {
+		t.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", u.socket)
+		}
+	}
+	if u.h2c {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		t.Protocols = &p
+	}
+	return t
+}
+
+// errorStatus maps a proxy error to the status the client gets: 504 for
+// timeouts, 499 when the client went away, 502 otherwise.
+func errorStatus(r *http.Request, err error) int {
+	if errors.Is(r.Context().Err(), context.Canceled) {
+		return StatusClientClosedRequest
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadGateway
+}
+
+// StatusClientClosedRequest is logged when the client left before the
+// upstream answered (nginx's 499); no response is sent.
+const StatusClientClosedRequest = 499
