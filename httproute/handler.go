@@ -59,15 +59,14 @@ func (h *Handler) Table() *Table { return h.table.Load() }
 // SetTable swaps in a new table at once; the old one's idle upstream
 // connections are closed.
 func (h *Handler) SetTable(t *Table) {
-	old := h.table.Swap(t)
-	if old != nil {
-		for _, c := range old.routes {
-			for _, u := range c.upstreams {
-				u.proxy.Transport.(*http.Transport).CloseIdleConnections()
-			}
-		}
+	if old := h.table.Swap(t); old != nil {
+		old.closeIdle()
 	}
 }
+
+// CloseIdleConnections closes idle connections to upstreams; call it at
+// shutdown, after the HTTP server has stopped.
+func (h *Handler) CloseIdleConnections() { h.table.Load().closeIdle() }
 
 // ServeHTTP proxies r to the upstream of the best matching route, and logs
 // one access line.

@@ -3,6 +3,7 @@ package httproute
 import (
 	"cmp"
 	"net"
+	"net/http"
 	"path"
 	"slices"
 	"strings"
@@ -53,6 +54,14 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+func (t *Table) closeIdle() {
+	for _, c := range t.routes {
+		for _, u := range c.upstreams {
+			u.proxy.Transport.(*http.Transport).CloseIdleConnections()
+		}
+	}
 }
 
 // Routes returns the table's routes in match order.

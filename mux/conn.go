@@ -120,7 +120,6 @@ func (c *Conn) CloseRead() error {
 func (c *Conn) Close() error {
 	c.once.Do(func() {
 		c.err = c.Conn.Close()
-		c.peeked = nil
 		if c.done != nil {
 			c.done(c)
 		}

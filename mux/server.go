@@ -195,10 +195,10 @@ func (s *Server) handle(raw net.Conn) {
 		return
 	}
 	br := readerPool.Get().(*bufio.Reader)
-	br.Reset(raw)
-	raw.SetReadDeadline(start.Add(s.sniffTimeout()))
+	sr := newSniffReader(raw, start.Add(s.sniffTimeout()))
+	br.Reset(sr)
 	sniffed, err := sniff(br, s.Probes)
-	raw.SetReadDeadline(time.Time{})
+	sr.disarm()
 	var peeked []byte
 	if n := br.Buffered(); n > 0 {
 		b, _ := br.Peek(n)

@@ -8,7 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -80,35 +80,52 @@ func (f *Forwarder) dial(ctx context.Context) (net.Conn, error) {
 	return d.DialContext(ctx, "tcp", f.addr())
 }
 
-// HandleConn dials the upstream and proxies c to it until both directions
-// end, then closes both. If the dial fails, c is closed and one log line
-// says why. HandleConn owns c and blocks for the connection's life.
+// HandleConn dials the upstream and starts copying c to it and back; it
+// returns once the copying has started. When both directions have ended,
+// c and the upstream connection are closed. If the dial fails, c is closed
+// and one log line says why. HandleConn owns c.
+//
+// The copies run in two new goroutines, not in the caller's: its stack grew
+// while sniffing and dialing, and an idle connection should hold only the
+// small stacks of two goroutines blocked in splice.
 func (f *Forwarder) HandleConn(c net.Conn) {
-	defer c.Close()
 	up, err := f.dial(context.Background())
 	if err != nil {
 		f.logger().Warn("upstream unreachable; closing client connection",
 			"target", f.String(), "client", c.RemoteAddr().String(), "err", err)
+		c.Close()
 		return
 	}
-	defer up.Close()
-	Proxy(c, up)
+	Proxy(c, up, nil)
 }
 
-// Proxy copies a to b and b to a at the same time, half-closing each
-// destination when its source ends, and returns when both copies are
-// done. It does not close a or b. When a is a mux.Conn its sniffed bytes go
-// first, and io.Copy reaches the *net.TCPConns underneath, so the kernel
-// splices.
-func Proxy(a, b net.Conn) {
-	var wg sync.WaitGroup
-	wg.Add(1)
+// Proxy copies a to b and b to a in two new goroutines, half-closing each
+// destination when its source ends. When both copies are done it closes a
+// and b, then calls done if it is not nil. When a is a mux.Conn its sniffed
+// bytes go first, and io.Copy reaches the *net.TCPConns underneath, so the
+// kernel splices.
+func Proxy(a, b net.Conn, done func()) {
+	var left atomic.Int32
+	left.Store(2)
+	end := func() {
+		if left.Add(-1) == 0 {
+			a.Close()
+			b.Close()
+			if done != nil {
+				done()
+			}
+		}
+	}
 	go func() {
-		defer wg.Done()
-		copyHalf(b, a) // client to upstream
+		defer end()
+		copyHalf(a, b) // b to a
 	}()
-	copyHalf(a, b) // upstream to client
-	wg.Wait()
+	// Started last, this one runs next on this thread: a's first (sniffed)
+	// bytes go out without waiting for another thread to wake.
+	go func() {
+		defer end()
+		copyHalf(b, a)
+	}()
 }
 
 // copyHalf copies src to dst, then half-closes: dst learns there is no

@@ -108,6 +108,7 @@ func serveContext(ctx context.Context, cfg *Config, res *resolved, log *slog.Log
 	httpLn.Close()
 	hs.Close()
 	wg.Wait()
+	handler.CloseIdleConnections()
 	if err := <-muxDone; serveErr == nil && !errors.Is(err, mux.ErrServerClosed) {
 		serveErr = err
 	}

@@ -1,0 +1,500 @@
+// Command oneport-bench measures oneport end to end, as it runs on a box:
+// it builds oneport, starts it as its own process in front of backends it
+// serves itself on loopback, and measures each figure through oneport and
+// against the backend directly, in turns, in the same run. It prints the
+// median of several runs and the ratio to the direct path.
+//
+//	go run ./cmd/oneport-bench [-runs 5] [-bulk 1024] [-idle 400] [-only ssh]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/oneport/oneport/internal/loadtest"
+)
+
+type options struct {
+	runs    int
+	bulkMiB int64
+	idle    int
+	only    string
+	binary  string
+	rateDur time.Duration
+	backend string
+	haproxy bool
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.runs, "runs", 5, "runs of each measurement; medians are printed")
+	flag.Int64Var(&o.bulkMiB, "bulk", 1024, "MiB per bulk transfer, each way")
+	flag.IntVar(&o.idle, "idle", 400, "idle connections for the memory figure")
+	flag.StringVar(&o.only, "only", "", "ssh: run one group")
+	flag.StringVar(&o.binary, "oneport", "", "oneport binary to measure (default: build ./cmd/oneport)")
+	flag.DurationVar(&o.rateDur, "rate-time", 2*time.Second, "duration of each rate measurement")
+	flag.StringVar(&o.backend, "serve-backend", "", "internal: serve the SSH-like backend on this address")
+	flag.BoolVar(&o.haproxy, "haproxy", true, "also measure HAProxy as a reference when it is installed")
+	flag.Parse()
+	if o.backend != "" {
+		serveBackendProcess(o.backend)
+		return
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "oneport-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// row is one printed figure: vals holds direct, oneport and, when
+// measured, HAProxy.
+type row struct {
+	name, unit      string
+	vals            []float64
+	higherIsBetter  bool
+	onlyProxies     bool // vals[0] is meaningless
+	target, verdict string
+}
+
+// ratio is path i's figure relative to direct: throughput over direct
+// throughput, or direct time over path time.
+func (r row) ratio(i int) float64 {
+	if r.higherIsBetter {
+		return r.vals[i] / r.vals[0]
+	}
+	return r.vals[0] / r.vals[i]
+}
+
+func run(o options) error {
+	bin := o.binary
+	if bin == "" {
+		dir, err := os.MkdirTemp("", "oneport-bench")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		bin = filepath.Join(dir, "oneport")
+		build := exec.Command("go", "build", "-o", bin, "github.com/oneport/oneport/cmd/oneport")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build oneport: %w", err)
+		}
+	}
+	var rows []row
+	if o.only == "" || o.only == "ssh" {
+		r, err := sshFigures(bin, o)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "figure (median of %d runs)\tdirect\toneport\tratio\ttarget\t\thaproxy\tratio\t\n", o.runs)
+	for _, r := range rows {
+		cell := func(i int) (string, string) {
+			if i >= len(r.vals) {
+				return "", ""
+			}
+			if r.onlyProxies || r.target == "" && !r.higherIsBetter && strings.Contains(r.name, "added") {
+				return fmt.Sprintf("%.1f", r.vals[i]), "-"
+			}
+			return fmt.Sprintf("%.1f", r.vals[i]), fmt.Sprintf("%.2fx", r.ratio(i))
+		}
+		d := fmt.Sprintf("%.1f", r.vals[0])
+		if r.onlyProxies {
+			d = "-"
+		}
+		ov, or := cell(1)
+		hv, hr := cell(2)
+		fmt.Fprintf(w, "%s (%s)\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.unit, d, ov, or, r.target, r.verdict, hv, hr)
+	}
+	return w.Flush()
+}
+
+// daemon is a running oneport process.
+type daemon struct {
+	cmd  *exec.Cmd
+	addr string
+	dir  string // removed on stop, if set
+}
+
+func startOneport(bin string, args ...string) (*daemon, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(bin, append([]string{"--listen", addr}, args...)...)
+	cmd.Stdout = io.Discard
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	d := &daemon{cmd: cmd, addr: addr}
+	if err := waitListening(addr); err != nil {
+		d.stop()
+		return nil, fmt.Errorf("oneport: %w", err)
+	}
+	return d, nil
+}
+
+func (d *daemon) stop() {
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { d.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		d.cmd.Process.Kill()
+		<-done
+	}
+	if d.dir != "" {
+		os.RemoveAll(d.dir)
+	}
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startBackend runs the SSH-like backend in a process of its own, as sshd
+// is: a client, oneport and sshd are three processes on a real box, and a
+// backend inside the measuring process would make the direct path look
+// faster than it is.
+func startBackend() (addr string, stop func(), err error) {
+	port, err := freePort()
+	if err != nil {
+		return "", nil, err
+	}
+	addr = fmt.Sprintf("127.0.0.1:%d", port)
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(self, "-serve-backend", addr)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	d := &daemon{cmd: cmd, addr: addr}
+	if err := waitListening(addr); err != nil {
+		d.stop()
+		return "", nil, err
+	}
+	return addr, d.stop, nil
+}
+
+func serveBackendProcess(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "backend:", err)
+		os.Exit(1)
+	}
+	stop := loadtest.Serve(ln, loadtest.SSHLike)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+	<-sig
+	stop()
+}
+
+func waitListening(addr string) error {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nothing listens on %s: %w", addr, err)
+		}
+	}
+}
+
+// startHAProxy runs HAProxy in TCP mode with splicing in front of backend,
+// as a reference measured in the same run; nil if it is not installed.
+func startHAProxy(backend string) (*daemon, error) {
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		return nil, nil
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "oneport-bench-haproxy")
+	if err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cfg := fmt.Sprintf(`global
+  maxconn 4000
+  nbthread %d
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+  option splice-auto
+frontend f
+  bind %s
+  default_backend b
+backend b
+  server s %s
+`, runtime.NumCPU(), addr, backend)
+	path := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "-db", "-f", path)
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	d := &daemon{cmd: cmd, addr: addr, dir: dir}
+	if err := waitListening(addr); err != nil {
+		d.stop()
+		return nil, err
+	}
+	return d, nil
+}
+
+// paths are the addresses measured in turns: the backend itself, oneport,
+// and HAProxy when it is installed.
+type paths struct {
+	direct, oneport, haproxy string
+}
+
+func (p paths) list() []string {
+	l := []string{p.direct, p.oneport}
+	if p.haproxy != "" {
+		l = append(l, p.haproxy)
+	}
+	return l
+}
+
+func sshFigures(bin string, o options) ([]row, error) {
+	backend, stop, err := startBackend()
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	d, err := startOneport(bin, "--ssh", backend)
+	if err != nil {
+		return nil, err
+	}
+	defer d.stop()
+	p := paths{direct: backend, oneport: d.addr}
+	if o.haproxy {
+		h, err := startHAProxy(backend)
+		if err != nil {
+			return nil, err
+		}
+		if h != nil {
+			defer h.stop()
+			p.haproxy = h.addr
+		}
+	}
+	addrs := p.list()
+	n := len(addrs)
+	lat50, lat99, rate, up, down := perPath(n), perPath(n), perPath(n), perPath(n), perPath(n)
+	for range o.runs {
+		// Connect + banner latency, sequential, each path in turn.
+		ds := make([][]time.Duration, n)
+		for range 1000 {
+			for i, a := range addrs {
+				t, err := loadtest.ConnectBanner(a)
+				if err != nil {
+					return nil, err
+				}
+				ds[i] = append(ds[i], t)
+			}
+		}
+		for i := range addrs {
+			lat50[i] = append(lat50[i], us(loadtest.Percentile(ds[i], 50)))
+			lat99[i] = append(lat99[i], us(loadtest.Percentile(ds[i], 99)))
+		}
+		for i, a := range addrs {
+			r, err := connectRate(a, o.rateDur)
+			if err != nil {
+				return nil, err
+			}
+			rate[i] = append(rate[i], r)
+		}
+		bytes := o.bulkMiB << 20
+		for i, a := range addrs {
+			tu, err := loadtest.Upload(a, bytes)
+			if err != nil {
+				return nil, err
+			}
+			td, err := loadtest.Download(a, bytes)
+			if err != nil {
+				return nil, err
+			}
+			up[i] = append(up[i], float64(bytes)/tu.Seconds()/(1<<20))
+			down[i] = append(down[i], float64(bytes)/td.Seconds()/(1<<20))
+		}
+	}
+	mem, err := idleMemory(bin, backend, o.idle, o.runs, sshIdle)
+	if err != nil {
+		return nil, err
+	}
+	l50, l99 := medians(lat50), medians(lat99)
+	added := func(i int) float64 { return l50[i] - l50[0] }
+	rows := []row{
+		fig("ssh connect+banner p50", "µs", l50, false, "", nil),
+		fig("ssh connect+banner p99", "µs", l99, false, "", nil),
+		{name: "ssh added latency p50", unit: "µs", vals: addedVals(l50, added), onlyProxies: true,
+			target: "< 60", verdict: verdict(added(1) < 60)},
+		fig("ssh connect rate", "conn/s", medians(rate), true, ">= 0.85x", func(r float64) bool { return r >= 0.85 }),
+		fig("ssh bulk upload", "MiB/s", medians(up), true, ">= 0.45x", func(r float64) bool { return r >= 0.45 }),
+		fig("ssh bulk download", "MiB/s", medians(down), true, ">= 0.45x", func(r float64) bool { return r >= 0.45 }),
+		{name: "memory per idle ssh conn", unit: "KiB PSS", vals: []float64{0, mem / 1024}, onlyProxies: true,
+			target: "<= 16", verdict: verdict(mem/1024 <= 16)},
+	}
+	return rows, nil
+}
+
+func perPath(n int) [][]float64 { return make([][]float64, n) }
+
+func medians(xs [][]float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = loadtest.Median(x)
+	}
+	return out
+}
+
+func addedVals(l50 []float64, added func(int) float64) []float64 {
+	out := []float64{0}
+	for i := 1; i < len(l50); i++ {
+		out = append(out, added(i))
+	}
+	return out
+}
+
+// fig builds a row whose ratio is oneport's figure to the direct one
+// (inverted for times, so a ratio above 1 is always better than direct).
+func fig(name, unit string, vals []float64, higherIsBetter bool, target string, ok func(float64) bool) row {
+	r := row{name: name, unit: unit, vals: vals, higherIsBetter: higherIsBetter, target: target}
+	if ok != nil {
+		r.verdict = verdict(ok(r.ratio(1)))
+	}
+	return r
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+// connectRate runs 4 clients doing ConnectBanner against addr for dur and
+// returns connections per second.
+func connectRate(addr string, dur time.Duration) (float64, error) {
+	var n atomic.Int64
+	var firstErr atomic.Value
+	ctx, cancel := context.WithTimeout(context.Background(), dur)
+	defer cancel()
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if _, err := loadtest.ConnectBanner(addr); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if err, ok := firstErr.Load().(error); ok {
+		return 0, err
+	}
+	return float64(n.Load()) / time.Since(start).Seconds(), nil
+}
+
+// sshIdle opens one SSH-like connection through addr and leaves it idle
+// after the banner exchange.
+func sshIdle(addr string) (net.Conn, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	io.WriteString(c, "SSH-2.0-idle\r\n")
+	buf := make([]byte, len(loadtest.Banner))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// idleMemory starts a fresh oneport, opens n idle connections with open,
+// and returns the median PSS growth per connection, in bytes.
+func idleMemory(bin, backend string, n, runs int, open func(string) (net.Conn, error), args ...string) (float64, error) {
+	var per []float64
+	for range runs {
+		d, err := startOneport(bin, append([]string{"--ssh", backend}, args...)...)
+		if err != nil {
+			return 0, err
+		}
+		// Warm up: one connection, so the runtime's first-use costs are
+		// not charged to the idle ones.
+		if c, err := open(d.addr); err == nil {
+			c.Close()
+		}
+		time.Sleep(500 * time.Millisecond)
+		before, err := loadtest.PSS(d.cmd.Process.Pid)
+		if err != nil {
+			d.stop()
+			return 0, err
+		}
+		var conns []net.Conn
+		for range n {
+			c, err := open(d.addr)
+			if err != nil {
+				d.stop()
+				return 0, fmt.Errorf("open idle connection %d: %w", len(conns), err)
+			}
+			conns = append(conns, c)
+		}
+		time.Sleep(time.Second)
+		after, err := loadtest.PSS(d.cmd.Process.Pid)
+		for _, c := range conns {
+			c.Close()
+		}
+		d.stop()
+		if err != nil {
+			return 0, err
+		}
+		per = append(per, float64(after-before)/float64(n))
+	}
+	return loadtest.Median(per), nil
+}

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oneport/oneport/internal/sshtest"
+)
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "oneport.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func runCmd(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestCheckReportsLineNumberedErrors(t *testing.T) {
+	path := writeConfig(t, `listen = ":2222"
+ssh = "127.0.0.1"
+colour = "blue"
+
+[[route]]
+path = "/ok"
+upstream = "127.0.0.1:30001"
+
+[[route]]
+path = "/embed"
+upstream = "ftp://127.0.0.1:30000"
+`)
+	code, _, stderr := runCmd("check", "--config", path)
+	if code == 0 {
+		t.Fatal("check accepted an unknown key")
+	}
+	if !strings.Contains(stderr, path+`:3: unknown key "colour"`) {
+		t.Errorf("unknown key not reported with its line:\n%s", stderr)
+	}
+	// Unknown keys stop decoding; fix it and see the value errors.
+	os.WriteFile(path, bytes.Replace(mustRead(t, path), []byte("colour = \"blue\"\n"), nil, 1), 0o600)
+	code, _, stderr = runCmd("check", "--config", path)
+	for _, want := range []string{path + `:2: ssh "127.0.0.1": want host:port`, path + `:8: route 2:`, `scheme "ftp" not supported`} {
+		if code == 0 || !strings.Contains(stderr, want) {
+			t.Errorf("missing %q in:\n%s", want, stderr)
+		}
+	}
+}
+
+func TestCheckBadDurationNamesKeyAndLine(t *testing.T) {
+	path := writeConfig(t, "listen = \":1\"\nsniff_timeout = \"2 seconds\"\n")
+	code, _, stderr := runCmd("check", "--config", path)
+	if code == 0 || !strings.Contains(stderr, path+":2: sniff_timeout:") {
+		t.Fatalf("code %d:\n%s", code, stderr)
+	}
+}
+
+func TestCheckPrintsResolvedRoutes(t *testing.T) {
+	path := writeConfig(t, `
+[[route]]
+path = "/"
+upstream = "127.0.0.1:30000"
+
+[[route]]
+path = "/embedding-model/"
+upstream = ["127.0.0.1:30001", "127.0.0.1:30002"]
+
+[[route]]
+host = "llm.example.com"
+path = "=/health"
+upstream = "http://127.0.0.1:8000"
+
+[[protocol]]
+name = "openvpn"
+prefix_hex = "000e38"
+target = "127.0.0.1:1194"
+`)
+	code, stdout, stderr := runCmd("check", "--config", path)
+	if code != 0 {
+		t.Fatalf("check failed: %s", stderr)
+	}
+	host := strings.Index(stdout, "llm.example.com")
+	embed := strings.Index(stdout, "/embedding-model/")
+	root := strings.Index(stdout, "127.0.0.1:30000")
+	if host < 0 || embed < 0 || root < 0 || !(host < embed && embed < root) {
+		t.Errorf("routes not listed in match order:\n%s", stdout)
+	}
+	if !strings.Contains(stdout, "openvpn -> 127.0.0.1:1194") {
+		t.Errorf("protocol missing:\n%s", stdout)
+	}
+}
+
+func TestFlagsOverrideConfig(t *testing.T) {
+	path := writeConfig(t, `listen = "127.0.0.1:1111"
+ssh = "127.0.0.1:2200"
+sniff_timeout = "5s"
+[[route]]
+path = "/file"
+upstream = "127.0.0.1:1"
+`)
+	cfg, err := parseServeFlags([]string{"--config", path, "--listen", "127.0.0.1:2222", "--route", "/flag=127.0.0.1:2"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cfg.validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:2222" || cfg.SSH != "127.0.0.1:2200" || time.Duration(cfg.SniffTimeout) != 5*time.Second {
+		t.Errorf("merged config = %+v", cfg)
+	}
+	if rs := res.table.Routes(); len(rs) != 1 || rs[0].Path != "/flag" {
+		t.Errorf("--route did not replace the file's routes: %+v", rs)
+	}
+}
+
+func TestBadFlagsExitNonZero(t *testing.T) {
+	for _, args := range [][]string{
+		{"--listen", "nope"},
+		{"--route", "/x"},
+		{"--sniff-timeout", "-1s"},
+		{"--log-format", "xml"},
+		{"--fallback", "somewhere"},
+		{"stray"},
+	} {
+		code, _, stderr := runCmd(args...)
+		if code == 0 || stderr == "" {
+			t.Errorf("%v: code %d, stderr %q", args, code, stderr)
+		}
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	if code, out, _ := runCmd("version"); code != 0 || !strings.HasPrefix(out, "oneport ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+	code, out, _ := runCmd("--help")
+	if code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	// Every flag the parser knows is documented in --help.
+	for _, f := range []string{"--config", "--listen", "--ssh", "--route", "--sniff-timeout", "--on-timeout",
+		"--fallback", "--max-pending-sniffs", "--max-conns", "--shutdown-grace", "--log-format", "--log-level"} {
+		if !strings.Contains(out, f+" ") {
+			t.Errorf("--help does not document %s", f)
+		}
+	}
+}
+
+// startOneport runs the daemon in-process on a loopback port and stops it
+// when the test ends.
+func startOneport(t *testing.T, logs io.Writer, args ...string) string {
+	t.Helper()
+	cfg, err := parseServeFlags(append([]string{"--listen", "127.0.0.1:0"}, args...), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cfg.validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, _ := newLogger(cfg, logs)
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- serveContext(ctx, cfg, res, log, func(a net.Addr) { ready <- a }) }()
+	select {
+	case a := <-ready:
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+		return a.String()
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	}
+	return ""
+}
+
+// SSH and HTTP share the one port: an SSH login and an HTTP request to a
+// routed upstream both work, and each connection logs one line.
+func TestOnePortServesSSHAndHTTP(t *testing.T) {
+	before := runtime.NumGoroutine()
+	srv := sshtest.StartInProcess(t)
+	up := newBackend(t)
+	var logs syncBuf
+	t.Run("serve", func(t *testing.T) {
+		addr := startOneport(t, &logs, "--ssh", srv.Addr, "--route", "/embedding-model/="+up)
+		out, err := sshtest.Run(addr, srv.Client, "echo hello")
+		if err != nil || out != "hello\n" {
+			t.Fatalf("ssh: %q %v", out, err)
+		}
+		resp, err := http.Get("http://" + addr + "/embedding-model/v1/models")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "upstream saw /v1/models" {
+			t.Fatalf("body %q", body)
+		}
+		http.DefaultClient.CloseIdleConnections()
+	})
+	l := logs.String()
+	for _, want := range []string{`msg=conn proto=ssh`, `msg=conn proto=http`, `msg=http method=GET`, `status=200`} {
+		if !strings.Contains(l, want) {
+			t.Errorf("log lacks %q:\n%s", want, l)
+		}
+	}
+	waitGoroutines(t, before)
+}
+
+func newBackend(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "upstream saw "+r.URL.Path)
+	})}
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Close() })
+	return ln.Addr().String()
+}
+
+// After shutdown no goroutine of oneport's is left.
+func waitGoroutines(t *testing.T, before int) {
+	t.Helper()
+	var n int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if n = runtime.NumGoroutine(); n <= before+2 { // the SSH test server and backend stop in Cleanup
+			return
+		}
+	}
+	buf := make([]byte, 1<<20)
+	t.Fatalf("%d goroutines left, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuf) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuf) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
