@@ -202,7 +202,7 @@ type logWriter struct {
 var logWriterPool = sync.Pool{New: func() any { return new(logWriter) }}
 
 func (w *logWriter) WriteHeader(code int) {
-	if w.first.IsZero() && code >= 200 || code == http.StatusSwitchingProtocols {
+	if w.first.IsZero() && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.first = time.Now()
 		w.status = code
 	}

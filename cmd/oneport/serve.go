@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -41,16 +40,7 @@ func serveContext(ctx context.Context, cfg *Config, res *resolved, log *slog.Log
 	}
 	handler.SetTable(res.table)
 	httpLn := mux.NewListenerTarget("http", ln.Addr())
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	hs := &http.Server{
-		Handler:           handler,
-		Protocols:         &protocols,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       5 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
+	hs := httproute.NewServer(handler, log)
 	sshTarget := &sshfwd.Forwarder{Addr: cfg.SSH, Logger: log}
 	m := &mux.Server{
 		SSH:              sshTarget,
