@@ -4,7 +4,7 @@
 // against the backend directly, in turns, in the same run. It prints the
 // median of several runs and the ratio to the direct path.
 //
-//	go run ./cmd/oneport-bench [-runs 5] [-bulk 1024] [-idle 400] [-only ssh]
+//	go run ./cmd/oneport-bench [-runs 5] [-bulk 1024] [-idle 400] [-only ssh|http]
 package main
 
 import (
@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -29,14 +30,15 @@ import (
 )
 
 type options struct {
-	runs    int
-	bulkMiB int64
-	idle    int
-	only    string
-	binary  string
-	rateDur time.Duration
-	backend string
-	haproxy bool
+	runs        int
+	bulkMiB     int64
+	idle        int
+	only        string
+	binary      string
+	rateDur     time.Duration
+	backend     string
+	httpBackend string
+	haproxy     bool
 }
 
 func main() {
@@ -44,14 +46,15 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 5, "runs of each measurement; medians are printed")
 	flag.Int64Var(&o.bulkMiB, "bulk", 1024, "MiB per bulk transfer, each way")
 	flag.IntVar(&o.idle, "idle", 400, "idle connections for the memory figure")
-	flag.StringVar(&o.only, "only", "", "ssh: run one group")
+	flag.StringVar(&o.only, "only", "", "ssh or http: run one group")
 	flag.StringVar(&o.binary, "oneport", "", "oneport binary to measure (default: build ./cmd/oneport)")
 	flag.DurationVar(&o.rateDur, "rate-time", 2*time.Second, "duration of each rate measurement")
 	flag.StringVar(&o.backend, "serve-backend", "", "internal: serve the SSH-like backend on this address")
+	flag.StringVar(&o.httpBackend, "serve-http", "", "internal: serve the HTTP backend on this address")
 	flag.BoolVar(&o.haproxy, "haproxy", true, "also measure HAProxy as a reference when it is installed")
 	flag.Parse()
 	if o.backend != "" {
-		serveBackendProcess(o.backend)
+		serveBackendProcess(o.backend, o.httpBackend)
 		return
 	}
 	if err := run(o); err != nil {
@@ -95,6 +98,13 @@ func run(o options) error {
 		}
 	}
 	var rows []row
+	if o.only == "" || o.only == "http" {
+		r, err := httpFigures(bin, o)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
+	}
 	if o.only == "" || o.only == "ssh" {
 		r, err := sshFigures(bin, o)
 		if err != nil {
@@ -180,39 +190,47 @@ func freePort() (int, error) {
 // is: a client, oneport and sshd are three processes on a real box, and a
 // backend inside the measuring process would make the direct path look
 // faster than it is.
-func startBackend() (addr string, stop func(), err error) {
-	port, err := freePort()
-	if err != nil {
-		return "", nil, err
+func startBackend() (sshAddr, httpAddr string, stop func(), err error) {
+	var addrs [2]string
+	for i := range addrs {
+		port, err := freePort()
+		if err != nil {
+			return "", "", nil, err
+		}
+		addrs[i] = fmt.Sprintf("127.0.0.1:%d", port)
 	}
-	addr = fmt.Sprintf("127.0.0.1:%d", port)
 	self, err := os.Executable()
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
-	cmd := exec.Command(self, "-serve-backend", addr)
+	cmd := exec.Command(self, "-serve-backend", addrs[0], "-serve-http", addrs[1])
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
-	d := &daemon{cmd: cmd, addr: addr}
-	if err := waitListening(addr); err != nil {
-		d.stop()
-		return "", nil, err
+	d := &daemon{cmd: cmd, addr: addrs[0]}
+	for _, a := range addrs {
+		if err := waitListening(a); err != nil {
+			d.stop()
+			return "", "", nil, err
+		}
 	}
-	return addr, d.stop, nil
+	return addrs[0], addrs[1], d.stop, nil
 }
 
-func serveBackendProcess(addr string) {
-	ln, err := net.Listen("tcp", addr)
+func serveBackendProcess(sshAddr, httpAddr string) {
+	ln, err := net.Listen("tcp", sshAddr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "backend:", err)
 		os.Exit(1)
 	}
 	stop := loadtest.Serve(ln, loadtest.SSHLike)
+	hs := &http.Server{Addr: httpAddr, Handler: loadtest.ModelServer()}
+	go hs.ListenAndServe()
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
 	<-sig
+	hs.Close()
 	stop()
 }
 
@@ -231,7 +249,7 @@ func waitListening(addr string) error {
 
 // startHAProxy runs HAProxy in TCP mode with splicing in front of backend,
 // as a reference measured in the same run; nil if it is not installed.
-func startHAProxy(backend string) (*daemon, error) {
+func startHAProxy(backend string, mode string) (*daemon, error) {
 	bin, err := exec.LookPath("haproxy")
 	if err != nil {
 		return nil, nil
@@ -249,7 +267,7 @@ func startHAProxy(backend string) (*daemon, error) {
   maxconn 4000
   nbthread %d
 defaults
-  mode tcp
+  mode %s
   timeout connect 5s
   timeout client 1h
   timeout server 1h
@@ -259,7 +277,7 @@ frontend f
   default_backend b
 backend b
   server s %s
-`, runtime.NumCPU(), addr, backend)
+`, runtime.NumCPU(), mode, addr, backend)
 	path := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -292,7 +310,7 @@ func (p paths) list() []string {
 }
 
 func sshFigures(bin string, o options) ([]row, error) {
-	backend, stop, err := startBackend()
+	backend, _, stop, err := startBackend()
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +322,7 @@ func sshFigures(bin string, o options) ([]row, error) {
 	defer d.stop()
 	p := paths{direct: backend, oneport: d.addr}
 	if o.haproxy {
-		h, err := startHAProxy(backend)
+		h, err := startHAProxy(backend, "tcp")
 		if err != nil {
 			return nil, err
 		}
@@ -461,7 +479,10 @@ func sshIdle(addr string) (net.Conn, error) {
 func idleMemory(bin, backend string, n, runs int, open func(string) (net.Conn, error), args ...string) (float64, error) {
 	var per []float64
 	for range runs {
-		d, err := startOneport(bin, append([]string{"--ssh", backend}, args...)...)
+		if backend != "" {
+			args = append([]string{"--ssh", backend}, args...)
+		}
+		d, err := startOneport(bin, args...)
 		if err != nil {
 			return 0, err
 		}

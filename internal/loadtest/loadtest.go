@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -213,4 +215,56 @@ func PSS(pid int) (int64, error) {
 		}
 	}
 	return 0, errors.New("no Pss line in smaps_rollup")
+}
+
+// ModelServer is an HTTP backend shaped like a model server:
+//   - /v1/models: a small JSON body;
+//   - /blob: 1 MiB;
+//   - /v1/chat/completions?n=N&gap=D: N server-sent events D apart, each
+//     carrying its send time in Unix nanoseconds.
+func ModelServer() http.Handler {
+	blob := make([]byte, 1<<20)
+	m := http.NewServeMux()
+	m.HandleFunc("/v1/models", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"object":"list","data":[{"id":"embedding-model","object":"model","owned_by":"oneport"}]}`)
+	})
+	m.HandleFunc("/blob", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(blob)
+	})
+	m.HandleFunc("/v1/chat/completions", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		gap, _ := time.ParseDuration(r.URL.Query().Get("gap"))
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		f := w.(http.Flusher)
+		for range n {
+			time.Sleep(gap)
+			fmt.Fprintf(w, "data: %d\n\n", time.Now().UnixNano())
+			f.Flush()
+		}
+	})
+	return m
+}
+
+// SSEDelays reads server-sent events made by ModelServer from r and
+// returns, for each, the time between its sending and its arrival.
+func SSEDelays(r io.Reader) ([]time.Duration, error) {
+	var out []time.Duration
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadString('\n')
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		now := time.Now().UnixNano()
+		var sent int64
+		if _, err := fmt.Sscanf(line, "data: %d\n", &sent); err == nil {
+			out = append(out, time.Duration(now-sent))
+		}
+	}
 }

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oneport/oneport/internal/loadtest"
+)
+
+func httpFigures(bin string, o options) ([]row, error) {
+	_, backend, stop, err := startBackend()
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	d, err := startOneport(bin, "--route", "/="+backend)
+	if err != nil {
+		return nil, err
+	}
+	defer d.stop()
+	p := paths{direct: backend, oneport: d.addr}
+	if o.haproxy {
+		h, err := startHAProxy(backend, "http")
+		if err != nil {
+			return nil, err
+		}
+		if h != nil {
+			defer h.stop()
+			p.haproxy = h.addr
+		}
+	}
+	addrs := p.list()
+	n := len(addrs)
+	rps, p99, newConn, blob, sse50, sse99 := perPath(n), perPath(n), perPath(n), perPath(n), perPath(n), perPath(n)
+	for range o.runs {
+		for i, a := range addrs {
+			r, lat, err := httpLoad(a, "/v1/models", 16, true, o.rateDur)
+			if err != nil {
+				return nil, err
+			}
+			rps[i], p99[i] = append(rps[i], r), append(p99[i], us(lat))
+			if r, _, err = httpLoad(a, "/v1/models", 4, false, o.rateDur); err != nil {
+				return nil, err
+			}
+			newConn[i] = append(newConn[i], r)
+			if r, _, err = httpLoad(a, "/blob", 4, true, o.rateDur); err != nil {
+				return nil, err
+			}
+			blob[i] = append(blob[i], r) // MiB/s: one MiB per request
+			d50, d99, err := sseDelay(a, 200, 2*time.Millisecond)
+			if err != nil {
+				return nil, err
+			}
+			sse50[i], sse99[i] = append(sse50[i], us(d50)), append(sse99[i], us(d99))
+		}
+	}
+	mem, err := idleMemory(bin, "", o.idle, o.runs, httpIdle, "--route", "/="+backend)
+	if err != nil {
+		return nil, err
+	}
+	s50, s99 := medians(sse50), medians(sse99)
+	addedSSE := s99[1] - s99[0]
+	rows := []row{
+		fig("http keep-alive small JSON", "req/s", medians(rps), true, ">= 0.4x", func(r float64) bool { return r >= 0.4 }),
+		fig("http keep-alive p99", "µs", medians(p99), false, "", nil),
+		fig("http new conn per request", "req/s", medians(newConn), true, "", nil),
+		fig("http 1 MiB responses", "MiB/s", medians(blob), true, ">= 0.4x", func(r float64) bool { return r >= 0.4 }),
+		fig("sse chunk delay p50", "µs", s50, false, "", nil),
+		fig("sse chunk delay p99", "µs", s99, false, "", nil),
+		{name: "sse added chunk latency p99", unit: "µs", vals: addedVals(s99, func(i int) float64 { return s99[i] - s99[0] }),
+			onlyProxies: true, target: "< 200", verdict: verdict(addedSSE < 200)},
+		{name: "memory per idle keep-alive conn", unit: "KiB PSS", vals: []float64{0, mem / 1024}, onlyProxies: true,
+			target: "< 16", verdict: verdict(mem/1024 < 16)},
+	}
+	return rows, nil
+}
+
+// httpLoad runs workers clients requesting path for dur and returns
+// requests per second and the p99 latency.
+func httpLoad(addr, path string, workers int, keepAlive bool, dur time.Duration) (float64, time.Duration, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: workers, DisableKeepAlives: !keepAlive, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	ctx, cancel := context.WithTimeout(context.Background(), dur)
+	defer cancel()
+	var n atomic.Int64
+	var mu sync.Mutex
+	var lats []time.Duration
+	var firstErr error
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				resp, err := client.Get("http://" + addr + path)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != 200 {
+						err = fmt.Errorf("GET %s: status %d", path, resp.StatusCode)
+					}
+				}
+				if err != nil {
+					if ctx.Err() == nil {
+						mu.Lock()
+						firstErr = err
+						mu.Unlock()
+					}
+					break
+				}
+				mine = append(mine, time.Since(t0))
+				n.Add(1)
+			}
+			mu.Lock()
+			lats = append(lats, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return 0, 0, firstErr
+	}
+	return float64(n.Load()) / time.Since(start).Seconds(), loadtest.Percentile(lats, 99), nil
+}
+
+// sseDelay streams n events gap apart and returns the p50 and p99 of the
+// time each took from the backend's write to the client's read.
+func sseDelay(addr string, n int, gap time.Duration) (time.Duration, time.Duration, error) {
+	resp, err := http.Get(fmt.Sprintf("http://%s/v1/chat/completions?n=%d&gap=%s", addr, n, gap))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	ds, err := loadtest.SSEDelays(resp.Body)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(ds) != n {
+		return 0, 0, fmt.Errorf("got %d events, want %d", len(ds), n)
+	}
+	return loadtest.Percentile(ds, 50), loadtest.Percentile(ds, 99), nil
+}
+
+// httpIdle opens a keep-alive connection through addr, makes one request
+// and leaves the connection idle.
+func httpIdle(addr string) (net.Conn, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	io.WriteString(c, "GET /v1/models HTTP/1.1\r\nHost: box\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return c, nil
+}
