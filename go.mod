@@ -3,8 +3,17 @@ module github.com/oneport/oneport
 go 1.26.8
 
 require (
+	github.com/google/nftables v0.3.1-0.20251119083706-1db35da82052
+	github.com/mdlayher/netlink v1.8.1-0.20251028132421-dcc6cab9a6eb
 	github.com/pelletier/go-toml/v2 v2.4.3
+	github.com/vishvananda/netns v0.0.5
 	golang.org/x/crypto v0.58.0
+	golang.org/x/sys v0.49.0
 )
 
-require golang.org/x/sys v0.49.0 // indirect
+require (
+	github.com/google/go-cmp v0.7.0 // indirect
+	github.com/mdlayher/socket v0.5.1 // indirect
+	golang.org/x/net v0.60.0 // indirect
+	golang.org/x/sync v0.6.0 // indirect
+)

@@ -5,10 +5,12 @@ package sshfwd
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -36,6 +38,9 @@ type Forwarder struct {
 	// Dial, if set, replaces net.Dialer's DialContext (tests, and
 	// transparent dials that bind the client's address).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Mark, if non-zero, is set as SO_MARK on upstream connections, so
+	// firewall rules can tell them apart (needs CAP_NET_ADMIN).
+	Mark int
 	// Logger receives dial failures; nil discards them.
 	Logger *slog.Logger
 }
@@ -77,6 +82,21 @@ func (f *Forwarder) dial(ctx context.Context) (net.Conn, error) {
 		ka = DefaultKeepAlive
 	}
 	d := net.Dialer{KeepAlive: ka}
+	if f.Mark != 0 {
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, f.Mark)
+			})
+			if err != nil {
+				return err
+			}
+			if serr != nil {
+				return fmt.Errorf("set SO_MARK: %w", serr)
+			}
+			return nil
+		}
+	}
 	return d.DialContext(ctx, "tcp", f.addr())
 }
 

@@ -32,6 +32,9 @@ type Config struct {
 	ShutdownGrace    duration        `toml:"shutdown_grace"`
 	LogFormat        string          `toml:"log_format"`
 	LogLevel         string          `toml:"log_level"`
+	Redirect         []int           `toml:"redirect"`
+	RedirectIfaces   []string        `toml:"redirect_interfaces"`
+	RedirectLocal    bool            `toml:"redirect_local"`
 	Routes           []routeConfig   `toml:"route"`
 	Protocols        []protocolEntry `toml:"protocol"`
 
@@ -150,7 +153,8 @@ func tomlError(path string, err error) error {
 // at names where key came from: a line of the config file, or the file.
 func (c *Config) at(key string) string {
 	if c.file == "" {
-		return "config"
+		// No file: the value came from a flag or a default.
+		return "--" + strings.ReplaceAll(strings.SplitN(key, ".", 2)[0], "_", "-")
 	}
 	if l, ok := c.lines[key]; ok {
 		return fmt.Sprintf("%s:%d", c.file, l)
@@ -229,6 +233,7 @@ func (c *Config) validate() (*resolved, error) {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		bad("log_level", "%v", err)
 	}
+	c.validateRedirect(bad)
 	r := &resolved{}
 	r.routes = c.routes(bad, func(err error) { es = append(es, err) })
 	for i, p := range c.Protocols {
@@ -361,6 +366,30 @@ func checkHostPort(s string, listen bool) error {
 		return fmt.Errorf("bad port %q", port)
 	}
 	return nil
+}
+
+// validateRedirect checks redirect ports and that redirected connections
+// can reach the listener: REDIRECT delivers them to the address of the
+// interface they arrived on, never to a loopback-only listener.
+func (c *Config) validateRedirect(bad func(key, format string, args ...any)) {
+	if len(c.Redirect) == 0 {
+		if len(c.RedirectIfaces) > 0 || c.RedirectLocal {
+			bad("redirect", "redirect_interfaces and redirect_local need redirect ports")
+		}
+		return
+	}
+	_, lport, _ := net.SplitHostPort(c.Listen)
+	for _, p := range c.Redirect {
+		if p < 1 || p > 65535 {
+			bad("redirect", "redirect port %d out of range", p)
+		} else if strconv.Itoa(p) == lport {
+			bad("redirect", "redirect port %d is the listen port", p)
+		}
+	}
+	host, _, _ := net.SplitHostPort(c.Listen)
+	if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
+		bad("listen", "redirect needs listen on all addresses (such as :%s), not %s: redirected connections arrive at the interface's own address", lport, host)
+	}
 }
 
 var headerRe = regexp.MustCompile(`^\s*\[\[?\s*([A-Za-z0-9_.]+)\s*\]\]?`)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -21,11 +22,14 @@ Usage:
   oneport [flags]                 serve (with no flags: listen on :2222, SSH to 127.0.0.1:22)
   oneport check --config FILE     validate a config file and print what it resolves to
   oneport version                 print the version
+  oneport redirect status         show the port redirect installed in the kernel
+  oneport redirect clear          remove a redirect table left by a crashed run (old kernels)
 
 Flags (each overrides the config file's key of the same name):
   --config FILE            TOML config file (keys: listen, ssh, sniff_timeout, on_timeout,
                            fallback, max_pending_sniffs, max_conns, shutdown_grace,
-                           log_format, log_level, [[route]], [[protocol]])
+                           log_format, log_level, redirect, redirect_interfaces,
+                           redirect_local, [[route]], [[protocol]])
   --listen ADDR            address to listen on (default :2222)
   --ssh ADDR               where SSH goes (default 127.0.0.1:22)
   --route SPEC             HTTP route, repeatable; replaces the file's [[route]] tables.
@@ -41,9 +45,15 @@ Flags (each overrides the config file's key of the same name):
   --shutdown-grace D       on SIGINT/SIGTERM, how long open sessions may finish (default 30s)
   --log-format F           text or json (default text)
   --log-level L            debug, info, warn or error (default info)
+  --redirect PORTS         redirect these TCP ports (e.g. 22) to the listen port with an nftables
+                           table that the kernel removes when oneport exits or dies (needs
+                           CAP_NET_ADMIN; --listen must cover all addresses, e.g. :2222)
+  --redirect-interface I   only redirect connections arriving on these interfaces (comma-separated)
+  --redirect-local         also redirect connections made on the box itself (ssh localhost)
 
 Examples:
   oneport --listen :2222 --route /=127.0.0.1:30000 --route /embedding-model/=127.0.0.1:30001
+  oneport --listen :2222 --redirect 22 --route /=127.0.0.1:30000
   oneport check --config /etc/oneport/oneport.toml
 `
 
@@ -60,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case "check":
 			return runCheck(args[1:], stdout, stderr)
+		case "redirect":
+			return runRedirect(args[1:], stdout, stderr)
 		case "help", "-h", "--help", "-help":
 			fmt.Fprint(stdout, usage)
 			return 0
@@ -110,6 +122,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*Config, error) {
 		routes       stringList
 		flagCfg      Config
 		sniff, grace time.Duration
+		redirect     string
+		ifaces       string
 	)
 	fs.StringVar(&configPath, "config", "", "")
 	fs.StringVar(&flagCfg.Listen, "listen", "", "")
@@ -123,6 +137,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*Config, error) {
 	fs.DurationVar(&grace, "shutdown-grace", 0, "")
 	fs.StringVar(&flagCfg.LogFormat, "log-format", "", "")
 	fs.StringVar(&flagCfg.LogLevel, "log-level", "", "")
+	fs.StringVar(&redirect, "redirect", "", "")
+	fs.StringVar(&ifaces, "redirect-interface", "", "")
+	fs.BoolVar(&flagCfg.RedirectLocal, "redirect-local", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -174,9 +191,35 @@ func parseServeFlags(args []string, stderr io.Writer) (*Config, error) {
 	if set["log-level"] {
 		cfg.LogLevel = flagCfg.LogLevel
 	}
+	if set["redirect"] {
+		ports, err := parsePorts(redirect)
+		if err != nil {
+			return nil, fmt.Errorf("--redirect %q: %v", redirect, err)
+		}
+		cfg.Redirect = ports
+	}
+	if set["redirect-interface"] {
+		cfg.RedirectIfaces = strings.Split(ifaces, ",")
+	}
+	if set["redirect-local"] {
+		cfg.RedirectLocal = flagCfg.RedirectLocal
+	}
 	cfg.routeSpecs = routes
 	cfg.defaults()
 	return cfg, nil
+}
+
+// parsePorts reads a comma-separated port list such as "22" or "22,2200".
+func parsePorts(s string) ([]int, error) {
+	var ports []int
+	for f := range strings.SplitSeq(s, ",") {
+		p, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || p < 1 || p > 65535 {
+			return nil, fmt.Errorf("want ports such as 22 or 22,2200")
+		}
+		ports = append(ports, p)
+	}
+	return ports, nil
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) int {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/oneport/oneport/httproute"
 	"github.com/oneport/oneport/mux"
+	"github.com/oneport/oneport/netfilter"
 	"github.com/oneport/oneport/sshfwd"
 )
 
@@ -41,7 +42,15 @@ func serveContext(ctx context.Context, cfg *Config, res *resolved, log *slog.Log
 	handler.SetTable(res.table)
 	httpLn := mux.NewListenerTarget("http", ln.Addr())
 	hs := httproute.NewServer(handler, log)
+	redirect, err := installRedirect(cfg, ln.Addr(), log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	sshTarget := &sshfwd.Forwarder{Addr: cfg.SSH, Logger: log}
+	if cfg.RedirectLocal {
+		sshTarget.Mark = netfilter.Mark // keeps our own dial to sshd out of the local redirect
+	}
 	m := &mux.Server{
 		SSH:              sshTarget,
 		HTTP:             httpLn,
@@ -83,6 +92,13 @@ func serveContext(ctx context.Context, cfg *Config, res *resolved, log *slog.Log
 		muxDone <- serveErr
 	}
 	log.Info("shutting down", "grace", time.Duration(cfg.ShutdownGrace))
+	if redirect != nil {
+		// First, so new connections to the redirected ports reach sshd
+		// directly while open sessions drain.
+		if err := redirect.Close(); err != nil {
+			log.Warn("redirect removal failed", "err", err)
+		}
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownGrace))
 	defer cancel()
 	var sw sync.WaitGroup

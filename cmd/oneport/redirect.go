@@ -1,0 +1,74 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+
+	"github.com/oneport/oneport/netfilter"
+)
+
+// installRedirect sets up the port redirect the config asks for; nil if it
+// asks for none.
+func installRedirect(cfg *Config, ln net.Addr, log *slog.Logger) (*netfilter.Redirect, error) {
+	if len(cfg.Redirect) == 0 {
+		return nil, nil
+	}
+	_, portStr, _ := net.SplitHostPort(ln.String())
+	port, _ := strconv.Atoi(portStr)
+	nc := netfilter.Config{ToPort: uint16(port), Interfaces: cfg.RedirectIfaces, Local: cfg.RedirectLocal, Logger: log}
+	for _, p := range cfg.Redirect {
+		nc.Ports = append(nc.Ports, uint16(p))
+	}
+	r, err := netfilter.Install(nc)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("redirect installed", "ports", cfg.Redirect, "to", port, "crash_safe", r.Owned())
+	return r, nil
+}
+
+func runRedirect(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 || (args[0] != "status" && args[0] != "clear") {
+		fmt.Fprintln(stderr, "usage: oneport redirect status|clear")
+		return 2
+	}
+	cfg := netfilter.Config{}
+	if args[0] == "clear" {
+		removed, err := netfilter.Clear(cfg)
+		switch {
+		case errors.Is(err, netfilter.ErrHeld):
+			fmt.Fprintln(stderr, "oneport redirect clear:", err, "- it is removed when that oneport stops")
+			return 1
+		case err != nil:
+			fmt.Fprintln(stderr, "oneport redirect clear:", err)
+			return 1
+		case removed:
+			fmt.Fprintln(stdout, "removed the stale redirect table; port 22 reaches sshd directly")
+		default:
+			fmt.Fprintln(stdout, "no redirect table installed")
+		}
+		return 0
+	}
+	st, err := netfilter.Status(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "oneport redirect status:", err)
+		return 1
+	}
+	if !st.Installed {
+		fmt.Fprintln(stdout, "no redirect installed")
+		return 0
+	}
+	if st.Owned {
+		fmt.Fprintf(stdout, "table inet %s, owned by netlink port %d: the kernel removes it when that oneport exits\n", netfilter.DefaultTable, st.Owner)
+	} else {
+		fmt.Fprintf(stdout, "table inet %s, not owned: left by an older run or an old kernel; `oneport redirect clear` removes it\n", netfilter.DefaultTable)
+	}
+	for _, r := range st.Rules {
+		fmt.Fprintln(stdout, " ", r)
+	}
+	return 0
+}

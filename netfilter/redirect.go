@@ -1,0 +1,344 @@
+// Package netfilter installs oneport's port redirect (22 -> oneport's
+// port) as an nftables table of its own, through netlink, without the nft
+// or iptables binaries.
+//
+// The table carries the kernel's OWNER flag (Linux 5.12+): it belongs to
+// the netlink socket that created it, which Redirect keeps open for the
+// process's life. When the process exits, crashes or is killed, the kernel
+// closes the socket and removes the table at once, so port 22 reaches sshd
+// directly again: a dead oneport cannot lock anyone out of SSH. On older
+// kernels Install falls back to an ordinary table that Close removes, and
+// Clear removes one left by a crash.
+//
+// Only the prerouting hook is used by default, so connections made on the
+// box itself, oneport's own to sshd among them, are never redirected.
+package netfilter
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink/nltest"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultTable is the name of oneport's table in the inet family.
+const DefaultTable = "oneport"
+
+// Mark is the socket mark on oneport's own connections to sshd. With
+// Config.Local, locally originated connections are redirected except those
+// carrying it.
+const Mark = 0x6f6e6570
+
+// Config says what to redirect. The zero value redirects nothing.
+type Config struct {
+	// Ports are the TCP destination ports to redirect, usually 22.
+	Ports []uint16
+	// ToPort is oneport's listening port.
+	ToPort uint16
+	// Interfaces, if set, limits the redirect to connections arriving on
+	// these interfaces.
+	Interfaces []string
+	// Local also redirects connections made on the box to its own
+	// addresses (ssh localhost), except oneport's own, which carry Mark.
+	Local bool
+	// Table names the table; empty means DefaultTable.
+	Table string
+	// NetNS, if non-zero, is a file descriptor of the network namespace to
+	// work in; zero means the process's own.
+	NetNS int
+	// Dial, if set, replaces the netlink socket (tests).
+	Dial nltest.Func
+	// Logger receives notes such as the fallback on old kernels; nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+func (c *Config) table() string {
+	if c.Table == "" {
+		return DefaultTable
+	}
+	return c.Table
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
+func (c *Config) options(lasting bool) []nftables.ConnOption {
+	var o []nftables.ConnOption
+	if lasting {
+		o = append(o, nftables.AsLasting())
+	}
+	if c.NetNS != 0 {
+		o = append(o, nftables.WithNetNSFd(c.NetNS))
+	}
+	if c.Dial != nil {
+		o = append(o, nftables.WithTestDial(c.Dial))
+	}
+	return o
+}
+
+// Errors that explain why a redirect cannot be installed.
+var (
+	// ErrPermission: the process lacks CAP_NET_ADMIN.
+	ErrPermission = errors.New("installing a port redirect needs CAP_NET_ADMIN: run oneport as root or grant " +
+		"the capability (systemd: AmbientCapabilities=CAP_NET_ADMIN); where that is impossible, as in most " +
+		"GPU-cloud containers, drop --redirect and have the provider map its public port to oneport's --listen port, " +
+		"or move sshd off port 22 and run oneport with --listen :22")
+	// ErrNoNFTables: the kernel has no nf_tables.
+	ErrNoNFTables = errors.New("the kernel has no nf_tables support (module nf_tables not loaded or not built): " +
+		"drop --redirect and let oneport listen on the public port directly")
+	// ErrHeld: another live process owns the table.
+	ErrHeld = errors.New("the redirect table is held by another running oneport; stop it first")
+)
+
+// Redirect is an installed redirect. Keep it for the life of the process:
+// its netlink socket owns the table. Methods are safe for concurrent use.
+type Redirect struct {
+	mu    sync.Mutex
+	cfg   Config
+	conn  *nftables.Conn
+	table *nftables.Table
+	owned bool
+}
+
+// Install creates the table, its chains and rules in one batch. A stale
+// table of the same name left by an older run without ownership is
+// replaced.
+func Install(cfg Config) (*Redirect, error) {
+	if err := validate(cfg); err != nil {
+		return nil, err
+	}
+	conn, err := newLasting(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &Redirect{cfg: cfg, conn: conn}
+	if err := r.removeStale(); err != nil {
+		conn.CloseLasting()
+		return nil, err
+	}
+	r.owned = true
+	err = r.apply(true)
+	if err != nil && !errors.Is(err, ErrPermission) && !errors.Is(err, ErrNoNFTables) {
+		// Kernels before 5.12 reject the owner flag: fall back to an
+		// ordinary table, removed by Close or by `oneport redirect clear`.
+		r.owned = false
+		if err2 := r.apply(true); err2 == nil {
+			cfg.logger().Warn("kernel cannot tie the redirect table to this process (needs Linux 5.12+): " +
+				"if oneport is killed, run `oneport redirect clear` to restore direct access to port 22")
+			err = nil
+		}
+	}
+	if err != nil {
+		conn.CloseLasting()
+		return nil, fmt.Errorf("install redirect: %w", err)
+	}
+	return r, nil
+}
+
+// newLasting opens the netlink socket that will own the table.
+func newLasting(cfg Config) (*nftables.Conn, error) {
+	conn, err := nftables.New(cfg.options(true)...)
+	if err != nil {
+		return nil, fmt.Errorf("open netlink: %w", explain(err))
+	}
+	return conn, nil
+}
+
+func validate(cfg Config) error {
+	if len(cfg.Ports) == 0 {
+		return errors.New("redirect: no ports to redirect")
+	}
+	if cfg.ToPort == 0 {
+		return errors.New("redirect: no port to redirect to")
+	}
+	if slices.Contains(cfg.Ports, cfg.ToPort) {
+		return fmt.Errorf("redirect: port %d would redirect to itself", cfg.ToPort)
+	}
+	for _, i := range cfg.Interfaces {
+		if len(i) == 0 || len(i) >= unix.IFNAMSIZ {
+			return fmt.Errorf("redirect: bad interface name %q", i)
+		}
+	}
+	return nil
+}
+
+// removeStale deletes a table of ours that no live process owns.
+func (r *Redirect) removeStale() error {
+	t, err := findTable(r.conn, r.cfg.table())
+	if err != nil || t == nil {
+		return err
+	}
+	if t.Flags&nftables.TableFlagOwner != 0 {
+		return ErrHeld
+	}
+	r.cfg.logger().Info("removing a redirect table left by an earlier run", "table", t.Name)
+	r.conn.DelTable(t)
+	if err := r.conn.Flush(); err != nil {
+		return fmt.Errorf("remove stale table: %w", explain(err))
+	}
+	return nil
+}
+
+// apply (re)writes the whole table in one batch.
+func (r *Redirect) apply(create bool) error {
+	flags := nftables.TableFlags(0)
+	if r.owned {
+		flags = nftables.TableFlagOwner
+	}
+	t := &nftables.Table{Name: r.cfg.table(), Family: nftables.TableFamilyINet, Flags: flags}
+	if create {
+		t = r.conn.AddTable(t)
+	}
+	pre := r.conn.AddChain(&nftables.Chain{
+		Name: "prerouting", Table: t, Type: nftables.ChainTypeNAT,
+		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest,
+	})
+	r.conn.FlushChain(pre)
+	for _, e := range ruleExprs(r.cfg, false) {
+		r.conn.AddRule(&nftables.Rule{Table: t, Chain: pre, Exprs: e})
+	}
+	if r.cfg.Local {
+		out := r.conn.AddChain(&nftables.Chain{
+			Name: "output", Table: t, Type: nftables.ChainTypeNAT,
+			Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest,
+		})
+		r.conn.FlushChain(out)
+		for _, e := range ruleExprs(r.cfg, true) {
+			r.conn.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: e})
+		}
+	}
+	if err := r.conn.Flush(); err != nil {
+		return explain(err)
+	}
+	r.table = t
+	return nil
+}
+
+// ruleExprs returns one rule per interface (or one for any) and port:
+// [iifname X] [mark != Mark, fib daddr local] tcp dport P redirect to :ToPort.
+func ruleExprs(cfg Config, local bool) [][]expr.Any {
+	ifaces := cfg.Interfaces
+	if len(ifaces) == 0 || local {
+		ifaces = []string{""}
+	}
+	var rules [][]expr.Any
+	for _, iface := range ifaces {
+		for _, port := range cfg.Ports {
+			var e []expr.Any
+			if iface != "" {
+				e = append(e,
+					&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+					&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(iface)},
+				)
+			}
+			if local {
+				e = append(e,
+					&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+					&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(Mark)},
+					&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
+					&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
+				)
+			}
+			e = append(e,
+				&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(port)},
+				&expr.Immediate{Register: 1, Data: binaryutil.BigEndian.PutUint16(cfg.ToPort)},
+				&expr.Redir{RegisterProtoMin: 1},
+			)
+			rules = append(rules, e)
+		}
+	}
+	return rules
+}
+
+func ifname(s string) []byte {
+	b := make([]byte, unix.IFNAMSIZ)
+	copy(b, s)
+	return b
+}
+
+// Update replaces the redirected ports in one batch; the table stays.
+func (r *Redirect) Update(ports []uint16, toPort uint16) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cfg := r.cfg
+	cfg.Ports, cfg.ToPort = ports, toPort
+	if err := validate(cfg); err != nil {
+		return err
+	}
+	old := r.cfg
+	r.cfg = cfg
+	if err := r.apply(false); err != nil {
+		r.cfg = old
+		return fmt.Errorf("update redirect: %w", err)
+	}
+	return nil
+}
+
+// Owned reports whether the kernel removes the table when the process
+// dies (the OWNER flag took).
+func (r *Redirect) Owned() bool { return r.owned }
+
+// Config returns what is installed.
+func (r *Redirect) Config() Config {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cfg
+}
+
+// Close removes the table and closes the netlink socket.
+func (r *Redirect) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.conn == nil {
+		return nil
+	}
+	r.conn.DelTable(r.table)
+	err := r.conn.Flush()
+	r.conn.CloseLasting()
+	r.conn = nil
+	if err != nil {
+		return fmt.Errorf("remove redirect: %w", explain(err))
+	}
+	return nil
+}
+
+// explain maps netlink errors to ones that say what the user can do.
+func explain(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return fmt.Errorf("%w (%v)", ErrPermission, err)
+	case errors.Is(err, unix.EPROTONOSUPPORT), errors.Is(err, unix.EAFNOSUPPORT):
+		return fmt.Errorf("%w (%v)", ErrNoNFTables, err)
+	}
+	return err
+}
+
+func findTable(c *nftables.Conn, name string) (*nftables.Table, error) {
+	ts, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", explain(err))
+	}
+	for _, t := range ts {
+		if t.Name == name {
+			return t, nil
+		}
+	}
+	return nil, nil
+}
