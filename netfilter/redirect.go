@@ -48,6 +48,8 @@ type Config struct {
 	// Local also redirects connections made on the box to its own
 	// addresses (ssh localhost), except oneport's own, which carry Mark.
 	Local bool
+	// Transparent adds the chain of transparent mode (see SetupRouting).
+	Transparent bool
 	// Table names the table; empty means DefaultTable.
 	Table string
 	// NetNS, if non-zero, is a file descriptor of the network namespace to
@@ -157,6 +159,9 @@ func newLasting(cfg Config) (*nftables.Conn, error) {
 }
 
 func validate(cfg Config) error {
+	if len(cfg.Ports) == 0 && cfg.Transparent {
+		return nil // transparent mode without a redirect
+	}
 	if len(cfg.Ports) == 0 {
 		return errors.New("redirect: no ports to redirect")
 	}
@@ -218,6 +223,9 @@ func (r *Redirect) apply(create bool) error {
 		for _, e := range ruleExprs(r.cfg, true) {
 			r.conn.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: e})
 		}
+	}
+	if r.cfg.Transparent {
+		r.transparentChain(t)
 	}
 	if err := r.conn.Flush(); err != nil {
 		return explain(err)

@@ -41,6 +41,14 @@ type Forwarder struct {
 	// Mark, if non-zero, is set as SO_MARK on upstream connections, so
 	// firewall rules can tell them apart (needs CAP_NET_ADMIN).
 	Mark int
+	// Transparent dials from the client's own address (IP_TRANSPARENT),
+	// so the upstream sees the real client instead of oneport. The
+	// upstream is then reached at the box address the client connected
+	// to, on Addr's port, since replies to a client address cannot come
+	// from 127.0.0.1. Needs CAP_NET_ADMIN, Mark, and the policy routing
+	// that netfilter.SetupRouting installs. Clients on loopback are
+	// dialed as usual.
+	Transparent bool
 	// Logger receives dial failures; nil discards them.
 	Logger *slog.Logger
 }
@@ -67,38 +75,69 @@ func (f *Forwarder) String() string {
 	return "ssh " + f.addr()
 }
 
-func (f *Forwarder) dial(ctx context.Context) (net.Conn, error) {
+func (f *Forwarder) dial(ctx context.Context, client net.Conn) (net.Conn, error) {
 	timeout := f.DialTimeout
 	if timeout <= 0 {
 		timeout = DefaultDialTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	addr := f.addr()
 	if f.Dial != nil {
-		return f.Dial(ctx, "tcp", f.addr())
+		return f.Dial(ctx, "tcp", addr)
 	}
 	ka := f.KeepAlive
 	if ka == 0 {
 		ka = DefaultKeepAlive
 	}
 	d := net.Dialer{KeepAlive: ka}
-	if f.Mark != 0 {
-		d.Control = func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			err := rc.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, f.Mark)
-			})
-			if err != nil {
-				return err
-			}
-			if serr != nil {
-				return fmt.Errorf("set SO_MARK: %w", serr)
-			}
-			return nil
+	transparent := false
+	if f.Transparent {
+		from, _ := client.RemoteAddr().(*net.TCPAddr)
+		to, _ := client.LocalAddr().(*net.TCPAddr)
+		if from != nil && to != nil && !from.IP.IsLoopback() {
+			_, port, _ := net.SplitHostPort(addr)
+			addr = net.JoinHostPort(to.IP.String(), port)
+			d.LocalAddr = &net.TCPAddr{IP: from.IP}
+			transparent = true
 		}
 	}
-	return d.DialContext(ctx, "tcp", f.addr())
+	if f.Mark != 0 || transparent {
+		d.Control = func(network, _ string, rc syscall.RawConn) error {
+			return setSockopts(rc, network, f.Mark, transparent)
+		}
+	}
+	return d.DialContext(ctx, "tcp", addr)
 }
+
+// setSockopts sets SO_MARK and IP(V6)_TRANSPARENT before bind and connect.
+func setSockopts(rc syscall.RawConn, network string, mark int, transparent bool) error {
+	var serr error
+	err := rc.Control(func(fd uintptr) {
+		if mark != 0 {
+			if err := syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, mark); err != nil {
+				serr = fmt.Errorf("set SO_MARK: %w", err)
+				return
+			}
+		}
+		if transparent {
+			level, opt := syscall.IPPROTO_IP, syscall.IP_TRANSPARENT
+			if network == "tcp6" {
+				level, opt = syscall.IPPROTO_IPV6, ipv6Transparent
+			}
+			if err := syscall.SetsockoptInt(int(fd), level, opt, 1); err != nil {
+				serr = fmt.Errorf("set transparent socket option: %w", err)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// ipv6Transparent is IPV6_TRANSPARENT from linux/in6.h.
+const ipv6Transparent = 75
 
 // HandleConn dials the upstream and starts copying c to it and back; it
 // returns once the copying has started. When both directions have ended,
@@ -109,7 +148,7 @@ func (f *Forwarder) dial(ctx context.Context) (net.Conn, error) {
 // while sniffing and dialing, and an idle connection should hold only the
 // small stacks of two goroutines blocked in splice.
 func (f *Forwarder) HandleConn(c net.Conn) {
-	up, err := f.dial(context.Background())
+	up, err := f.dial(context.Background(), c)
 	if err != nil {
 		f.logger().Warn("upstream unreachable; closing client connection",
 			"target", f.String(), "client", c.RemoteAddr().String(), "err", err)

@@ -35,6 +35,7 @@ type Config struct {
 	Redirect         []int           `toml:"redirect"`
 	RedirectIfaces   []string        `toml:"redirect_interfaces"`
 	RedirectLocal    bool            `toml:"redirect_local"`
+	Transparent      bool            `toml:"transparent"`
 	Routes           []routeConfig   `toml:"route"`
 	Protocols        []protocolEntry `toml:"protocol"`
 

@@ -29,7 +29,7 @@ Flags (each overrides the config file's key of the same name):
   --config FILE            TOML config file (keys: listen, ssh, sniff_timeout, on_timeout,
                            fallback, max_pending_sniffs, max_conns, shutdown_grace,
                            log_format, log_level, redirect, redirect_interfaces,
-                           redirect_local, [[route]], [[protocol]])
+                           redirect_local, transparent, [[route]], [[protocol]])
   --listen ADDR            address to listen on (default :2222)
   --ssh ADDR               where SSH goes (default 127.0.0.1:22)
   --route SPEC             HTTP route, repeatable; replaces the file's [[route]] tables.
@@ -50,6 +50,10 @@ Flags (each overrides the config file's key of the same name):
                            CAP_NET_ADMIN; --listen must cover all addresses, e.g. :2222)
   --redirect-interface I   only redirect connections arriving on these interfaces (comma-separated)
   --redirect-local         also redirect connections made on the box itself (ssh localhost)
+  --transparent            sshd sees each client's real address instead of 127.0.0.1 (fail2ban,
+                           AllowUsers user@host, last); oneport sets up the marks and policy
+                           routing itself and removes them on exit (needs CAP_NET_ADMIN; sshd
+                           must listen on the box's addresses, as it does by default)
 
 Examples:
   oneport --listen :2222 --route /=127.0.0.1:30000 --route /embedding-model/=127.0.0.1:30001
@@ -140,6 +144,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&redirect, "redirect", "", "")
 	fs.StringVar(&ifaces, "redirect-interface", "", "")
 	fs.BoolVar(&flagCfg.RedirectLocal, "redirect-local", false, "")
+	fs.BoolVar(&flagCfg.Transparent, "transparent", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -203,6 +208,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*Config, error) {
 	}
 	if set["redirect-local"] {
 		cfg.RedirectLocal = flagCfg.RedirectLocal
+	}
+	if set["transparent"] {
+		cfg.Transparent = flagCfg.Transparent
 	}
 	cfg.routeSpecs = routes
 	cfg.defaults()

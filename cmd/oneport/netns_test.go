@@ -204,3 +204,40 @@ func TestRedirectStatusAndCleanStop(t *testing.T) {
 		t.Errorf("status after stop: %s", out)
 	}
 }
+
+// Transparent mode: sshd sees the client namespace's address, over IPv4
+// and IPv6; after oneport stops, its rules and routes are gone.
+func TestTransparentSSHDSeesClientAddress(t *testing.T) {
+	srv, cli := netnstest.Pair(t)
+	sshd := srv.Listen(t, "tcp", ":22")
+	stop := loadtest.Serve(sshd, func(c net.Conn) {
+		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		fmt.Fprintf(c, "sshd sees %s\n", host)
+	})
+	defer stop()
+	p := startInNS(t, srv, "--listen", ":2222", "--redirect", "22", "--transparent", "--ssh", "127.0.0.1:22")
+	for _, tc := range []struct{ server, client string }{
+		{netnstest.ServerIPv4, netnstest.ClientIPv4},
+		{"[" + netnstest.ServerIPv6 + "]", netnstest.ClientIPv6},
+	} {
+		if got, want := sshBanner(t, cli, tc.server+":22"), "sshd sees "+tc.client+"\n"; got != want {
+			t.Errorf("via %s: %q, want %q", tc.server, got, want)
+		}
+	}
+	// A client on the box itself is dialed as usual.
+	if got := sshBanner(t, srv, "127.0.0.1:2222"); got != "sshd sees 127.0.0.1\n" {
+		t.Errorf("local client: %q", got)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.done
+	for _, args := range [][]string{{"rule"}, {"-6", "rule"}, {"route", "show", "table", "28526"}, {"-6", "route", "show", "table", "28526"}} {
+		out, _ := exec.Command("ip", append([]string{"-n", srv.Name}, args...)...).CombinedOutput()
+		if strings.Contains(string(out), "28526") || strings.Contains(string(out), "0x6f6e6570") ||
+			args[len(args)-1] == "28526" && strings.TrimSpace(string(out)) != "" {
+			t.Errorf("ip %v after exit:\n%s", args, out)
+		}
+	}
+	if st, _ := netfilter.Status(netfilter.Config{NetNS: srv.Fd()}); st.Installed {
+		t.Error("table left after exit")
+	}
+}

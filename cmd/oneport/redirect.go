@@ -11,15 +11,52 @@ import (
 	"github.com/oneport/oneport/netfilter"
 )
 
-// installRedirect sets up the port redirect the config asks for; nil if it
-// asks for none.
-func installRedirect(cfg *Config, ln net.Addr, log *slog.Logger) (*netfilter.Redirect, error) {
-	if len(cfg.Redirect) == 0 {
-		return nil, nil
+// kernelSetup is what oneport installs in the kernel: the redirect table
+// and transparent mode's policy routing.
+type kernelSetup struct {
+	redirect *netfilter.Redirect
+	routing  *netfilter.Routing
+}
+
+// Close removes what was installed.
+func (k *kernelSetup) Close() error {
+	var errs []error
+	if k.redirect != nil {
+		errs = append(errs, k.redirect.Close())
 	}
+	if k.routing != nil {
+		errs = append(errs, k.routing.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// setupKernel installs the redirect and transparent routing the config
+// asks for.
+func setupKernel(cfg *Config, ln net.Addr, log *slog.Logger) (*kernelSetup, error) {
+	k := &kernelSetup{}
+	if len(cfg.Redirect) == 0 && !cfg.Transparent {
+		return k, nil
+	}
+	r, err := installRedirect(cfg, ln, log)
+	if err != nil {
+		return nil, err
+	}
+	k.redirect = r
+	if cfg.Transparent {
+		if k.routing, err = netfilter.SetupRouting(0); err != nil {
+			k.Close()
+			return nil, err
+		}
+		log.Info("transparent mode: sshd sees client addresses")
+	}
+	return k, nil
+}
+
+func installRedirect(cfg *Config, ln net.Addr, log *slog.Logger) (*netfilter.Redirect, error) {
 	_, portStr, _ := net.SplitHostPort(ln.String())
 	port, _ := strconv.Atoi(portStr)
-	nc := netfilter.Config{ToPort: uint16(port), Interfaces: cfg.RedirectIfaces, Local: cfg.RedirectLocal, Logger: log}
+	nc := netfilter.Config{ToPort: uint16(port), Interfaces: cfg.RedirectIfaces, Local: cfg.RedirectLocal,
+		Transparent: cfg.Transparent, Logger: log}
 	for _, p := range cfg.Redirect {
 		nc.Ports = append(nc.Ports, uint16(p))
 	}
@@ -27,7 +64,9 @@ func installRedirect(cfg *Config, ln net.Addr, log *slog.Logger) (*netfilter.Red
 	if err != nil {
 		return nil, err
 	}
-	log.Info("redirect installed", "ports", cfg.Redirect, "to", port, "crash_safe", r.Owned())
+	if len(cfg.Redirect) > 0 {
+		log.Info("redirect installed", "ports", cfg.Redirect, "to", port, "crash_safe", r.Owned())
+	}
 	return r, nil
 }
 
@@ -71,4 +110,18 @@ func runRedirect(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, " ", r)
 	}
 	return 0
+}
+
+// redirectOff removes the port redirect but keeps transparent mode's
+// table and routing, which open sessions still need.
+func (k *kernelSetup) redirectOff() error {
+	if k.redirect == nil || len(k.redirect.Config().Ports) == 0 {
+		return nil
+	}
+	if k.routing != nil {
+		return k.redirect.Update(nil, 0)
+	}
+	err := k.redirect.Close()
+	k.redirect = nil
+	return err
 }

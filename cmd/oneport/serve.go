@@ -42,14 +42,16 @@ func serveContext(ctx context.Context, cfg *Config, res *resolved, log *slog.Log
 	handler.SetTable(res.table)
 	httpLn := mux.NewListenerTarget("http", ln.Addr())
 	hs := httproute.NewServer(handler, log)
-	redirect, err := installRedirect(cfg, ln.Addr(), log)
+	kernel, err := setupKernel(cfg, ln.Addr(), log)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	sshTarget := &sshfwd.Forwarder{Addr: cfg.SSH, Logger: log}
-	if cfg.RedirectLocal {
-		sshTarget.Mark = netfilter.Mark // keeps our own dial to sshd out of the local redirect
+	sshTarget := &sshfwd.Forwarder{Addr: cfg.SSH, Logger: log, Transparent: cfg.Transparent}
+	if cfg.RedirectLocal || cfg.Transparent {
+		// Keeps our own dial to sshd out of the local redirect, and marks
+		// transparent connections for their policy routing.
+		sshTarget.Mark = netfilter.Mark
 	}
 	m := &mux.Server{
 		SSH:              sshTarget,
@@ -92,12 +94,10 @@ func serveContext(ctx context.Context, cfg *Config, res *resolved, log *slog.Log
 		muxDone <- serveErr
 	}
 	log.Info("shutting down", "grace", time.Duration(cfg.ShutdownGrace))
-	if redirect != nil {
-		// First, so new connections to the redirected ports reach sshd
-		// directly while open sessions drain.
-		if err := redirect.Close(); err != nil {
-			log.Warn("redirect removal failed", "err", err)
-		}
+	// First, so new connections to the redirected ports reach sshd
+	// directly while open sessions drain.
+	if err := kernel.redirectOff(); err != nil {
+		log.Warn("redirect removal failed", "err", err)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownGrace))
 	defer cancel()
@@ -115,6 +115,9 @@ func serveContext(ctx context.Context, cfg *Config, res *resolved, log *slog.Log
 	hs.Close()
 	wg.Wait()
 	handler.CloseIdleConnections()
+	if err := kernel.Close(); err != nil {
+		log.Warn("kernel cleanup failed", "err", err)
+	}
 	if err := <-muxDone; serveErr == nil && !errors.Is(err, mux.ErrServerClosed) {
 		serveErr = err
 	}
