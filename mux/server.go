@@ -2,14 +2,17 @@ package mux
 
 import (
 	"bufio"
+	"bytes"
 	"container/list"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -75,6 +78,10 @@ type Server struct {
 	wg        sync.WaitGroup // connection goroutines
 	evictLog  limitedLog
 	refuseLog limitedLog
+
+	probeOnce  sync.Once
+	probeToken []byte
+	probesSeen atomic.Uint64
 }
 
 type pendingSniff struct {
@@ -208,6 +215,12 @@ func (s *Server) handle(raw net.Conn) {
 	readerPool.Put(br)
 
 	if s.removePending(ps) {
+		raw.Close()
+		s.release()
+		return
+	}
+	if s.isProbe(peeked) {
+		s.probesSeen.Add(1)
 		raw.Close()
 		s.release()
 		return
@@ -389,6 +402,48 @@ func (s *Server) closeConns() {
 	for _, c := range conns {
 		c.Close()
 	}
+}
+
+// token returns the random bytes that mark this server's own probes.
+func (s *Server) token() []byte {
+	s.probeOnce.Do(func() {
+		s.probeToken = make([]byte, 24)
+		copy(s.probeToken, "\x00op-probe")
+		rand.Read(s.probeToken[9:])
+	})
+	return s.probeToken
+}
+
+func (s *Server) isProbe(b []byte) bool {
+	return len(b) >= 24 && b[0] == 0 && bytes.Equal(b[:24], s.token())
+}
+
+// Probe checks that the server is serving: it connects to addr (one of the
+// server's listening addresses), sends a token only this server knows, and
+// waits until the accept loop has taken the connection and sniffing has
+// read the token. A wedged accept loop or sniffer makes it fail, which is
+// what a watchdog needs. The probe is not logged or handed to any target.
+func (s *Server) Probe(ctx context.Context, addr string) error {
+	before := s.probesSeen.Load()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	defer c.Close()
+	if _, err := c.Write(s.token()); err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for s.probesSeen.Load() == before {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("probe: not served: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
 // limitedLog logs a repeated warning at most once a second, counting the

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -341,4 +342,49 @@ func checkNoLeaks(t *testing.T, before int) {
 	}
 	buf := make([]byte, 1<<20)
 	t.Fatalf("%d goroutines after shutdown, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+}
+
+// Probe succeeds while the server serves and fails once its accept loop is
+// wedged; probes never reach a target.
+func TestProbe(t *testing.T) {
+	ssh := newEcho("ssh")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl := &wedgeListener{Listener: ln, wedge: make(chan struct{})}
+	s := &Server{SSH: ssh, Fallback: ssh}
+	go s.Serve(wl)
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.Probe(ctx, ln.Addr().String()); err != nil {
+		t.Fatalf("probe of a healthy server: %v", err)
+	}
+	if len(ssh.got) != 0 {
+		t.Fatal("the probe reached a target")
+	}
+	wl.wedged.Store(true)
+	s.Probe(ctx, ln.Addr().String()) // the accept in flight returns this one, then Accept blocks
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel2()
+	if err := s.Probe(ctx2, ln.Addr().String()); err == nil {
+		t.Fatal("probe succeeded while the accept loop was wedged")
+	}
+	close(wl.wedge)
+}
+
+// wedgeListener blocks Accept forever once wedged, like a stuck loop.
+type wedgeListener struct {
+	net.Listener
+	wedged atomic.Bool
+	wedge  chan struct{}
+}
+
+func (w *wedgeListener) Accept() (net.Conn, error) {
+	c, err := w.Listener.Accept()
+	if w.wedged.Load() {
+		<-w.wedge
+	}
+	return c, err
 }

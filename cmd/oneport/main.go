@@ -24,6 +24,8 @@ Usage:
   oneport version                 print the version
   oneport redirect status         show the port redirect installed in the kernel
   oneport redirect clear          remove a redirect table left by a crashed run (old kernels)
+  oneport install [--write]       print (or write) the systemd units, config and defaults the
+                                  .deb installs, for a box without the package
 
 Flags (each overrides the config file's key of the same name):
   --config FILE            TOML config file (keys: listen, ssh, sniff_timeout, on_timeout,
@@ -76,6 +78,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runCheck(args[1:], stdout, stderr)
 		case "redirect":
 			return runRedirect(args[1:], stdout, stderr)
+		case "install":
+			return runInstall(args[1:], stdout, stderr)
 		case "help", "-h", "--help", "-help":
 			fmt.Fprint(stdout, usage)
 			return 0
@@ -97,7 +101,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log, _ := newLogger(cfg, stderr)
-	if err := serve(cfg, res, log, nil); err != nil {
+	if err := serve(cfg, res, log, runOptions{args: args}); err != nil {
 		log.Error("oneport stopped", "err", err)
 		return 1
 	}
@@ -258,6 +262,12 @@ func printResolved(w io.Writer, cfg *Config, res *resolved) {
 	fmt.Fprintf(w, "ssh            %s\n", cfg.SSH)
 	fmt.Fprintf(w, "sniff_timeout  %v (then %s)\n", time.Duration(cfg.SniffTimeout), cfg.OnTimeout)
 	fmt.Fprintf(w, "fallback       %s\n", cfg.Fallback)
+	if len(cfg.Redirect) > 0 {
+		fmt.Fprintf(w, "redirect       tcp ports %v -> listen port (crash-safe nftables table)\n", cfg.Redirect)
+	}
+	if cfg.Transparent {
+		fmt.Fprintln(w, "transparent    sshd sees client addresses")
+	}
 	for _, p := range res.probes {
 		fmt.Fprintf(w, "protocol       %s -> %s\n", p.name, p.target)
 	}

@@ -178,7 +178,8 @@ func startOneport(t *testing.T, logs io.Writer, args ...string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	go func() { done <- serveContext(ctx, cfg, res, log, func(a net.Addr) { ready <- a }) }()
+	opts := runOptions{args: append([]string{"--listen", "127.0.0.1:0"}, args...), onReady: func(a net.Addr) { ready <- a }}
+	go func() { done <- serveContext(ctx, cfg, res, log, opts) }()
 	select {
 	case a := <-ready:
 		t.Cleanup(func() {
@@ -277,4 +278,45 @@ func (b *syncBuf) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// The config the package ships is valid and asks for the crash-safe
+// redirect of port 22.
+func TestPackagedConfigIsValid(t *testing.T) {
+	code, out, errOut := runCmd("check", "--config", "../../packaging/oneport.toml")
+	if code != 0 || !strings.Contains(out, "redirect       tcp ports [22]") {
+		t.Fatalf("code %d\n%s%s", code, out, errOut)
+	}
+}
+
+// oneport install --write lays out what the .deb installs, pointing the
+// unit at this binary, and never overwrites the user's configuration.
+func TestInstallWrite(t *testing.T) {
+	root := t.TempDir()
+	code, out, errOut := runCmd("install", "--write", "--root", root)
+	if code != 0 {
+		t.Fatalf("code %d\n%s%s", code, out, errOut)
+	}
+	unit := string(mustRead(t, filepath.Join(root, "etc/systemd/system/oneport.service")))
+	self, _ := os.Executable()
+	self, _ = filepath.EvalSymlinks(self)
+	if !strings.Contains(unit, "ExecStart="+self+" --config") || strings.Contains(unit, "/usr/bin/oneport") {
+		t.Errorf("unit does not run this binary:\n%s", unit)
+	}
+	for _, f := range []string{"etc/systemd/system/oneport.socket", "etc/oneport/oneport.toml", "etc/default/oneport"} {
+		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	cfg := filepath.Join(root, "etc/oneport/oneport.toml")
+	os.WriteFile(cfg, []byte("# mine\n"), 0o644)
+	if code, out, _ := runCmd("install", "--write", "--root", root); code != 0 || !strings.Contains(out, "kept") {
+		t.Fatalf("second install: %d %s", code, out)
+	}
+	if string(mustRead(t, cfg)) != "# mine\n" {
+		t.Error("install overwrote the user's config")
+	}
+	if code, out, _ := runCmd("install"); code != 0 || !strings.Contains(out, "# ==> /etc/systemd/system/oneport.service <==") {
+		t.Errorf("install without --write: %d\n%s", code, out)
+	}
 }

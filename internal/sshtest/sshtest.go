@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -48,8 +49,9 @@ func newSigner(t testing.TB) (ssh.Signer, ed25519.PrivateKey) {
 }
 
 // StartInProcess starts an x/crypto/ssh server on 127.0.0.1:0 that
-// accepts the returned client's key and answers "exec" requests of the
-// form "echo WORDS" with WORDS and a newline. It stops when the test ends.
+// accepts the returned client's key and answers "exec" requests: "echo
+// WORDS" prints WORDS and a newline, "cat" copies its input to its output
+// until EOF. It stops when the test ends.
 func StartInProcess(t testing.TB) *Server {
 	t.Helper()
 	hostKey, _ := newSigner(t)
@@ -145,6 +147,12 @@ func serveSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 		}
 		var p struct{ Command string }
 		ssh.Unmarshal(r.Payload, &p)
+		if p.Command == "cat" {
+			r.Reply(true, nil)
+			io.Copy(ch, ch)
+			ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{0}))
+			return
+		}
 		words, ok := strings.CutPrefix(p.Command, "echo ")
 		r.Reply(ok, nil)
 		if !ok {
