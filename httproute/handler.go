@@ -137,6 +137,9 @@ func newProxy(c *compiled, u *upstream, o options) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(u.target)
 			pr.SetXForwarded()
+			if pr.In.TLS == nil && isTLS(pr.In) {
+				pr.Out.Header.Set("X-Forwarded-Proto", "https")
+			}
 			if !route.UpstreamHost {
 				pr.Out.Host = pr.In.Host
 			}

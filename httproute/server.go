@@ -1,7 +1,10 @@
 package httproute
 
 import (
+	"context"
+	"crypto/tls"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 )
@@ -16,6 +19,7 @@ func NewServer(h http.Handler, log *slog.Logger) *http.Server {
 	}
 	var p http.Protocols
 	p.SetHTTP1(true)
+	p.SetHTTP2(true) // over TLS, when ALPN says h2
 	p.SetUnencryptedHTTP2(true)
 	return &http.Server{
 		Handler:           h,
@@ -23,5 +27,24 @@ func NewServer(h http.Handler, log *slog.Logger) *http.Server {
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnContext:       markTLS,
 	}
+}
+
+// tlsInside marks requests whose connection is TLS that oneport
+// terminated but that reached the server wrapped (HTTP found inside TLS
+// without ALPN), where r.TLS stays nil.
+type tlsInside struct{}
+
+func markTLS(ctx context.Context, c net.Conn) context.Context {
+	if nc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		if _, ok := nc.NetConn().(*tls.Conn); ok {
+			return context.WithValue(ctx, tlsInside{}, true)
+		}
+	}
+	return ctx
+}
+
+func isTLS(r *http.Request) bool {
+	return r.TLS != nil || r.Context().Value(tlsInside{}) != nil
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -192,6 +193,26 @@ func (s *Server) release() {
 	s.mu.Unlock()
 }
 
+// readStart sniffs r and returns what it found and every byte it read,
+// copied out of the pooled buffer. A stream that sent nothing before its
+// read deadline is ProtoSilent.
+func readStart(r io.Reader, probes []Probe) (Sniffed, []byte, error) {
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(r)
+	sniffed, err := sniff(br, probes)
+	var peeked []byte
+	if n := br.Buffered(); n > 0 {
+		b, _ := br.Peek(n)
+		peeked = append([]byte(nil), b...)
+	}
+	br.Reset(nil)
+	readerPool.Put(br)
+	if err != nil && len(peeked) == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+		sniffed.Proto = ProtoSilent
+	}
+	return sniffed, peeked, err
+}
+
 // handle sniffs raw and hands it to its target.
 func (s *Server) handle(raw net.Conn) {
 	start := time.Now()
@@ -201,18 +222,9 @@ func (s *Server) handle(raw net.Conn) {
 		s.release()
 		return
 	}
-	br := readerPool.Get().(*bufio.Reader)
 	sr := newSniffReader(raw, start.Add(s.sniffTimeout()))
-	br.Reset(sr)
-	sniffed, err := sniff(br, s.Probes)
+	sniffed, peeked, err := readStart(sr, s.Probes)
 	sr.disarm()
-	var peeked []byte
-	if n := br.Buffered(); n > 0 {
-		b, _ := br.Peek(n)
-		peeked = append([]byte(nil), b...)
-	}
-	br.Reset(nil)
-	readerPool.Put(br)
 
 	if s.removePending(ps) {
 		raw.Close()
@@ -225,14 +237,11 @@ func (s *Server) handle(raw net.Conn) {
 		s.release()
 		return
 	}
-	if err != nil && len(peeked) == 0 {
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			// The client went away before saying anything.
-			raw.Close()
-			s.release()
-			return
-		}
-		sniffed.Proto = ProtoSilent
+	if err != nil && sniffed.Proto != ProtoSilent && len(peeked) == 0 {
+		// The client went away before saying anything.
+		raw.Close()
+		s.release()
+		return
 	}
 	t := s.target(sniffed)
 	c := &Conn{

@@ -36,6 +36,8 @@ type Config struct {
 	RedirectIfaces   []string        `toml:"redirect_interfaces"`
 	RedirectLocal    bool            `toml:"redirect_local"`
 	Transparent      bool            `toml:"transparent"`
+	StateDir         string          `toml:"state_dir"`
+	TLS              tlsSection      `toml:"tls"`
 	Routes           []routeConfig   `toml:"route"`
 	Protocols        []protocolEntry `toml:"protocol"`
 
@@ -192,6 +194,9 @@ func (c *Config) defaults() {
 	if c.Fallback == "" {
 		c.Fallback = "ssh"
 	}
+	if c.StateDir == "" {
+		c.StateDir = defaultStateDir()
+	}
 }
 
 // resolved is a validated Config turned into what the packages take.
@@ -235,6 +240,7 @@ func (c *Config) validate() (*resolved, error) {
 		bad("log_level", "%v", err)
 	}
 	c.validateRedirect(bad)
+	c.validateTLS(bad)
 	r := &resolved{}
 	r.routes = c.routes(bad, func(err error) { es = append(es, err) })
 	for i, p := range c.Protocols {

@@ -26,12 +26,17 @@ Usage:
   oneport redirect clear          remove a redirect table left by a crashed run (old kernels)
   oneport install [--write]       print (or write) the systemd units, config and defaults the
                                   .deb installs, for a box without the package
+  oneport ca [--state-dir DIR]    print the internal CA's root certificate (PEM on stdout, its
+                                  SHA-256 fingerprint on stderr), e.g. for curl --cacert
+  oneport certs [--state-dir DIR] [--config FILE]
+                                  list certificates: names, issuer, source, expiry
 
 Flags (each overrides the config file's key of the same name):
   --config FILE            TOML config file (keys: listen, ssh, sniff_timeout, on_timeout,
                            fallback, max_pending_sniffs, max_conns, shutdown_grace,
                            log_format, log_level, redirect, redirect_interfaces,
-                           redirect_local, transparent, [[route]], [[protocol]])
+                           redirect_local, transparent, state_dir, [tls], [[route]],
+                           [[protocol]]; TLS is configured in the file, see README)
   --listen ADDR            address to listen on (default :2222)
   --ssh ADDR               where SSH goes (default 127.0.0.1:22)
   --route SPEC             HTTP route, repeatable; replaces the file's [[route]] tables.
@@ -52,6 +57,8 @@ Flags (each overrides the config file's key of the same name):
                            CAP_NET_ADMIN; --listen must cover all addresses, e.g. :2222)
   --redirect-interface I   only redirect connections arriving on these interfaces (comma-separated)
   --redirect-local         also redirect connections made on the box itself (ssh localhost)
+  --state-dir DIR          certificates, the internal CA and ACME accounts (default
+                           /var/lib/oneport for root, else $XDG_DATA_HOME/oneport)
   --transparent            sshd sees each client's real address instead of 127.0.0.1 (fail2ban,
                            AllowUsers user@host, last); oneport sets up the marks and policy
                            routing itself and removes them on exit (needs CAP_NET_ADMIN; sshd
@@ -80,6 +87,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runRedirect(args[1:], stdout, stderr)
 		case "install":
 			return runInstall(args[1:], stdout, stderr)
+		case "ca":
+			return runCA(args[1:], stdout, stderr)
+		case "certs":
+			return runCerts(args[1:], stdout, stderr)
 		case "help", "-h", "--help", "-help":
 			fmt.Fprint(stdout, usage)
 			return 0
@@ -149,6 +160,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&ifaces, "redirect-interface", "", "")
 	fs.BoolVar(&flagCfg.RedirectLocal, "redirect-local", false, "")
 	fs.BoolVar(&flagCfg.Transparent, "transparent", false, "")
+	fs.StringVar(&flagCfg.StateDir, "state-dir", "", "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -216,6 +228,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*Config, error) {
 	if set["transparent"] {
 		cfg.Transparent = flagCfg.Transparent
 	}
+	if set["state-dir"] {
+		cfg.StateDir = flagCfg.StateDir
+	}
 	cfg.routeSpecs = routes
 	cfg.defaults()
 	return cfg, nil
@@ -267,6 +282,21 @@ func printResolved(w io.Writer, cfg *Config, res *resolved) {
 	}
 	if cfg.Transparent {
 		fmt.Fprintln(w, "transparent    sshd sees client addresses")
+	}
+	switch src := cfg.TLS.Source; src {
+	case "off":
+		fmt.Fprintln(w, "tls            off (TLS connections are closed)")
+	default:
+		if src == "" {
+			src = "internal"
+		}
+		fmt.Fprintf(w, "tls            terminated, certificates from %s (state in %s)\n", src, cfg.StateDir)
+	}
+	for _, c := range cfg.TLS.Certs {
+		fmt.Fprintf(w, "tls cert       %s\n", c.Cert)
+	}
+	for _, p := range cfg.TLS.Passthrough {
+		fmt.Fprintf(w, "tls passthrough sni=%q alpn=%q -> %s\n", p.SNI, p.ALPN, p.Upstream)
 	}
 	for _, p := range res.probes {
 		fmt.Fprintf(w, "protocol       %s -> %s\n", p.name, p.target)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -100,6 +101,8 @@ type server struct {
 	ssh     swapTarget
 	mux     *mux.Server
 	kernel  *kernelSetup
+	httpLn  *mux.ListenerTarget
+	tls     tlsTarget
 
 	mu  sync.Mutex // serializes reloads
 	cfg *Config
@@ -137,11 +140,13 @@ func serveContext(ctx context.Context, cfg *Config, res *resolved, log *slog.Log
 	s := &server{log: log, opts: opts, addr: ln.Addr(), handler: handler, kernel: kernel, cfg: cfg}
 	s.ssh.Store(newSSHTarget(cfg, log))
 	httpLn := mux.NewListenerTarget("http", ln.Addr())
-	hs := httproute.NewServer(handler, log)
+	s.httpLn = httpLn
+	s.setTLS(ctx, cfg)
+	hs := httproute.NewServer(http.HandlerFunc(s.serveHTTP), log)
 	s.mux = &mux.Server{
 		SSH:              &s.ssh,
 		HTTP:             httpLn,
-		TLS:              refuse{"tls", "TLS termination is not configured"},
+		TLS:              &mux.SNIRouter{Routes: passthroughRoutes(cfg, log), Default: &s.tls},
 		OnTimeout:        choose(cfg.OnTimeout, &s.ssh, log),
 		Fallback:         choose(cfg.Fallback, &s.ssh, log),
 		SniffTimeout:     time.Duration(cfg.SniffTimeout),
@@ -217,6 +222,9 @@ loop:
 	hs.Close()
 	wg.Wait()
 	handler.CloseIdleConnections()
+	if t := s.tls.term.Swap(nil); t != nil {
+		t.Close()
+	}
 	if err := kernel.Close(); err != nil {
 		log.Warn("kernel cleanup failed", "err", err)
 	}
@@ -262,6 +270,11 @@ func (s *server) reload() {
 		return
 	}
 	s.handler.SetTable(res.table)
+	if tlsChanged(s.cfg, cfg) {
+		s.setTLS(context.Background(), cfg)
+	} else if t := s.tls.term.Load(); t != nil {
+		t.ReloadFiles()
+	}
 	if cfg.SSH != s.cfg.SSH {
 		s.ssh.Store(newSSHTarget(cfg, s.log))
 	}
@@ -279,6 +292,34 @@ func (s *server) statusLocked(t *httproute.Table) string {
 		st += fmt.Sprintf(", redirecting %v", s.kernel.redirect.Config().Ports)
 	}
 	return st
+}
+
+// setTLS builds the TLS terminator for cfg and swaps it in. If it cannot
+// be built, TLS connections are refused with an error in the log, and
+// everything else keeps serving: TLS must never cost the box its SSH.
+func (s *server) setTLS(ctx context.Context, cfg *Config) {
+	t, err := newTLS(ctx, cfg, listenPort(s.addr), s.httpLn, &s.ssh, s.log)
+	if err != nil {
+		s.log.Error("TLS disabled", "err", err)
+	} else if t != nil && t.CA != nil {
+		s.log.Info("TLS terminated with the internal CA; trust its root with `oneport ca`", "fingerprint", t.CA.Fingerprint())
+	}
+	if old := s.tls.term.Swap(t); old != nil {
+		old.Close()
+	}
+}
+
+// serveHTTP answers ACME HTTP-01 challenges, then routes.
+func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if t := s.tls.term.Load(); t != nil && strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
+		t.HTTPChallenge(s.handler).ServeHTTP(w, r)
+		return
+	}
+	s.handler.ServeHTTP(w, r)
+}
+
+func tlsChanged(old, cur *Config) bool {
+	return fmt.Sprint(old.TLS, old.StateDir, routeHosts(old)) != fmt.Sprint(cur.TLS, cur.StateDir, routeHosts(cur))
 }
 
 // applyRedirect moves the redirect to cfg's ports.
@@ -329,6 +370,7 @@ func restartOnly(old, cur *Config) []string {
 		{"log_format", old.LogFormat == cur.LogFormat},
 		{"log_level", old.LogLevel == cur.LogLevel},
 		{"protocol", len(old.Protocols) == len(cur.Protocols)},
+		{"tls.passthrough", fmt.Sprint(old.TLS.Passthrough) == fmt.Sprint(cur.TLS.Passthrough)},
 	} {
 		if !c.same {
 			out = append(out, c.name)

@@ -1,0 +1,333 @@
+package httproute
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
+
+	"github.com/oneport/oneport/mux"
+)
+
+// Certificate sources.
+const (
+	SourceInternal = "internal" // oneport's own CA
+	SourceACME     = "acme"     // an ACME CA such as Let's Encrypt
+)
+
+// TLSOptions configures TLS termination. The zero value with StateDir,
+// HTTP and SSH set terminates with the internal CA for the box's IPs.
+type TLSOptions struct {
+	// StateDir holds the CA, certificates and ACME accounts.
+	StateDir string
+	// Source is where certificates for Hosts and IPs come from:
+	// SourceInternal (the default) or SourceACME.
+	Source string
+	// Hosts are DNS names to hold certificates for; the internal CA also
+	// covers localhost.
+	Hosts []string
+	// IPs to hold certificates for; nil means the box's addresses (for
+	// ACME, its public ones).
+	IPs []net.IP
+	// ACME configures SourceACME.
+	ACME ACMEOptions
+	// Files are certificates read from PEM files; they take precedence
+	// for their names and are reloaded when the files change.
+	Files []CertFile
+	// HTTP receives terminated HTTP connections (ALPN h2 or http/1.1, or
+	// HTTP found inside TLS without ALPN).
+	HTTP mux.Target
+	// SSH receives SSH found inside TLS.
+	SSH mux.Target
+	// SniffTimeout bounds the look inside a TLS stream without ALPN;
+	// zero means mux.DefaultSniffTimeout. A silent stream goes to SSH.
+	SniffTimeout time.Duration
+	// HandshakeTimeout bounds a TLS handshake; zero means 10s.
+	HandshakeTimeout time.Duration
+	// Logger receives handshake failures and certificate events.
+	Logger *slog.Logger
+}
+
+// ACMEOptions configures certificates from an ACME CA.
+type ACMEOptions struct {
+	// CA is the directory URL; empty means Let's Encrypt.
+	CA string
+	// Email is the account's contact, optional.
+	Email string
+	// Profile is the ACME profile for DNS names; empty is the CA's
+	// default. IP addresses always use "shortlived" (Let's Encrypt
+	// issues IP certificates only under it) unless IPProfile is set.
+	Profile, IPProfile string
+	// TrustedRoots verify the CA's own TLS certificate (tests, private
+	// CAs); nil means the system roots.
+	TrustedRoots *x509.CertPool
+	// Port is where the CA's validation reaches oneport, when not 80 and
+	// 443 (the redirect makes 80/443 arrive on oneport's port too).
+	HTTPPort, TLSPort int
+	// DisableHTTPChallenge and DisableTLSALPNChallenge turn a challenge
+	// type off.
+	DisableHTTPChallenge, DisableTLSALPNChallenge bool
+}
+
+// CertFile is a certificate and key in PEM files.
+type CertFile struct {
+	Cert, Key string
+}
+
+// TLS terminates TLS connections handed to it by the mux. Create it with
+// NewTLS; Close stops certificate maintenance.
+type TLS struct {
+	opts   TLSOptions
+	log    *slog.Logger
+	CA     *InternalCA // nil unless the internal CA is in use
+	cache  *certmagic.Cache
+	names  *certmagic.Config // DNS names
+	ips    *certmagic.Config // IP addresses
+	acme   []*certmagic.ACMEIssuer
+	files  *fileCerts
+	config *tls.Config
+}
+
+// NewTLS sets up certificates: it loads or creates the internal CA,
+// obtains what is missing (synchronously for the internal CA, in the
+// background for ACME) and starts watching certificate files.
+func NewTLS(ctx context.Context, opts TLSOptions) (*TLS, error) {
+	if opts.StateDir == "" {
+		return nil, errors.New("tls: no state directory")
+	}
+	if opts.Source == "" {
+		opts.Source = SourceInternal
+	}
+	t := &TLS{opts: opts, log: opts.Logger}
+	if t.log == nil {
+		t.log = slog.New(slog.DiscardHandler)
+	}
+	files, err := loadFileCerts(opts.Files, t.log)
+	if err != nil {
+		return nil, err
+	}
+	t.files = files
+	t.cache = certmagic.NewCache(certmagic.CacheOptions{
+		GetConfigForCert: func(c certmagic.Certificate) (*certmagic.Config, error) {
+			if len(c.Names) > 0 && net.ParseIP(c.Names[0]) != nil {
+				return t.ips, nil
+			}
+			return t.names, nil
+		},
+		Logger: zap.NewNop(),
+	})
+	storage := &certmagic.FileStorage{Path: filepath.Join(opts.StateDir, "certmagic")}
+	newConfig := func() *certmagic.Config {
+		return certmagic.New(t.cache, certmagic.Config{Storage: storage, Logger: zap.NewNop(), OnEvent: t.onEvent})
+	}
+	t.names, t.ips = newConfig(), newConfig()
+	ips := opts.IPs
+	switch opts.Source {
+	case SourceInternal:
+		if t.CA, err = LoadCA(opts.StateDir); err != nil {
+			return nil, err
+		}
+		t.names.Issuers = []certmagic.Issuer{t.CA}
+		t.ips.Issuers = []certmagic.Issuer{t.CA}
+		if ips == nil {
+			ips = boxIPs(false)
+		}
+		if !slices.Contains(opts.Hosts, "localhost") {
+			opts.Hosts = append(opts.Hosts, "localhost")
+		}
+	case SourceACME:
+		t.names.Issuers = []certmagic.Issuer{t.acmeIssuer(t.names, opts.ACME.Profile)}
+		ipProfile := opts.ACME.IPProfile
+		if ipProfile == "" {
+			ipProfile = "shortlived"
+		}
+		t.ips.Issuers = []certmagic.Issuer{t.acmeIssuer(t.ips, ipProfile)}
+		if ips == nil {
+			ips = boxIPs(true)
+		}
+	default:
+		return nil, fmt.Errorf("tls: source %q: want internal or acme", opts.Source)
+	}
+	hosts := slices.DeleteFunc(slices.Clone(opts.Hosts), t.files.covers)
+	var ipNames []string
+	for _, ip := range ips {
+		if !t.files.covers(ip.String()) {
+			ipNames = append(ipNames, ip.String())
+		}
+	}
+	// The internal CA issues at once; an ACME CA may take a while, so
+	// oneport serves meanwhile.
+	manage := (*certmagic.Config).ManageSync
+	if opts.Source == SourceACME {
+		manage = (*certmagic.Config).ManageAsync
+	}
+	if len(hosts) > 0 {
+		if err := manage(t.names, ctx, hosts); err != nil {
+			t.Close()
+			return nil, fmt.Errorf("tls: certificates for %v: %w", hosts, err)
+		}
+	}
+	if len(ipNames) > 0 {
+		if err := manage(t.ips, ctx, ipNames); err != nil {
+			t.Close()
+			return nil, fmt.Errorf("tls: certificates for %v: %w", ipNames, err)
+		}
+	}
+	t.config = &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		NextProtos:     []string{"h2", "http/1.1", "acme-tls/1"},
+		GetCertificate: t.getCertificate,
+	}
+	return t, nil
+}
+
+func (t *TLS) acmeIssuer(cfg *certmagic.Config, profile string) *certmagic.ACMEIssuer {
+	a := t.opts.ACME
+	iss := certmagic.NewACMEIssuer(cfg, certmagic.ACMEIssuer{
+		CA:                      a.CA,
+		Email:                   a.Email,
+		Agreed:                  true,
+		Profile:                 profile,
+		TrustedRoots:            a.TrustedRoots,
+		AltHTTPPort:             a.HTTPPort,
+		AltTLSALPNPort:          a.TLSPort,
+		DisableHTTPChallenge:    a.DisableHTTPChallenge,
+		DisableTLSALPNChallenge: a.DisableTLSALPNChallenge,
+		Logger:                  zap.NewNop(),
+	})
+	if a.CA == "" {
+		iss.CA = certmagic.LetsEncryptProductionCA
+	}
+	t.acme = append(t.acme, iss)
+	return iss
+}
+
+func (t *TLS) onEvent(_ context.Context, event string, data map[string]any) error {
+	switch event {
+	case "cert_obtained", "cert_renewed":
+		t.log.Info("certificate obtained", "event", event, "identifier", data["identifier"], "issuer", data["issuer"])
+	case "cert_failed":
+		t.log.Warn("certificate not obtained", "identifier", data["identifier"], "err", data["error"], "renewal", data["renewal"])
+	}
+	return nil
+}
+
+// getCertificate serves file certificates for their names, then
+// certmagic's: by SNI for names, by the local IP without SNI.
+func (t *TLS) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if c := t.files.lookup(hello); c != nil {
+		return c, nil
+	}
+	if hello.ServerName == "" || net.ParseIP(hello.ServerName) != nil {
+		return t.ips.GetCertificate(hello)
+	}
+	return t.names.GetCertificate(hello)
+}
+
+// TLSConfig returns the server-side configuration: TLS 1.2+, ALPN h2 and
+// http/1.1 (and acme-tls/1 for TLS-ALPN-01 challenges).
+func (t *TLS) TLSConfig() *tls.Config { return t.config }
+
+// HTTPChallenge wraps next so that ACME HTTP-01 challenges are answered
+// on oneport's own port.
+func (t *TLS) HTTPChallenge(next http.Handler) http.Handler {
+	if len(t.acme) == 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
+			for _, iss := range t.acme {
+				if iss.HandleHTTPChallenge(w, r) {
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ReloadFiles re-reads the certificate files now (they are also watched).
+func (t *TLS) ReloadFiles() { t.files.reload() }
+
+// Close stops certificate maintenance.
+func (t *TLS) Close() {
+	t.files.stop()
+	t.cache.Stop()
+}
+
+// HandleConn terminates c and hands the plaintext on: by ALPN to HTTP;
+// without ALPN it looks at the first bytes and sends SSH (or a silent
+// client) to SSH and HTTP to HTTP. It owns c.
+func (t *TLS) HandleConn(c net.Conn) {
+	tc := tls.Server(c, t.config)
+	timeout := t.opts.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		sni := ""
+		if mc, ok := c.(*mux.Conn); ok {
+			sni = mc.Sniffed().SNI
+		}
+		t.log.Info("tls handshake failed", "client", c.RemoteAddr().String(), "sni", sni, "err", err)
+		c.Close()
+		return
+	}
+	switch tc.ConnectionState().NegotiatedProtocol {
+	case "h2", "http/1.1":
+		t.opts.HTTP.HandleConn(tc)
+		return
+	case "acme-tls/1":
+		tc.Close() // the challenge was answered in the handshake
+		return
+	}
+	inner, err := mux.Sniff(tc, t.opts.SniffTimeout, nil, "tls", nil)
+	if err != nil {
+		tc.Close()
+		return
+	}
+	switch inner.Sniffed().Proto {
+	case mux.ProtoSSH, mux.ProtoSilent:
+		t.opts.SSH.HandleConn(inner)
+	case mux.ProtoHTTP, mux.ProtoH2C:
+		t.opts.HTTP.HandleConn(inner)
+	default:
+		t.log.Info("unrecognised protocol inside TLS; closing", "client", c.RemoteAddr().String())
+		inner.Close()
+	}
+}
+
+// boxIPs returns the box's interface addresses, without link-local ones;
+// with public, only addresses an ACME CA can validate.
+func boxIPs(public bool) []net.IP {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []net.IP
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok || n.IP.IsLinkLocalUnicast() || n.IP.IsLinkLocalMulticast() {
+			continue
+		}
+		if public && (n.IP.IsLoopback() || n.IP.IsPrivate() || n.IP.IsUnspecified()) {
+			continue
+		}
+		out = append(out, n.IP)
+	}
+	return out
+}
