@@ -39,13 +39,18 @@ type tlsStack struct {
 
 func startTLSStack(t *testing.T, opts httproute.TLSOptions, passthrough []mux.SNIRoute, routes ...httproute.Route) *tlsStack {
 	t.Helper()
-	st := &tlsStack{logs: &syncBuffer{}}
-	log := slog.New(slog.NewTextHandler(st.logs, nil))
-	h, err := httproute.NewHandler(routes, httproute.WithLogger(log))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return startTLSStackOn(t, ln, opts, passthrough, routes...)
+}
+
+func startTLSStackOn(t *testing.T, ln net.Listener, opts httproute.TLSOptions, passthrough []mux.SNIRoute, routes ...httproute.Route) *tlsStack {
+	t.Helper()
+	st := &tlsStack{logs: &syncBuffer{}}
+	log := slog.New(slog.NewTextHandler(st.logs, nil))
+	h, err := httproute.NewHandler(routes, httproute.WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +69,7 @@ func startTLSStack(t *testing.T, opts httproute.TLSOptions, passthrough []mux.SN
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httproute.NewServer(h, log)
+	hs := httproute.NewServer(st.tls.HTTPChallenge(h), log)
 	m := &mux.Server{HTTP: lt, SSH: opts.SSH, TLS: &mux.SNIRouter{Routes: passthrough, Default: st.tls}, Logger: log}
 	go hs.Serve(lt)
 	go m.Serve(ln)

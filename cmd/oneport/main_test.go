@@ -320,3 +320,37 @@ func TestInstallWrite(t *testing.T) {
 		t.Errorf("install without --write: %d\n%s", code, out)
 	}
 }
+
+// oneport ca prints the root as PEM on stdout and its fingerprint on
+// stderr, the same root every time.
+func TestCACommand(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := runCmd("ca", "--state-dir", dir)
+	if code != 0 || !strings.HasPrefix(out, "-----BEGIN CERTIFICATE-----") || !strings.Contains(errOut, "SHA-256 fingerprint: ") {
+		t.Fatalf("code %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+	if _, again, _ := runCmd("ca", "--state-dir", dir); again != out {
+		t.Error("a second call printed another root")
+	}
+	if code, out, _ := runCmd("certs", "--state-dir", dir); code != 0 || !strings.Contains(out, "no certificates") {
+		t.Errorf("certs on an empty state dir: %d %q", code, out)
+	}
+}
+
+func TestTLSConfigErrors(t *testing.T) {
+	path := writeConfig(t, `[tls]
+source = "letsencrypt"
+ips = ["not-an-ip"]
+[[tls.passthrough]]
+sni = "[bad"
+upstream = "127.0.0.1:8888"
+[[tls.cert]]
+cert = "/x.pem"
+`)
+	code, _, stderr := runCmd("check", "--config", path)
+	for _, want := range []string{path + `:2: tls source "letsencrypt"`, `"not-an-ip" is not an IP`, "syntax error in pattern", "tls cert 1: needs cert and key"} {
+		if code == 0 || !strings.Contains(stderr, want) {
+			t.Errorf("missing %q in:\n%s", want, stderr)
+		}
+	}
+}
