@@ -1,7 +1,6 @@
 package httproute_test
 
 import (
-	"context"
 	cryptorand "crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -24,8 +23,8 @@ import (
 
 // pebble is a running ACME test server.
 type pebble struct {
-	dir        string   // ACME directory URL
-	mgmt       string   // management address, for the issuing roots
+	dir        string // ACME directory URL
+	mgmt       string // management address, for the issuing roots
 	wfeRoot    *x509.CertPool
 	serverLogs *syncBuffer
 }
@@ -55,7 +54,7 @@ func startPebble(t *testing.T, port int) *pebble {
 		"listenAddress": listen, "managementListenAddress": mgmt,
 		"certificate": certPath, "privateKey": keyPath,
 		"httpPort": port, "tlsPort": port,
-		"retryAfter": map[string]int{"authz": 1, "order": 1},
+		"retryAfter":   map[string]int{"authz": 1, "order": 1},
 		"keyAlgorithm": "ecdsa",
 		"profiles": map[string]any{
 			"default":    map[string]any{"description": "default", "validityPeriod": 7776000},
@@ -273,6 +272,5 @@ func TestACMEThroughOnePort(t *testing.T) {
 	}
 }
 
-var _ = context.Background
 
 func cryptoRand(p []byte) (int, error) { return cryptorand.Read(p) }
