@@ -272,5 +272,4 @@ func TestACMEThroughOnePort(t *testing.T) {
 	}
 }
 
-
 func cryptoRand(p []byte) (int, error) { return cryptorand.Read(p) }
