@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -85,7 +86,14 @@ func httpFigures(bin string, o options) ([]row, error) {
 // httpLoad runs workers clients requesting path for dur and returns
 // requests per second and the p99 latency.
 func httpLoad(addr, path string, workers int, keepAlive bool, dur time.Duration) (float64, time.Duration, error) {
-	tr := &http.Transport{MaxIdleConnsPerHost: workers, DisableKeepAlives: !keepAlive, DisableCompression: true}
+	return httpLoadScheme("http", addr, path, workers, keepAlive, dur)
+}
+
+// httpLoadScheme is httpLoad over http or https (HTTP/1.1, any
+// certificate).
+func httpLoadScheme(scheme, addr, path string, workers int, keepAlive bool, dur time.Duration) (float64, time.Duration, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: workers, DisableKeepAlives: !keepAlive, DisableCompression: true,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
@@ -103,7 +111,7 @@ func httpLoad(addr, path string, workers int, keepAlive bool, dur time.Duration)
 			var mine []time.Duration
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				resp, err := client.Get("http://" + addr + path)
+				resp, err := client.Get(scheme + "://" + addr + path)
 				if err == nil {
 					_, err = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()

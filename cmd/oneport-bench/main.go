@@ -4,7 +4,7 @@
 // against the backend directly, in turns, in the same run. It prints the
 // median of several runs and the ratio to the direct path.
 //
-//	go run ./cmd/oneport-bench [-runs 5] [-bulk 1024] [-idle 400] [-only ssh|http]
+//	go run ./cmd/oneport-bench [-runs 5] [-bulk 1024] [-idle 400] [-only ssh|http|tls]
 package main
 
 import (
@@ -30,15 +30,16 @@ import (
 )
 
 type options struct {
-	runs        int
-	bulkMiB     int64
-	idle        int
-	only        string
-	binary      string
-	rateDur     time.Duration
-	backend     string
-	httpBackend string
-	haproxy     bool
+	runs         int
+	bulkMiB      int64
+	idle         int
+	only         string
+	binary       string
+	rateDur      time.Duration
+	backend      string
+	httpBackend  string
+	httpsBackend string
+	haproxy      bool
 }
 
 func main() {
@@ -46,15 +47,16 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 5, "runs of each measurement; medians are printed")
 	flag.Int64Var(&o.bulkMiB, "bulk", 1024, "MiB per bulk transfer, each way")
 	flag.IntVar(&o.idle, "idle", 400, "idle connections for the memory figure")
-	flag.StringVar(&o.only, "only", "", "ssh or http: run one group")
+	flag.StringVar(&o.only, "only", "", "ssh, http or tls: run one group")
 	flag.StringVar(&o.binary, "oneport", "", "oneport binary to measure (default: build ./cmd/oneport)")
 	flag.DurationVar(&o.rateDur, "rate-time", 2*time.Second, "duration of each rate measurement")
 	flag.StringVar(&o.backend, "serve-backend", "", "internal: serve the SSH-like backend on this address")
 	flag.StringVar(&o.httpBackend, "serve-http", "", "internal: serve the HTTP backend on this address")
+	flag.StringVar(&o.httpsBackend, "serve-https", "", "internal: serve the HTTPS backend on this address")
 	flag.BoolVar(&o.haproxy, "haproxy", true, "also measure HAProxy as a reference when it is installed")
 	flag.Parse()
 	if o.backend != "" {
-		serveBackendProcess(o.backend, o.httpBackend)
+		serveBackendProcess(o.backend, o.httpBackend, o.httpsBackend)
 		return
 	}
 	if err := run(o); err != nil {
@@ -100,6 +102,13 @@ func run(o options) error {
 	var rows []row
 	if o.only == "" || o.only == "http" {
 		r, err := httpFigures(bin, o)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
+	}
+	if o.only == "" || o.only == "tls" {
+		r, err := tlsFigures(bin, o)
 		if err != nil {
 			return err
 		}
@@ -191,34 +200,48 @@ func freePort() (int, error) {
 // backend inside the measuring process would make the direct path look
 // faster than it is.
 func startBackend() (sshAddr, httpAddr string, stop func(), err error) {
-	var addrs [2]string
+	b, err := startBackends()
+	if err != nil {
+		return "", "", nil, err
+	}
+	return b.ssh, b.http, b.stop, nil
+}
+
+// backends are the backend process's addresses.
+type backends struct {
+	ssh, http, https string
+	stop             func()
+}
+
+func startBackends() (*backends, error) {
+	var addrs [3]string
 	for i := range addrs {
 		port, err := freePort()
 		if err != nil {
-			return "", "", nil, err
+			return nil, err
 		}
 		addrs[i] = fmt.Sprintf("127.0.0.1:%d", port)
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return "", "", nil, err
+		return nil, err
 	}
-	cmd := exec.Command(self, "-serve-backend", addrs[0], "-serve-http", addrs[1])
+	cmd := exec.Command(self, "-serve-backend", addrs[0], "-serve-http", addrs[1], "-serve-https", addrs[2])
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return "", "", nil, err
+		return nil, err
 	}
 	d := &daemon{cmd: cmd, addr: addrs[0]}
 	for _, a := range addrs {
 		if err := waitListening(a); err != nil {
 			d.stop()
-			return "", "", nil, err
+			return nil, err
 		}
 	}
-	return addrs[0], addrs[1], d.stop, nil
+	return &backends{ssh: addrs[0], http: addrs[1], https: addrs[2], stop: d.stop}, nil
 }
 
-func serveBackendProcess(sshAddr, httpAddr string) {
+func serveBackendProcess(sshAddr, httpAddr, httpsAddr string) {
 	ln, err := net.Listen("tcp", sshAddr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "backend:", err)
@@ -227,6 +250,14 @@ func serveBackendProcess(sshAddr, httpAddr string) {
 	stop := loadtest.Serve(ln, loadtest.SSHLike)
 	hs := &http.Server{Addr: httpAddr, Handler: loadtest.ModelServer()}
 	go hs.ListenAndServe()
+	if httpsAddr != "" {
+		stopTLS, err := serveTLSBackend(httpsAddr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "backend:", err)
+			os.Exit(1)
+		}
+		defer stopTLS()
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
 	<-sig

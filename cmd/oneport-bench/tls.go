@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oneport/oneport/internal/loadtest"
+)
+
+// tlsFigures measures full TLS handshakes and keep-alive HTTPS requests
+// through oneport (terminating with its internal CA, then proxying to the
+// plain HTTP backend) against a Go TLS server serving the same backend
+// directly, in the same run.
+func tlsFigures(bin string, o options) ([]row, error) {
+	b, err := startBackends()
+	if err != nil {
+		return nil, err
+	}
+	defer b.stop()
+	backend, direct := b.http, b.https
+	state, err := os.MkdirTemp("", "oneport-bench-state")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(state)
+	d, err := startOneport(bin, "--route", "/="+backend, "--state-dir", state)
+	if err != nil {
+		return nil, err
+	}
+	defer d.stop()
+	addrs := []string{direct, d.addr}
+	hs, rps := perPath(2), perPath(2)
+	for range o.runs {
+		for i, a := range addrs {
+			r, err := handshakeRate(a, o.rateDur)
+			if err != nil {
+				return nil, err
+			}
+			hs[i] = append(hs[i], r)
+			if r, _, err = httpLoadScheme("https", a, "/v1/models", 16, true, o.rateDur); err != nil {
+				return nil, err
+			}
+			rps[i] = append(rps[i], r)
+		}
+	}
+	return []row{
+		fig("tls full handshakes", "hs/s", medians(hs), true, "", nil),
+		fig("https keep-alive small JSON", "req/s", medians(rps), true, "", nil),
+	}, nil
+}
+
+// handshakeRate runs 4 clients making full handshakes (no resumption)
+// for dur and returns handshakes per second.
+func handshakeRate(addr string, dur time.Duration) (float64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), dur)
+	defer cancel()
+	var n atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				c.Close()
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if err, ok := firstErr.Load().(error); ok {
+		return 0, err
+	}
+	return float64(n.Load()) / time.Since(start).Seconds(), nil
+}
+
+// serveTLSBackend serves the model-server API over TLS on addr, with an
+// ECDSA P-256 certificate like the internal CA's.
+func serveTLSBackend(addr string) (func(), error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &http.Server{Handler: loadtest.ModelServer(), TLSConfig: &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}}
+	go s.ServeTLS(ln, "", "")
+	return func() { s.Close() }, nil
+}
