@@ -196,3 +196,24 @@ func FuzzSniff(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkSniff measures recognising each protocol from its first packet.
+func BenchmarkSniff(b *testing.B) {
+	packets := map[string][]byte{
+		"ssh":  []byte("SSH-2.0-OpenSSH_9.2\r\n"),
+		"http": []byte("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n\r\n"),
+		"tls":  clientHello(b, "llm.example.com", []string{"h2", "http/1.1"}, 0),
+	}
+	for name, p := range packets {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			br := bufio.NewReaderSize(nil, sniffBufSize)
+			for b.Loop() {
+				br.Reset(bytes.NewReader(p))
+				if _, err := sniff(br, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
