@@ -1,11 +1,14 @@
 package httproute
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,6 +40,9 @@ func (o options) logger() *slog.Logger {
 type Handler struct {
 	table atomic.Pointer[Table]
 	opts  options
+
+	mu        sync.Mutex                // serializes SetTable and upstream changes
+	upstreams map[string]*upstreamState // by upstreamKey
 }
 
 // NewHandler returns a Handler serving routes.
@@ -49,24 +55,58 @@ func NewHandler(routes []Route, opts ...Option) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.table.Store(t)
+	h.SetTable(t)
 	return h, nil
 }
 
 // Table returns the routes in use.
 func (h *Handler) Table() *Table { return h.table.Load() }
 
-// SetTable swaps in a new table at once; the old one's idle upstream
-// connections are closed.
+// SetTable swaps in a new table at once. Upstreams it shares with the old
+// one keep their connections, health and drain state; health checks of
+// upstreams it drops stop.
 func (h *Handler) SetTable(t *Table) {
-	if old := h.table.Swap(t); old != nil {
-		old.closeIdle()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	next := map[string]*upstreamState{}
+	for _, c := range t.routes {
+		for _, u := range c.upstreams {
+			key := upstreamKey(u, c.Route)
+			st := next[key]
+			if st == nil {
+				st = h.upstreams[key]
+			}
+			if st == nil {
+				st = newUpstreamState(u, c.Route)
+				st.startCheck(u, c.Route.Health, h.opts.logger())
+			}
+			u.st, next[key] = st, st
+		}
 	}
+	h.table.Store(t)
+	for key, st := range h.upstreams {
+		if next[key] == nil {
+			st.stop()
+		}
+	}
+	h.upstreams = next
 }
 
-// CloseIdleConnections closes idle connections to upstreams; call it at
-// shutdown, after the HTTP server has stopped.
-func (h *Handler) CloseIdleConnections() { h.table.Load().closeIdle() }
+// upstreamKey identifies an upstream with the settings its transport and
+// checks are built from.
+func upstreamKey(u *upstream, r *Route) string {
+	return fmt.Sprint(u.raw, r.DialTimeout, r.ResponseHeaderTimeout, r.Health)
+}
+
+// CloseIdleConnections closes idle connections to upstreams and stops
+// health checks; call it at shutdown, after the HTTP server has stopped.
+func (h *Handler) CloseIdleConnections() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, st := range h.upstreams {
+		st.stop()
+	}
+}
 
 // ServeHTTP proxies r to the upstream of the best matching route, and logs
 // one access line.
@@ -92,16 +132,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(lw, "oneport: no route for this host and path", http.StatusNotFound)
 		return
 	}
-	u := c.upstreams[0]
-	if len(c.upstreams) > 1 {
-		u = c.upstreams[c.next.Add(1)%uint64(len(c.upstreams))]
-	}
-	lw.route, lw.upstream = c.name(), u.raw
-	out := *r
+	lw.route = c.name()
+	out := r.WithContext(context.WithValue(r.Context(), logWriterKey{}, lw))
 	url := *r.URL
 	url.Path, url.RawPath = fwd, ""
 	out.URL = &url
-	u.proxy.ServeHTTP(lw, &out)
+	c.proxy.ServeHTTP(lw, out)
 }
 
 func (h *Handler) access(r *http.Request, lw *logWriter) {
@@ -130,39 +166,47 @@ func (h *Handler) access(r *http.Request, lw *logWriter) {
 	)
 }
 
-// newProxy builds the reverse proxy for one upstream of a route.
-func newProxy(c *compiled, u *upstream, o options) *httputil.ReverseProxy {
+// newProxy builds a route's reverse proxy; its transport picks the
+// upstream.
+func newProxy(c *compiled, o options) *httputil.ReverseProxy {
 	route := c.Route
 	p := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(u.target)
+			pr.Out.URL.Scheme, pr.Out.URL.Host = "http", "upstream" // the transport sets the chosen one
 			pr.SetXForwarded()
 			if pr.In.TLS == nil && isTLS(pr.In) {
 				pr.Out.Header.Set("X-Forwarded-Proto", "https")
 			}
-			if !route.UpstreamHost {
-				pr.Out.Host = pr.In.Host
-			}
+			pr.Out.Host = pr.In.Host
 			if !route.RequestHeaders.empty() {
 				route.RequestHeaders.apply(pr.Out.Header)
 			}
 		},
-		Transport:  u.transport(route),
+		Transport:  &poolTransport{c: c, log: o.logger()},
 		BufferPool: bufferPool{},
 		ErrorLog:   slog.NewLogLogger(o.logger().Handler(), slog.LevelDebug),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			status := errorStatus(r, err)
-			if lw, ok := w.(*logWriter); ok {
+			lw, _ := w.(*logWriter)
+			if lw != nil {
 				lw.err = err
 			}
 			if status == StatusClientClosedRequest {
-				if lw, ok := w.(*logWriter); ok {
+				if lw != nil {
 					lw.status = status
 				}
 				return
 			}
-			o.logger().Warn("upstream failed", "route", route.name(), "upstream", u.raw, "status", status, "err", err)
-			http.Error(w, fmt.Sprintf("oneport: upstream %s: %s", u.raw, reason(err)), status)
+			up := ""
+			if lw != nil {
+				up = lw.upstream
+			}
+			o.logger().Warn("upstream failed", "route", route.name(), "upstream", up, "status", status, "err", err)
+			if _, ok := errors.AsType[*errNoUpstream](err); ok || up == "" {
+				http.Error(w, fmt.Sprintf("oneport: route %s: %s", route.name(), reason(err)), status)
+				return
+			}
+			http.Error(w, fmt.Sprintf("oneport: upstream %s: %s", up, reason(err)), status)
 		},
 	}
 	if !route.ResponseHeaders.empty() {
@@ -245,4 +289,57 @@ func serveWelcome(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "oneport is running: SSH, HTTP and TLS share this port.\n\n"+
 		"No HTTP route is configured yet. Add one with --route [HOST]/PATH=UPSTREAM, for example\n\n  %s\n\n"+
 		"or with [[route]] tables in the config file (see oneport --help).\n", hint)
+}
+
+// UpstreamStatus is an upstream's state as the admin API shows it.
+type UpstreamStatus struct {
+	Address string `json:"address"`
+	Healthy bool   `json:"healthy"` // active checks (true when none run)
+	Ejected bool   `json:"ejected"` // taken out after failures, for a cool-down
+	Drained bool   `json:"drained"` // no new requests, by admin
+	Active  int64  `json:"active"`  // requests in flight
+}
+
+// Upstreams returns the state of every upstream in use, by address.
+func (h *Handler) Upstreams() []UpstreamStatus {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now().UnixNano()
+	byAddr := map[string]UpstreamStatus{}
+	for _, st := range h.upstreams {
+		s := byAddr[st.addr]
+		s.Address = st.addr
+		s.Healthy = st.healthy.Load()
+		s.Ejected = s.Ejected || st.ejected.Load() > now
+		s.Drained = st.drained.Load()
+		s.Active += st.active.Load()
+		byAddr[st.addr] = s
+	}
+	out := make([]UpstreamStatus, 0, len(byAddr))
+	for _, s := range byAddr {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b UpstreamStatus) int { return strings.Compare(a.Address, b.Address) })
+	return out
+}
+
+// ErrUnknownUpstream is returned for an address no route uses.
+var ErrUnknownUpstream = errors.New("no route uses this upstream")
+
+// SetDrained drains an upstream (no new requests; those in flight finish)
+// or puts it back in service.
+func (h *Handler) SetDrained(addr string, drained bool) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	found := false
+	for _, st := range h.upstreams {
+		if st.addr == addr {
+			st.drained.Store(drained)
+			found = true
+		}
+	}
+	if !found {
+		return fmt.Errorf("upstream %q: %w", addr, ErrUnknownUpstream)
+	}
+	return nil
 }

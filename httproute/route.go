@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -29,6 +32,27 @@ type Route struct {
 	// "https://host:port", "h2c://host:port" (HTTP/2 without TLS) or
 	// "unix:/path.sock", each optionally with a base path.
 	Upstreams []string
+	// UpstreamOptions sets weights and tags, keyed by the address as
+	// written in Upstreams. Missing entries have weight 1 and no tags.
+	UpstreamOptions map[string]UpstreamOptions
+	// Policy picks among the route's healthy upstreams: PolicyLeastConn
+	// (the default: long generations spread evenly), PolicyRoundRobin
+	// (weighted), PolicyIPHash (a client sticks to one upstream), or
+	// PolicyFirst (the first available, in order: failover).
+	Policy string
+	// Tag, if set, limits the route to upstreams carrying it: switching
+	// it moves new requests to another pool (blue/green) while requests
+	// in flight finish where they are.
+	Tag string
+	// Retries is how many other upstreams a failed request may try: only
+	// requests whose body was not sent yet, and only idempotent ones
+	// unless the upstream refused the connection. Zero means
+	// DefaultRetries; negative means none.
+	Retries int
+	// Health configures active health checks; the zero value runs none.
+	Health HealthCheck
+	// Passive configures taking an upstream out after failures.
+	Passive PassiveHealth
 	// StripPrefix removes a prefix route's prefix before forwarding (as
 	// Caddy's handle_path does); nil means true. Ignored for exact and
 	// regex paths.
@@ -50,6 +74,49 @@ type Route struct {
 	ResponseHeaderTimeout time.Duration
 	// Name labels the route in logs; empty means its spec.
 	Name string
+}
+
+// UpstreamOptions are settings of one upstream of a route.
+type UpstreamOptions struct {
+	// Weight is its share under PolicyRoundRobin and PolicyIPHash, and
+	// divides its load under PolicyLeastConn; zero means 1.
+	Weight int
+	// Tags name the pools it belongs to (see Route.Tag).
+	Tags []string
+}
+
+// Load-balancing policies.
+const (
+	PolicyLeastConn  = "least_conn"
+	PolicyRoundRobin = "round_robin"
+	PolicyIPHash     = "ip_hash"
+	PolicyFirst      = "first"
+)
+
+// DefaultRetries is Route.Retries' zero value.
+const DefaultRetries = 2
+
+// HealthCheck is an active health check. With Kind empty, none runs.
+type HealthCheck struct {
+	// Kind is "http" (GET Path, healthy on 2xx/3xx) or "tcp" (connect).
+	Kind string
+	// Path is requested by "http" checks; empty means "/health", which
+	// vLLM, SGLang, TGI and TEI serve.
+	Path string
+	// Interval between checks (default 5s) and Timeout of one (default 2s).
+	Interval, Timeout time.Duration
+	// Healthy and Unhealthy are how many consecutive results flip the
+	// state (defaults 2 and 3).
+	Healthy, Unhealthy int
+}
+
+// PassiveHealth takes an upstream out for Cooldown after MaxFails failed
+// requests (connection errors, not HTTP statuses) within Window.
+type PassiveHealth struct {
+	// MaxFails: zero means 3, negative turns passive checks off.
+	MaxFails int
+	// Window (default 10s) and Cooldown (default 30s).
+	Window, Cooldown time.Duration
 }
 
 // HeaderOps changes headers: Delete first, then Set, then Add.
@@ -81,7 +148,19 @@ const (
 
 // Spec returns the route in --route syntax.
 func (r *Route) Spec() string {
-	return r.Host + r.Path + "=" + strings.Join(r.Upstreams, ",")
+	ups := make([]string, len(r.Upstreams))
+	for i, u := range r.Upstreams {
+		ups[i] = u
+		if o, ok := r.UpstreamOptions[u]; ok {
+			if o.Weight > 0 {
+				ups[i] += "*" + strconv.Itoa(o.Weight)
+			}
+			for _, t := range o.Tags {
+				ups[i] += "#" + t
+			}
+		}
+	}
+	return r.Host + r.Path + "=" + strings.Join(ups, ",")
 }
 
 func (r *Route) name() string {
@@ -115,14 +194,42 @@ func ParseSpec(spec string) (Route, error) {
 	}
 	r.Path = rest[:j]
 	for u := range strings.SplitSeq(rest[j+1:], ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			r.Upstreams = append(r.Upstreams, u)
+		if u = strings.TrimSpace(u); u == "" {
+			continue
+		}
+		addr, opts, err := parseUpstreamOptions(u)
+		if err != nil {
+			return Route{}, fmt.Errorf("route %q: %w", spec, err)
+		}
+		r.Upstreams = append(r.Upstreams, addr)
+		if opts.Weight != 0 || len(opts.Tags) > 0 {
+			if r.UpstreamOptions == nil {
+				r.UpstreamOptions = map[string]UpstreamOptions{}
+			}
+			r.UpstreamOptions[addr] = opts
 		}
 	}
 	if _, err := compile(r); err != nil {
 		return Route{}, err
 	}
 	return r, nil
+}
+
+// parseUpstreamOptions splits "ADDR[*WEIGHT][#TAG...]".
+func parseUpstreamOptions(s string) (string, UpstreamOptions, error) {
+	var o UpstreamOptions
+	addr, tags, _ := strings.Cut(s, "#")
+	if tags != "" {
+		o.Tags = strings.Split(tags, "#")
+	}
+	if a, w, ok := strings.Cut(addr, "*"); ok {
+		n, err := strconv.Atoi(w)
+		if err != nil || n < 1 {
+			return "", o, fmt.Errorf("upstream %q: weight %q is not a positive number", s, w)
+		}
+		addr, o.Weight = a, n
+	}
+	return addr, o, nil
 }
 
 // pathKind orders path matches: lower kinds win.
@@ -155,6 +262,7 @@ type compiled struct {
 	strip     bool
 	upstreams []*upstream
 	next      *atomic.Uint64 // round-robin position
+	proxy     *httputil.ReverseProxy
 }
 
 func compile(r Route) (*compiled, error) {
@@ -168,13 +276,37 @@ func compile(r Route) (*compiled, error) {
 	if len(r.Upstreams) == 0 {
 		return nil, fmt.Errorf("route %q: no upstream", r.Spec())
 	}
+	switch r.Policy {
+	case "", PolicyLeastConn, PolicyRoundRobin, PolicyIPHash, PolicyFirst:
+	default:
+		return nil, fmt.Errorf("route %q: policy %q: want least_conn, round_robin, ip_hash or first", r.Spec(), r.Policy)
+	}
+	switch r.Health.Kind {
+	case "", "http", "tcp":
+	default:
+		return nil, fmt.Errorf("route %q: health check %q: want http or tcp", r.Spec(), r.Health.Kind)
+	}
+	if r.Health.Path != "" && !strings.HasPrefix(r.Health.Path, "/") {
+		return nil, fmt.Errorf("route %q: health path %q must start with /", r.Spec(), r.Health.Path)
+	}
+	for addr := range r.UpstreamOptions {
+		if !slices.Contains(r.Upstreams, addr) {
+			return nil, fmt.Errorf("route %q: options for %q, which is not one of its upstreams", r.Spec(), addr)
+		}
+	}
 	for _, s := range r.Upstreams {
 		u, err := parseUpstream(s)
 		if err != nil {
 			return nil, fmt.Errorf("route %q: %w", r.Spec(), err)
 		}
+		o := r.UpstreamOptions[s]
+		if o.Weight < 0 {
+			return nil, fmt.Errorf("route %q: upstream %q: negative weight", r.Spec(), s)
+		}
+		u.weight, u.tags = max(o.Weight, 1), o.Tags
 		c.upstreams = append(c.upstreams, u)
 	}
+	c.next = new(atomic.Uint64)
 	return c, nil
 }
 

@@ -3,11 +3,9 @@ package httproute
 import (
 	"cmp"
 	"net"
-	"net/http"
 	"path"
 	"slices"
 	"strings"
-	"sync/atomic"
 )
 
 // Table is an immutable, compiled set of routes. Build it with NewTable;
@@ -29,10 +27,7 @@ func NewTable(routes []Route, opts ...Option) (*Table, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, u := range c.upstreams {
-			u.proxy = newProxy(c, u, o)
-		}
-		c.next = new(atomic.Uint64)
+		c.proxy = newProxy(c, o)
 		t.routes = append(t.routes, c)
 	}
 	// Host routes before host-less ones, more specific hosts first; then
@@ -54,14 +49,6 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-func (t *Table) closeIdle() {
-	for _, c := range t.routes {
-		for _, u := range c.upstreams {
-			u.proxy.Transport.(*http.Transport).CloseIdleConnections()
-		}
-	}
 }
 
 // Routes returns the table's routes in match order.

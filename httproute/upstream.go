@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"strings"
 	"time"
@@ -19,7 +18,9 @@ type upstream struct {
 	target *url.URL // scheme http or https, host, base path
 	h2c    bool
 	socket string // unix socket path, or ""
-	proxy  *httputil.ReverseProxy
+	weight int
+	tags   []string
+	st     *upstreamState // set when a Handler adopts the table
 }
 
 // parseUpstream accepts host:port, http://, https://, h2c:// URLs and
@@ -104,6 +105,9 @@ func (u *upstream) transport(r *Route) *http.Transport {
 func errorStatus(r *http.Request, err error) int {
 	if errors.Is(r.Context().Err(), context.Canceled) {
 		return StatusClientClosedRequest
+	}
+	if _, ok := errors.AsType[*errNoUpstream](err); ok {
+		return http.StatusServiceUnavailable
 	}
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
