@@ -19,8 +19,21 @@ import (
 type Option func(*options)
 
 type options struct {
-	log *slog.Logger
+	log     *slog.Logger
+	observe func(RequestInfo)
 }
+
+// RequestInfo describes a finished request, for metrics.
+type RequestInfo struct {
+	Route, Upstream string // empty when no route matched
+	Status          int
+	Bytes           int64
+	Duration, TTFB  time.Duration
+}
+
+// WithObserver has f called after every request, from the request's
+// goroutine; it must be fast and safe for concurrent use.
+func WithObserver(f func(RequestInfo)) Option { return func(o *options) { o.observe = f } }
 
 // WithLogger sets the logger for access and proxy error lines; without it
 // they are discarded.
@@ -51,7 +64,7 @@ func NewHandler(routes []Route, opts ...Option) (*Handler, error) {
 	for _, f := range opts {
 		f(&h.opts)
 	}
-	t, err := NewTable(routes, opts...)
+	t, err := NewTable(routes)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +75,8 @@ func NewHandler(routes []Route, opts ...Option) (*Handler, error) {
 // Table returns the routes in use.
 func (h *Handler) Table() *Table { return h.table.Load() }
 
-// SetTable swaps in a new table at once. Upstreams it shares with the old
+// SetTable swaps in a new table at once; a table is served by one Handler
+// only. Upstreams it shares with the old
 // one keep their connections, health and drain state; health checks of
 // upstreams it drops stop.
 func (h *Handler) SetTable(t *Table) {
@@ -70,6 +84,7 @@ func (h *Handler) SetTable(t *Table) {
 	defer h.mu.Unlock()
 	next := map[string]*upstreamState{}
 	for _, c := range t.routes {
+		c.proxy = newProxy(c, h.opts)
 		for _, u := range c.upstreams {
 			key := upstreamKey(u, c.Route)
 			st := next[key]
@@ -141,10 +156,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) access(r *http.Request, lw *logWriter) {
-	log := h.opts.logger()
-	if !log.Enabled(r.Context(), slog.LevelInfo) {
-		return
-	}
 	var ttfb time.Duration
 	if !lw.first.IsZero() {
 		ttfb = lw.first.Sub(lw.start)
@@ -152,6 +163,14 @@ func (h *Handler) access(r *http.Request, lw *logWriter) {
 	status := lw.status
 	if status == 0 {
 		status = http.StatusOK
+	}
+	if h.opts.observe != nil {
+		h.opts.observe(RequestInfo{Route: lw.route, Upstream: lw.upstream, Status: status, Bytes: lw.bytes,
+			Duration: time.Since(lw.start), TTFB: ttfb})
+	}
+	log := h.opts.logger()
+	if !log.Enabled(r.Context(), slog.LevelInfo) {
+		return
 	}
 	log.LogAttrs(r.Context(), slog.LevelInfo, "http",
 		slog.String("method", r.Method),

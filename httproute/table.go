@@ -16,18 +16,13 @@ type Table struct {
 
 // NewTable validates and compiles routes. The error names the first bad
 // route and what is wrong with it.
-func NewTable(routes []Route, opts ...Option) (*Table, error) {
-	var o options
-	for _, f := range opts {
-		f(&o)
-	}
+func NewTable(routes []Route) (*Table, error) {
 	t := &Table{}
 	for i := range routes {
 		c, err := compile(routes[i])
 		if err != nil {
 			return nil, err
 		}
-		c.proxy = newProxy(c, o)
 		t.routes = append(t.routes, c)
 	}
 	// Host routes before host-less ones, more specific hosts first; then

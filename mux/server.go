@@ -75,10 +75,13 @@ type Server struct {
 	conns     map[*Conn]struct{}
 	pending   list.List // of *pendingSniff, oldest first
 	open      int       // accepted and not yet closed
-	closing   bool
+	closing   bool      // listeners closed: no new connections
+	forced    bool      // Close: everything is being closed
 	wg        sync.WaitGroup // connection goroutines
 	evictLog  limitedLog
 	refuseLog limitedLog
+
+	stats counters
 
 	probeOnce  sync.Once
 	probeToken []byte
@@ -176,10 +179,8 @@ func (s *Server) isClosing() bool {
 func (s *Server) admit() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
-		return false
-	}
 	if s.MaxConns > 0 && s.open >= s.MaxConns {
+		s.stats.refused.Add(1)
 		s.refuseLog.warn(s.logger(), "connection limit reached; refusing new connections", "max_conns", s.MaxConns)
 		return false
 	}
@@ -239,6 +240,7 @@ func (s *Server) handle(raw net.Conn) {
 	}
 	if err != nil && sniffed.Proto != ProtoSilent && len(peeked) == 0 {
 		// The client went away before saying anything.
+		s.stats.abandoned.Add(1)
 		raw.Close()
 		s.release()
 		return
@@ -253,10 +255,8 @@ func (s *Server) handle(raw net.Conn) {
 		peeked:  peeked,
 		done:    s.connDone,
 	}
-	if !s.track(c) {
-		c.Close()
-		return
-	}
+	s.track(c)
+	s.stats.conns[sniffed.Proto].Add(1)
 	if t == nil {
 		s.logger().Warn("no target for protocol; closing", "proto", c.protoName(), "client", raw.RemoteAddr().String())
 		c.Close()
@@ -308,13 +308,14 @@ func targetName(t Target, sn Sniffed) string {
 func (s *Server) addPending(c net.Conn) (*list.Element, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
+	if s.forced {
 		return nil, false
 	}
 	if max := s.maxPending(); max > 0 && s.pending.Len() >= max {
 		oldest := s.pending.Remove(s.pending.Front()).(*pendingSniff)
 		oldest.evicted = true
 		oldest.conn.Close()
+		s.stats.evicted.Add(1)
 		s.evictLog.warn(s.logger(), "too many connections being sniffed; closed the oldest", "max_pending_sniffs", max)
 	}
 	return s.pending.PushBack(&pendingSniff{conn: c}), true
@@ -333,17 +334,19 @@ func (s *Server) removePending(e *list.Element) (evicted bool) {
 	return false
 }
 
-func (s *Server) track(c *Conn) bool {
+func (s *Server) track(c *Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conns == nil {
 		s.conns = make(map[*Conn]struct{})
 	}
 	s.conns[c] = struct{}{}
-	return true
 }
 
 func (s *Server) connDone(c *Conn) {
+	p := c.sniffed.Proto
+	s.stats.rx[p].Add(c.rx.Load())
+	s.stats.tx[p].Add(c.tx.Load())
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.open--
@@ -357,39 +360,60 @@ func (s *Server) ActiveConns() int {
 	return len(s.conns)
 }
 
-// Shutdown stops accepting, closes connections still being sniffed, and
-// waits for handed-off connections to end on their own. When ctx is done
-// first it closes them, waits for their goroutines, and returns ctx's
-// error.
+// StopAccepting closes the listeners, then waits until every connection
+// already accepted has been sniffed and handed to its target (or ctx is
+// done). A caller that shuts its targets down (an http.Server behind a
+// ListenerTarget) does so after this, so that no accepted client is
+// dropped.
+func (s *Server) StopAccepting(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	return s.waitFor(ctx, func() bool { return s.pendingLen() == 0 })
+}
+
+// Shutdown stops accepting and waits for connections being sniffed and
+// handed-off connections to end on their own. When ctx is done first it
+// closes them, waits for their goroutines, and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.beginClose()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for s.ActiveConns() > 0 {
-		select {
-		case <-ctx.Done():
-			s.closeConns()
-			s.wg.Wait()
-			return ctx.Err()
-		case <-tick.C:
-		}
+	err := s.StopAccepting(ctx)
+	if err == nil {
+		err = s.waitFor(ctx, func() bool { return s.ActiveConns() == 0 })
+	}
+	if err != nil {
+		s.Close()
+		return err
 	}
 	s.wg.Wait()
 	return nil
 }
 
-// Close stops accepting and closes every connection at once.
-func (s *Server) Close() error {
-	s.beginClose()
-	s.closeConns()
-	s.wg.Wait()
+func (s *Server) waitFor(ctx context.Context, done func() bool) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !done() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 	return nil
 }
 
-func (s *Server) beginClose() {
+func (s *Server) pendingLen() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.closing = true
+	return s.pending.Len()
+}
+
+// Close stops accepting and closes every connection at once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closing, s.forced = true, true
 	for ln := range s.listeners {
 		ln.Close()
 	}
@@ -399,6 +423,10 @@ func (s *Server) beginClose() {
 		ps.conn.Close()
 	}
 	s.pending.Init()
+	s.mu.Unlock()
+	s.closeConns()
+	s.wg.Wait()
+	return nil
 }
 
 func (s *Server) closeConns() {

@@ -388,3 +388,49 @@ func (w *wedgeListener) Accept() (net.Conn, error) {
 	}
 	return c, err
 }
+
+// Stats count handed-off connections and bytes by protocol.
+func TestStats(t *testing.T) {
+	s := &Server{SSH: newEcho("ssh"), HTTP: newEcho("http")}
+	addr := startServer(t, s)
+	c := dial(t, addr)
+	c.Write([]byte("SSH-2.0-x\r\n"))
+	readLine(t, bufio.NewReader(c))
+	if st := s.Stats(); st.Conns["ssh"] != 1 || st.Open["ssh"] != 1 || st.Conns["http"] != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	c.Close()
+	for deadline := time.Now().Add(2 * time.Second); s.Stats().Open["ssh"] != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("connection never closed")
+		}
+	}
+	if st := s.Stats(); st.RxBytes["ssh"] != 11 || st.TxBytes["ssh"] < 4 {
+		t.Fatalf("bytes %+v", st)
+	}
+}
+
+// Regression: a connection accepted just before shutdown and still being
+// sniffed is handed off and served, not dropped (found as an EOF during a
+// restart under load).
+func TestStopAcceptingServesAcceptedConnections(t *testing.T) {
+	web := newEcho("http")
+	s := &Server{SSH: newEcho("ssh"), HTTP: web, SniffTimeout: 5 * time.Second}
+	addr := startServer(t, s)
+	c := dial(t, addr)
+	c.Write([]byte("GE"))
+	waitPending(t, s, 1)
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.StopAccepting(context.Background()) }()
+	time.Sleep(20 * time.Millisecond)
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		t.Error("new connections still accepted after StopAccepting")
+	}
+	c.Write([]byte("T / HTTP/1.0\r\n\r\n"))
+	if got := readLine(t, bufio.NewReader(c)); got != "http" {
+		t.Fatalf("accepted connection reached %q", got)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}

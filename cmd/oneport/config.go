@@ -37,6 +37,10 @@ type Config struct {
 	RedirectLocal    bool            `toml:"redirect_local"`
 	Transparent      bool            `toml:"transparent"`
 	StateDir         string          `toml:"state_dir"`
+	AdminSocket      string          `toml:"admin_socket"`
+	AdminListen      string          `toml:"admin_listen"`
+	AdminToken       string          `toml:"admin_token"`
+	MetricsPath      string          `toml:"metrics_path"`
 	TLS              tlsSection      `toml:"tls"`
 	Routes           []routeConfig   `toml:"route"`
 	Protocols        []protocolEntry `toml:"protocol"`
@@ -49,16 +53,37 @@ type Config struct {
 }
 
 type routeConfig struct {
-	Host                  string     `toml:"host"`
-	Path                  string     `toml:"path"`
-	Upstream              any        `toml:"upstream"`
-	StripPrefix           *bool      `toml:"strip_prefix"`
-	Rewrite               string     `toml:"rewrite"`
-	UpstreamHost          bool       `toml:"upstream_host"`
-	DialTimeout           duration   `toml:"dial_timeout"`
-	ResponseHeaderTimeout duration   `toml:"response_header_timeout"`
-	RequestHeaders        headersOps `toml:"request_headers"`
-	ResponseHeaders       headersOps `toml:"response_headers"`
+	Name                  string      `toml:"name"`
+	Host                  string      `toml:"host"`
+	Path                  string      `toml:"path"`
+	Upstream              any         `toml:"upstream"`
+	StripPrefix           *bool       `toml:"strip_prefix"`
+	Rewrite               string      `toml:"rewrite"`
+	UpstreamHost          bool        `toml:"upstream_host"`
+	DialTimeout           duration    `toml:"dial_timeout"`
+	ResponseHeaderTimeout duration    `toml:"response_header_timeout"`
+	RequestHeaders        headersOps  `toml:"request_headers"`
+	ResponseHeaders       headersOps  `toml:"response_headers"`
+	Policy                string      `toml:"policy"`
+	Tag                   string      `toml:"tag"`
+	Retries               int         `toml:"retries"`
+	Health                healthConf  `toml:"health"`
+	Passive               passiveConf `toml:"passive"`
+}
+
+type healthConf struct {
+	Check     string   `toml:"check"`
+	Path      string   `toml:"path"`
+	Interval  duration `toml:"interval"`
+	Timeout   duration `toml:"timeout"`
+	Healthy   int      `toml:"healthy"`
+	Unhealthy int      `toml:"unhealthy"`
+}
+
+type passiveConf struct {
+	MaxFails int      `toml:"max_fails"`
+	Window   duration `toml:"window"`
+	Cooldown duration `toml:"cooldown"`
 }
 
 type headersOps struct {
@@ -197,6 +222,9 @@ func (c *Config) defaults() {
 	if c.StateDir == "" {
 		c.StateDir = defaultStateDir()
 	}
+	if c.AdminSocket == "" {
+		c.AdminSocket = defaultAdminSocket()
+	}
 }
 
 // resolved is a validated Config turned into what the packages take.
@@ -241,6 +269,17 @@ func (c *Config) validate() (*resolved, error) {
 	}
 	c.validateRedirect(bad)
 	c.validateTLS(bad)
+	if c.AdminListen != "" {
+		if err := checkHostPort(c.AdminListen, true); err != nil {
+			bad("admin_listen", "admin_listen %q: %v", c.AdminListen, err)
+		}
+		if len(c.AdminToken) < 16 {
+			bad("admin_token", "admin_listen needs admin_token of 16 or more characters: any local user can reach TCP")
+		}
+	}
+	if c.MetricsPath != "" && !strings.HasPrefix(c.MetricsPath, "/") {
+		bad("metrics_path", "metrics_path %q must start with /", c.MetricsPath)
+	}
 	r := &resolved{}
 	r.routes = c.routes(bad, func(err error) { es = append(es, err) })
 	for i, p := range c.Protocols {
@@ -296,6 +335,14 @@ func (c *Config) routes(bad func(key, format string, args ...any), add func(erro
 
 func (rc routeConfig) route() (httproute.Route, error) {
 	r := httproute.Route{
+		Name:    rc.Name,
+		Policy:  rc.Policy,
+		Tag:     rc.Tag,
+		Retries: rc.Retries,
+		Health: httproute.HealthCheck{Kind: rc.Health.Check, Path: rc.Health.Path, Interval: time.Duration(rc.Health.Interval),
+			Timeout: time.Duration(rc.Health.Timeout), Healthy: rc.Health.Healthy, Unhealthy: rc.Health.Unhealthy},
+		Passive: httproute.PassiveHealth{MaxFails: rc.Passive.MaxFails, Window: time.Duration(rc.Passive.Window),
+			Cooldown: time.Duration(rc.Passive.Cooldown)},
 		Host:                  rc.Host,
 		Path:                  rc.Path,
 		StripPrefix:           rc.StripPrefix,
@@ -314,11 +361,22 @@ func (rc routeConfig) route() (httproute.Route, error) {
 		r.Upstreams = []string{u}
 	case []any:
 		for _, v := range u {
-			s, ok := v.(string)
-			if !ok {
-				return r, fmt.Errorf("upstream: want a string or a list of strings, got %v", v)
+			switch v := v.(type) {
+			case string:
+				r.Upstreams = append(r.Upstreams, v)
+			case map[string]any:
+				addr, opts, err := upstreamTable(v)
+				if err != nil {
+					return r, err
+				}
+				r.Upstreams = append(r.Upstreams, addr)
+				if r.UpstreamOptions == nil {
+					r.UpstreamOptions = map[string]httproute.UpstreamOptions{}
+				}
+				r.UpstreamOptions[addr] = opts
+			default:
+				return r, fmt.Errorf("upstream: want a string, or a table with address, weight and tags, got %v", v)
 			}
-			r.Upstreams = append(r.Upstreams, s)
 		}
 	case nil:
 		return r, errors.New("upstream is missing")
@@ -326,6 +384,41 @@ func (rc routeConfig) route() (httproute.Route, error) {
 		return r, fmt.Errorf("upstream: want a string or a list of strings, got %v", u)
 	}
 	return r, nil
+}
+
+// upstreamTable reads {address = "...", weight = 2, tags = ["blue"]}.
+func upstreamTable(m map[string]any) (string, httproute.UpstreamOptions, error) {
+	var o httproute.UpstreamOptions
+	addr, _ := m["address"].(string)
+	if addr == "" {
+		return "", o, errors.New("upstream table: address is missing")
+	}
+	for k, v := range m {
+		switch k {
+		case "address":
+		case "weight":
+			w, ok := v.(int64)
+			if !ok || w < 1 {
+				return "", o, fmt.Errorf("upstream %s: weight must be a positive whole number", addr)
+			}
+			o.Weight = int(w)
+		case "tags":
+			list, ok := v.([]any)
+			if !ok {
+				return "", o, fmt.Errorf("upstream %s: tags must be a list of strings", addr)
+			}
+			for _, t := range list {
+				ts, ok := t.(string)
+				if !ok {
+					return "", o, fmt.Errorf("upstream %s: tags must be a list of strings", addr)
+				}
+				o.Tags = append(o.Tags, ts)
+			}
+		default:
+			return "", o, fmt.Errorf("upstream %s: unknown key %q (address, weight, tags)", addr, k)
+		}
+	}
+	return addr, o, nil
 }
 
 func (p protocolEntry) resolve() (probeSpec, error) {

@@ -30,13 +30,21 @@ Usage:
                                   SHA-256 fingerprint on stderr), e.g. for curl --cacert
   oneport certs [--state-dir DIR] [--config FILE]
                                   list certificates: names, issuer, source, expiry
+  oneport status                  listeners, routes, upstream health, connections (admin API)
+  oneport route ls|add SPEC [--name N]|rm NAME|tag NAME TAG [--persist]
+                                  change routes of the running oneport; --persist writes them
+                                  to the config file
+  oneport upstream drain|enable ADDRESS
+                                  stop or resume sending new requests to an upstream
+  (status, route and upstream take --admin-socket PATH)
 
 Flags (each overrides the config file's key of the same name):
   --config FILE            TOML config file (keys: listen, ssh, sniff_timeout, on_timeout,
                            fallback, max_pending_sniffs, max_conns, shutdown_grace,
                            log_format, log_level, redirect, redirect_interfaces,
-                           redirect_local, transparent, state_dir, [tls], [[route]],
-                           [[protocol]]; TLS is configured in the file, see README)
+                           redirect_local, transparent, state_dir, admin_socket, admin_listen,
+                           admin_token, metrics_path, [tls], [[route]], [[protocol]];
+                           TLS, pools and TCP admin are configured in the file, see README)
   --listen ADDR            address to listen on (default :2222)
   --ssh ADDR               where SSH goes (default 127.0.0.1:22)
   --route SPEC             HTTP route, repeatable; replaces the file's [[route]] tables.
@@ -59,6 +67,8 @@ Flags (each overrides the config file's key of the same name):
   --redirect-local         also redirect connections made on the box itself (ssh localhost)
   --state-dir DIR          certificates, the internal CA and ACME accounts (default
                            /var/lib/oneport for root, else $XDG_DATA_HOME/oneport)
+  --admin-socket PATH      the admin API's unix socket, mode 0660 (default /run/oneport/admin.sock
+                           for root, else in $XDG_RUNTIME_DIR; "off" turns it off)
   --transparent            sshd sees each client's real address instead of 127.0.0.1 (fail2ban,
                            AllowUsers user@host, last); oneport sets up the marks and policy
                            routing itself and removes them on exit (needs CAP_NET_ADMIN; sshd
@@ -89,6 +99,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runInstall(args[1:], stdout, stderr)
 		case "ca":
 			return runCA(args[1:], stdout, stderr)
+		case "status":
+			return runStatus(args[1:], stdout, stderr)
+		case "route":
+			return runRoute(args[1:], stdout, stderr)
+		case "upstream":
+			return runUpstream(args[1:], stdout, stderr)
 		case "certs":
 			return runCerts(args[1:], stdout, stderr)
 		case "help", "-h", "--help", "-help":
@@ -161,6 +177,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*Config, error) {
 	fs.BoolVar(&flagCfg.RedirectLocal, "redirect-local", false, "")
 	fs.BoolVar(&flagCfg.Transparent, "transparent", false, "")
 	fs.StringVar(&flagCfg.StateDir, "state-dir", "", "")
+	fs.StringVar(&flagCfg.AdminSocket, "admin-socket", "", "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -230,6 +247,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*Config, error) {
 	}
 	if set["state-dir"] {
 		cfg.StateDir = flagCfg.StateDir
+	}
+	if set["admin-socket"] {
+		cfg.AdminSocket = flagCfg.AdminSocket
 	}
 	cfg.routeSpecs = routes
 	cfg.defaults()
@@ -318,7 +338,17 @@ func printResolved(w io.Writer, cfg *Config, res *resolved) {
 		if r.Rewrite != "" {
 			extra = "  (prefix rewritten to " + r.Rewrite + ")"
 		}
-		fmt.Fprintf(w, "  %-24s %-28s -> %s%s\n", host, r.Path, strings.Join(r.Upstreams, ", "), extra)
+		if r.Policy != "" {
+			extra += "  policy " + r.Policy
+		}
+		if r.Tag != "" {
+			extra += "  tag " + r.Tag
+		}
+		if r.Health.Kind != "" {
+			extra += "  health " + r.Health.Kind
+		}
+		ups := r.Spec()[len(r.Host)+len(r.Path)+1:] // the upstreams part of HOST PATH=UPSTREAMS
+		fmt.Fprintf(w, "  %-24s %-28s -> %s%s\n", host, r.Path, strings.ReplaceAll(ups, ",", ", "), extra)
 	}
 }
 

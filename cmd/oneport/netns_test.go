@@ -48,11 +48,21 @@ func oneportBinary(t *testing.T) string {
 	return binPath
 }
 
+// TestMain keeps every oneport the tests start, in process or as a
+// binary, away from the host's /var/lib/oneport and /run/oneport: their
+// state and admin sockets go to a directory removed at the end.
 func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "oneport-test-state")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("STATE_DIRECTORY", filepath.Join(dir, "state"))
+	os.Setenv("RUNTIME_DIRECTORY", filepath.Join(dir, "run"))
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
+	os.RemoveAll(dir)
 	os.Exit(code)
 }
 

@@ -103,9 +103,11 @@ type server struct {
 	kernel  *kernelSetup
 	httpLn  *mux.ListenerTarget
 	tls     tlsTarget
+	metrics *metrics
 
-	mu  sync.Mutex // serializes reloads
-	cfg *Config
+	mu  sync.Mutex // serializes reloads and admin changes
+	cfg *Config    // guarded by mu
+	cur atomic.Pointer[Config]
 }
 
 func (s *server) notify(state string) {
@@ -126,18 +128,22 @@ func serveContext(ctx context.Context, cfg *Config, res *resolved, log *slog.Log
 			return fmt.Errorf("listen: %w", err)
 		}
 	}
-	handler, err := httproute.NewHandler(nil, httproute.WithLogger(log))
+	s := &server{log: log, opts: opts, addr: ln.Addr(), cfg: cfg}
+	s.cur.Store(cfg)
+	s.metrics = newMetrics(s)
+	handler, err := httproute.NewHandler(nil, httproute.WithLogger(log), httproute.WithObserver(s.metrics.observe))
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	handler.SetTable(res.table)
+	s.handler = handler
 	kernel, err := setupKernel(cfg, ln.Addr(), log)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	s := &server{log: log, opts: opts, addr: ln.Addr(), handler: handler, kernel: kernel, cfg: cfg}
+	s.kernel = kernel
 	s.ssh.Store(newSSHTarget(cfg, log))
 	httpLn := mux.NewListenerTarget("http", ln.Addr())
 	s.httpLn = httpLn
@@ -170,6 +176,13 @@ func serveContext(ctx context.Context, cfg *Config, res *resolved, log *slog.Log
 		defer wg.Done()
 		muxDone <- s.mux.Serve(ln)
 	}()
+	stopAdmin, err := s.serveAdmin(cfg, log)
+	if err != nil {
+		// The admin API is a convenience: serving goes on without it.
+		log.Error("admin API disabled", "err", err)
+		stopAdmin = func() {}
+	}
+	defer stopAdmin()
 	log.Info("oneport serving", "listen", ln.Addr().String(), "ssh", cfg.SSH,
 		"routes", routeSummary(res.table), "sniff_timeout", time.Duration(cfg.SniffTimeout))
 	s.notify(daemon.SdNotifyReady)
@@ -208,6 +221,10 @@ loop:
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.config().ShutdownGrace))
 	defer cancel()
+	// Stop accepting, and let connections already accepted reach their
+	// targets before those shut down: a client that connected just before
+	// the signal is served, not dropped.
+	s.mux.StopAccepting(sctx)
 	var sw sync.WaitGroup
 	sw.Add(2)
 	go func() { defer sw.Done(); hs.Shutdown(sctx) }()
@@ -234,11 +251,8 @@ loop:
 	return serveErr
 }
 
-func (s *server) config() *Config {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cfg
-}
+// config returns the configuration in force, without locking.
+func (s *server) config() *Config { return s.cur.Load() }
 
 func (s *server) status(t *httproute.Table) string {
 	s.mu.Lock()
@@ -282,6 +296,7 @@ func (s *server) reload() {
 		s.log.Warn("changed setting needs a restart to apply", "setting", k)
 	}
 	s.cfg = cfg
+	s.cur.Store(cfg)
 	s.log.Info("reloaded", "routes", routeSummary(res.table), "ssh", cfg.SSH)
 	s.notify("STATUS=" + s.statusLocked(res.table))
 }
@@ -309,8 +324,13 @@ func (s *server) setTLS(ctx context.Context, cfg *Config) {
 	}
 }
 
-// serveHTTP answers ACME HTTP-01 challenges, then routes.
+// serveHTTP answers ACME HTTP-01 challenges and, if configured, metrics,
+// then routes.
 func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if mp := s.config().MetricsPath; mp != "" && r.URL.Path == mp {
+		s.metrics.handler().ServeHTTP(w, r)
+		return
+	}
 	if t := s.tls.term.Load(); t != nil && strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
 		t.HTTPChallenge(s.handler).ServeHTTP(w, r)
 		return
@@ -371,6 +391,8 @@ func restartOnly(old, cur *Config) []string {
 		{"log_level", old.LogLevel == cur.LogLevel},
 		{"protocol", len(old.Protocols) == len(cur.Protocols)},
 		{"tls.passthrough", fmt.Sprint(old.TLS.Passthrough) == fmt.Sprint(cur.TLS.Passthrough)},
+		{"admin_socket", old.AdminSocket == cur.AdminSocket},
+		{"admin_listen", old.AdminListen == cur.AdminListen && old.AdminToken == cur.AdminToken},
 	} {
 		if !c.same {
 			out = append(out, c.name)

@@ -354,7 +354,9 @@ func TestSocketActivation(t *testing.T) {
 	backend := namedBackend(t, "a")
 	port := freeTCPPort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(sa, "-l", addr, oneportBinary(t), "--route", "/="+backend)
+	// systemd-socket-activate gives its child a fresh environment: pass on
+	// where TestMain keeps state and sockets.
+	cmd := exec.Command(sa, "-l", addr, "-E", "STATE_DIRECTORY", "-E", "RUNTIME_DIRECTORY", oneportBinary(t), "--route", "/="+backend)
 	logs := &syncBuf{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

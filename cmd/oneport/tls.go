@@ -228,22 +228,52 @@ func runCerts(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: oneport certs [--state-dir DIR] [--config FILE]")
 		return 2
 	}
-	type row struct{ names, issuer, source, expiry string }
-	var rows []row
+	var files []certEntry
+	if *cfgPath != "" {
+		cfg, err := loadFile(*cfgPath)
+		if err != nil {
+			fmt.Fprintln(stderr, "oneport certs:", err)
+			return 1
+		}
+		files = cfg.TLS.Certs
+	}
+	certs := listCerts(*dir, files, func(path string, err error) {
+		fmt.Fprintf(stderr, "oneport certs: %s: %v\n", path, err)
+	})
+	if len(certs) == 0 {
+		fmt.Fprintf(stdout, "no certificates in %s\n", *dir)
+		return 0
+	}
+	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "NAMES\tISSUER\tSOURCE\tEXPIRES")
+	for _, c := range certs {
+		exp := c.Expires.Format(time.RFC3339)
+		if time.Now().After(c.Expires) {
+			exp += " (EXPIRED)"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", c.Names, c.Issuer, c.Source, exp)
+	}
+	w.Flush()
+	return 0
+}
+
+// listCerts lists the certificates certmagic keeps in stateDir and the
+// certificate files given, sorted by names. Unreadable files are passed to
+// onErr when it is set, and skipped.
+func listCerts(stateDir string, files []certEntry, onErr func(string, error)) []certInfo {
+	var out []certInfo
 	add := func(path, source string) {
 		c, err := readCert(path)
 		if err != nil {
-			fmt.Fprintf(stderr, "oneport certs: %s: %v\n", path, err)
+			if onErr != nil {
+				onErr(path, err)
+			}
 			return
 		}
 		names := append(slicesClone(c.DNSNames), ipStrings(c.IPAddresses)...)
-		exp := c.NotAfter.Format(time.RFC3339)
-		if time.Now().After(c.NotAfter) {
-			exp += " (EXPIRED)"
-		}
-		rows = append(rows, row{strings.Join(names, ","), c.Issuer.CommonName, source, exp})
+		out = append(out, certInfo{Names: strings.Join(names, ","), Issuer: c.Issuer.CommonName, Source: source, Expires: c.NotAfter})
 	}
-	root := filepath.Join(*dir, "certmagic", "certificates")
+	root := filepath.Join(stateDir, "certmagic", "certificates")
 	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".crt") {
 			return nil
@@ -256,28 +286,11 @@ func runCerts(args []string, stdout, stderr io.Writer) int {
 		add(p, source)
 		return nil
 	})
-	if *cfgPath != "" {
-		cfg, err := loadFile(*cfgPath)
-		if err != nil {
-			fmt.Fprintln(stderr, "oneport certs:", err)
-			return 1
-		}
-		for _, ce := range cfg.TLS.Certs {
-			add(ce.Cert, "files")
-		}
+	for _, ce := range files {
+		add(ce.Cert, "files")
 	}
-	if len(rows) == 0 {
-		fmt.Fprintf(stdout, "no certificates in %s\n", *dir)
-		return 0
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].names < rows[j].names })
-	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "NAMES\tISSUER\tSOURCE\tEXPIRES")
-	for _, r := range rows {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.names, r.issuer, r.source, r.expiry)
-	}
-	w.Flush()
-	return 0
+	sort.Slice(out, func(i, j int) bool { return out[i].Names < out[j].Names })
+	return out
 }
 
 func readCert(path string) (*x509.Certificate, error) {
