@@ -73,10 +73,10 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*Conn]struct{}
-	pending   list.List // of *pendingSniff, oldest first
-	open      int       // accepted and not yet closed
-	closing   bool      // listeners closed: no new connections
-	forced    bool      // Close: everything is being closed
+	pending   list.List      // of *pendingSniff, oldest first
+	open      int            // accepted and not yet closed
+	closing   bool           // listeners closed: no new connections
+	forced    bool           // Close: everything is being closed
 	wg        sync.WaitGroup // connection goroutines
 	evictLog  limitedLog
 	refuseLog limitedLog
