@@ -56,8 +56,25 @@ func clientFlags(name string, args []string, extra func(*flag.FlagSet)) (*flag.F
 	if extra != nil {
 		extra(fl)
 	}
-	err := fl.Parse(args)
+	err := parseInterspersed(fl, args)
 	return fl, *socket, err
+}
+
+// parseInterspersed parses flags placed before, between or after the
+// positional arguments, which stay in order in fl.Args().
+func parseInterspersed(fl *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fl.Parse(args); err != nil {
+			return err
+		}
+		if fl.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fl.Arg(0))
+		args = fl.Args()[1:]
+	}
+	return fl.Parse(append([]string{"--"}, pos...))
 }
 
 // runStatus prints listeners, routes, upstream health and connections.
