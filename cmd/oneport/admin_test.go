@@ -282,4 +282,3 @@ func TestAdminTCPNeedsToken(t *testing.T) {
 		t.Errorf("TCP admin without a token accepted: %s", errOut)
 	}
 }
-
