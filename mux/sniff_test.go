@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -216,4 +217,24 @@ func BenchmarkSniff(b *testing.B) {
 			}
 		})
 	}
+}
+
+// FuzzClientHello: crypto/tls parses whatever follows a TLS record header
+// through the peek view; it never panics, never consumes, and a hello it
+// accepts yields a well-formed server name.
+func FuzzClientHello(f *testing.F) {
+	f.Add(clientHello(f, "llm.example.com", []string{"h2", "http/1.1"}, 0)[5:])
+	f.Add(clientHello(f, "", nil, tls.VersionTLS12)[5:])
+	f.Add([]byte{0x01, 0x00, 0x00, 0x00})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		rec := append([]byte{0x16, 0x03, 0x01, byte(len(body) >> 8), byte(len(body))}, body...)
+		br := bufio.NewReaderSize(&chunkReader{data: rec, n: 7, err: io.EOF}, sniffBufSize)
+		sni, _, err := readHello(br)
+		if b, _ := br.Peek(br.Buffered()); !bytes.HasPrefix(rec, b) {
+			t.Fatal("peeked bytes are not the input")
+		}
+		if err == nil && strings.ContainsAny(sni, "\x00/") {
+			t.Fatalf("accepted server name %q", sni)
+		}
+	})
 }

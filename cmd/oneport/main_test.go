@@ -354,3 +354,41 @@ cert = "/x.pem"
 		}
 	}
 }
+
+// FuzzConfig: any file either loads and validates or is refused with an
+// error that names a place; nothing panics.
+func FuzzConfig(f *testing.F) {
+	for _, s := range []string{
+		string(mustReadF(f, "../../packaging/oneport.toml")),
+		"listen = \":2222\"\n[[route]]\npath = \"/\"\nupstream = [\"127.0.0.1:1\", {address = \"127.0.0.1:2\", weight = 2, tags = [\"b\"]}]\n",
+		"[tls]\nsource = \"acme\"\n[[tls.passthrough]]\nsni = \"*.x\"\nupstream = \"127.0.0.1:1\"\n",
+		"[[protocol]]\nname = \"v\"\nprefix_hex = \"000e38\"\ntarget = \"127.0.0.1:1\"\n",
+		"sniff_timeout = \"2 seconds\"\n",
+	} {
+		f.Add(s)
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, body string) {
+		path := filepath.Join(dir, "f.toml")
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := loadFile(path)
+		if err != nil {
+			if !strings.Contains(err.Error(), path) {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		cfg.defaults()
+		cfg.validate()
+	})
+}
+
+func mustReadF(f *testing.F, p string) []byte {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return b
+}
