@@ -20,7 +20,8 @@ import (
 // and drains survive route changes.
 type upstreamState struct {
 	addr      string
-	transport *http.Transport
+	transport http.RoundTripper
+	closeIdle func()
 	active    atomic.Int64
 	drained   atomic.Bool
 	healthy   atomic.Bool  // active checks; true until they say otherwise
@@ -33,7 +34,8 @@ type upstreamState struct {
 }
 
 func newUpstreamState(u *upstream, r *Route) *upstreamState {
-	st := &upstreamState{addr: u.raw, transport: u.transport(r)}
+	st := &upstreamState{addr: u.raw}
+	st.transport, st.closeIdle = u.transport(r)
 	st.healthy.Store(true)
 	return st
 }
@@ -362,5 +364,5 @@ func (st *upstreamState) stop() {
 	if st.stopCheck != nil {
 		st.stopCheck()
 	}
-	st.transport.CloseIdleConnections()
+	st.closeIdle()
 }

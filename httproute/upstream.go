@@ -65,8 +65,9 @@ func (u *upstream) String() string { return u.raw }
 
 // transport builds the upstream's round tripper. Idle connections are
 // kept for many parallel streams; responses are passed through as the
-// upstream sent them (no transparent gzip).
-func (u *upstream) transport(r *Route) *http.Transport {
+// upstream sent them (no transparent gzip). Plain-HTTP and unix-socket
+// upstreams take the HTTP/1.1 fast path for common requests.
+func (u *upstream) transport(r *Route) (http.RoundTripper, func()) {
 	dialTimeout := r.DialTimeout
 	if dialTimeout <= 0 {
 		dialTimeout = DefaultDialTimeout
@@ -76,8 +77,17 @@ func (u *upstream) transport(r *Route) *http.Transport {
 		headerTimeout = DefaultResponseHeaderTimeout
 	}
 	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	network, addr := "tcp", u.target.Host
+	if u.target.Port() == "" {
+		addr = net.JoinHostPort(u.target.Hostname(), "80")
+	}
+	if u.socket != "" {
+		network, addr = "unix", u.socket
+	}
 	t := &http.Transport{
-		DialContext:           d.DialContext,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, addr)
+		},
 		MaxIdleConns:          0,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
@@ -87,17 +97,26 @@ func (u *upstream) transport(r *Route) *http.Transport {
 		ForceAttemptHTTP2:     u.target.Scheme == "https",
 		TLSClientConfig:       &tls.Config{},
 	}
-	if u.socket != "" {
-		t.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, "unix", u.socket)
-		}
+	if u.target.Scheme == "https" {
+		t.DialContext = d.DialContext
 	}
 	if u.h2c {
 		var p http.Protocols
 		p.SetUnencryptedHTTP2(true)
 		t.Protocols = &p
+		return t, t.CloseIdleConnections
 	}
-	return t
+	if u.target.Scheme != "http" {
+		return t, t.CloseIdleConnections
+	}
+	h1 := &h1Transport{
+		dial:          func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, network, addr) },
+		fallback:      t,
+		headerTimeout: headerTimeout,
+		maxIdle:       256,
+		idleTimeout:   90 * time.Second,
+	}
+	return h1, h1.CloseIdleConnections
 }
 
 // errorStatus maps a proxy error to the status the client gets: 504 for

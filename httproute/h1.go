@@ -1,0 +1,301 @@
+package httproute
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// maxFastBody is the largest request body the HTTP/1.1 fast path buffers
+// (so it can resend it on a fresh connection); larger bodies stream
+// through http.Transport.
+const maxFastBody = 64 << 10
+
+// h1Transport is a lean HTTP/1.1 client for plain-HTTP and unix-socket
+// upstreams. It writes the request and reads the response headers in the
+// caller's goroutine, where http.Transport hands each request to a write
+// goroutine and each response back from a read goroutine: two scheduler
+// hops per request, which dominate small requests on a loaded box.
+//
+// It takes the common case only: no body, or a body of known length up to
+// maxFastBody; no Upgrade, no Expect, no trailers. Everything else goes to
+// fallback. Like http.Transport, it resends a request once on a fresh
+// connection when a reused one turns out to be closed before any response
+// byte, if the request is idempotent or was not written.
+type h1Transport struct {
+	dial          func(ctx context.Context) (net.Conn, error)
+	fallback      *http.Transport
+	headerTimeout time.Duration
+	maxIdle       int
+	idleTimeout   time.Duration
+
+	mu     sync.Mutex
+	idle   []*h1Conn // most recently used last
+	closed bool
+}
+
+type h1Conn struct {
+	net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	reused   bool
+	lastUsed time.Time
+}
+
+func (t *h1Transport) fits(req *http.Request) bool {
+	if req.URL.Scheme != "http" || len(req.Trailer) > 0 {
+		return false
+	}
+	if req.Header.Get("Upgrade") != "" || req.Header.Get("Expect") != "" {
+		return false
+	}
+	if hasToken(req.Header.Get("Connection"), "upgrade") {
+		return false
+	}
+	if req.Body == nil || req.Body == http.NoBody {
+		return true
+	}
+	return req.ContentLength > 0 && req.ContentLength <= maxFastBody
+}
+
+func hasToken(v, token string) bool {
+	for f := range strings.SplitSeq(v, ",") {
+		if strings.EqualFold(strings.TrimSpace(f), token) {
+			return true
+		}
+	}
+	return false
+}
+
+// errNoResponse marks a reused connection that was closed before any
+// response byte: the upstream had closed it while idle.
+var errNoResponse = errors.New("upstream closed the connection before responding")
+
+// RoundTrip implements http.RoundTripper.
+func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !t.fits(req) {
+		return t.fallback.RoundTrip(req)
+	}
+	var body []byte
+	if req.Body != nil && req.Body != http.NoBody {
+		b, err := io.ReadAll(io.LimitReader(req.Body, maxFastBody+1))
+		req.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read request body: %w", err)
+		}
+		if int64(len(b)) != req.ContentLength {
+			return nil, fmt.Errorf("request body is %d bytes, Content-Length says %d", len(b), req.ContentLength)
+		}
+		body = b
+	}
+	for attempt := 0; ; attempt++ {
+		pc, err := t.get(req.Context())
+		if err != nil {
+			return nil, err
+		}
+		resp, written, err := t.roundTrip(pc, req, body)
+		if err == nil {
+			return resp, nil
+		}
+		pc.Close()
+		if attempt == 0 && pc.reused && errors.Is(err, errNoResponse) && (!written || idempotent(req.Method)) {
+			continue
+		}
+		return nil, err
+	}
+}
+
+func (t *h1Transport) get(ctx context.Context) (*h1Conn, error) {
+	now := time.Now()
+	t.mu.Lock()
+	for len(t.idle) > 0 {
+		pc := t.idle[len(t.idle)-1]
+		t.idle = t.idle[:len(t.idle)-1]
+		if now.Sub(pc.lastUsed) > t.idleTimeout || !pc.alive() {
+			pc.Close()
+			continue
+		}
+		t.mu.Unlock()
+		pc.reused = true
+		return pc, nil
+	}
+	t.mu.Unlock()
+	c, err := t.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &h1Conn{Conn: c, br: bufio.NewReaderSize(c, 4<<10), bw: bufio.NewWriterSize(c, 4<<10)}, nil
+}
+
+// alive reports whether an idle connection is still open and quiet: the
+// upstream may have closed it (uvicorn does after 5 idle seconds), and a
+// request that cannot be resent must not be written to it.
+func (pc *h1Conn) alive() bool {
+	if pc.br.Buffered() > 0 {
+		return false
+	}
+	sc, ok := pc.Conn.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok = false
+	rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		ok = n <= 0 && errors.Is(err, syscall.EAGAIN) // no data, not closed
+		return true // never wait
+	})
+	return ok
+}
+
+func (t *h1Transport) put(pc *h1Conn) {
+	pc.lastUsed = time.Now()
+	t.mu.Lock()
+	if t.closed || len(t.idle) >= t.maxIdle {
+		t.mu.Unlock()
+		pc.Close()
+		return
+	}
+	t.idle = append(t.idle, pc)
+	t.mu.Unlock()
+}
+
+// CloseIdleConnections closes idle connections, here and in the fallback.
+func (t *h1Transport) CloseIdleConnections() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = nil
+	t.mu.Unlock()
+	for _, pc := range idle {
+		pc.Close()
+	}
+	t.fallback.CloseIdleConnections()
+}
+
+var past = time.Unix(1, 0)
+
+// roundTrip sends req on pc and reads the response headers. written
+// reports whether any of the request may have reached the upstream.
+func (t *h1Transport) roundTrip(pc *h1Conn, req *http.Request, body []byte) (*http.Response, bool, error) {
+	// A client that goes away cancels the request at once: a deadline in
+	// the past wakes any read or write on pc.
+	stop := context.AfterFunc(req.Context(), func() { pc.SetDeadline(past) })
+	out := *req
+	out.Body, out.GetBody = nil, nil
+	if body != nil {
+		out.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	if err := out.Write(pc.bw); err != nil {
+		stop()
+		return nil, true, t.ctxErr(req, err)
+	}
+	if err := pc.bw.Flush(); err != nil {
+		stop()
+		return nil, true, t.ctxErr(req, err)
+	}
+	if t.headerTimeout > 0 {
+		pc.SetReadDeadline(time.Now().Add(t.headerTimeout))
+	}
+	if _, err := pc.br.Peek(1); err != nil {
+		stop()
+		if req.Context().Err() == nil && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+			return nil, true, fmt.Errorf("%w (%w)", errNoResponse, err)
+		}
+		return nil, true, t.ctxErr(req, err)
+	}
+	var resp *http.Response
+	for {
+		r, err := http.ReadResponse(pc.br, req)
+		if err != nil {
+			stop()
+			return nil, true, t.ctxErr(req, err)
+		}
+		if r.StatusCode >= 100 && r.StatusCode < 200 {
+			if r.StatusCode == http.StatusSwitchingProtocols {
+				stop()
+				return nil, true, errors.New("upstream switched protocols without being asked")
+			}
+			continue // 103 Early Hints and the like
+		}
+		resp = r
+		break
+	}
+	if t.headerTimeout > 0 {
+		pc.SetReadDeadline(time.Time{})
+	}
+	reuse := !resp.Close && !req.Close
+	if resp.Body == http.NoBody {
+		stop()
+		t.release(pc, reuse)
+		return resp, true, nil
+	}
+	resp.Body = &h1Body{rc: resp.Body, pc: pc, t: t, reuse: reuse, stop: stop}
+	return resp, true, nil
+}
+
+func (t *h1Transport) release(pc *h1Conn, reuse bool) {
+	if reuse && pc.br.Buffered() == 0 {
+		t.put(pc)
+		return
+	}
+	pc.Close()
+}
+
+// ctxErr prefers the context's error when the request was cancelled.
+func (t *h1Transport) ctxErr(req *http.Request, err error) error {
+	if cerr := req.Context().Err(); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// h1Body returns its connection to the pool once read to the end, and
+// closes it if closed early.
+type h1Body struct {
+	rc    io.ReadCloser
+	pc    *h1Conn
+	t     *h1Transport
+	reuse bool
+	stop  func() bool
+	once  sync.Once
+	eof   bool
+}
+
+func (b *h1Body) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.eof = true
+		b.finish()
+	}
+	return n, err
+}
+
+func (b *h1Body) Close() error {
+	err := b.rc.Close()
+	b.finish()
+	return err
+}
+
+func (b *h1Body) finish() {
+	b.once.Do(func() {
+		cancelled := !b.stop() // false: the context fired first and poisoned the deadline
+		if b.eof && !cancelled {
+			b.t.release(b.pc, b.reuse)
+			return
+		}
+		b.pc.Close()
+	})
+}

@@ -1,0 +1,95 @@
+package httproute_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// closingUpstream answers each request with keep-alive, then closes the
+// connection after idle, as uvicorn does after its keep-alive timeout.
+func closingUpstream(t *testing.T, idle time.Duration) (string, *atomic.Int64) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var served atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					c.SetReadDeadline(time.Now().Add(idle))
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return // idle timeout: close without a word
+					}
+					io.Copy(io.Discard, req.Body)
+					n := served.Add(1)
+					body := fmt.Sprintf("%s %s #%d", req.Method, req.URL.Path, n)
+					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), &served
+}
+
+// Requests after the upstream closed its idle connections still succeed,
+// GET and POST alike: a closed pooled connection is noticed before use.
+func TestStaleKeepAliveConnections(t *testing.T) {
+	up, served := closingUpstream(t, 30*time.Millisecond)
+	addr := startProxy(t, nil, route("/="+up))
+	client := &http.Client{}
+	for i := range 4 {
+		resp, err := client.Post("http://"+addr+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"m"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(string(b), "POST /v1/chat/completions") {
+			t.Fatalf("request %d after an idle close: %d %q", i, resp.StatusCode, b)
+		}
+		if resp, err = client.Get("http://" + addr + "/v1/models"); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %d: %v", i, err)
+		}
+		resp.Body.Close()
+		time.Sleep(60 * time.Millisecond) // the upstream closes its side
+	}
+	if served.Load() != 8 {
+		t.Errorf("upstream served %d requests, want 8 (none twice)", served.Load())
+	}
+}
+
+// Large and chunked request bodies stream through the standard transport.
+func TestLargeAndChunkedBodiesStream(t *testing.T) {
+	up, _ := closingUpstream(t, time.Second)
+	addr := startProxy(t, nil, route("/="+up))
+	for _, body := range []io.Reader{
+		strings.NewReader(strings.Repeat("x", 200<<10)),   // over the fast path's limit
+		io.MultiReader(strings.NewReader("chunked body")), // unknown length
+	} {
+		resp, err := http.Post("http://"+addr+"/upload", "application/octet-stream", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.HasPrefix(string(b), "POST /upload") {
+			t.Fatalf("%q", b)
+		}
+	}
+}
