@@ -156,7 +156,7 @@ func (pc *h1Conn) alive() bool {
 		var b [1]byte
 		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		ok = n <= 0 && errors.Is(err, syscall.EAGAIN) // no data, not closed
-		return true // never wait
+		return true                                   // never wait
 	})
 	return ok
 }
