@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/syncbuf"
+
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/oneport/oneport/httproute"
@@ -26,7 +28,7 @@ type pebble struct {
 	dir        string // ACME directory URL
 	mgmt       string // management address, for the issuing roots
 	wfeRoot    *x509.CertPool
-	serverLogs *syncBuffer
+	serverLogs *syncbuf.Buffer
 }
 
 func pebbleBinary(t *testing.T) string {
@@ -67,7 +69,7 @@ func startPebble(t *testing.T, port int) *pebble {
 	dns := startDNS(t)
 	cmd := exec.Command(bin, "-config", cfgPath, "-dnsserver", dns)
 	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0")
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -140,13 +142,24 @@ func writeCertIP(t *testing.T, dir string) (string, string, *x509.Certificate) {
 // empty answer, over UDP and TCP on one port.
 func startDNS(t *testing.T) string {
 	t.Helper()
-	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tcp, err := net.Listen("tcp", udp.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
+	// UDP and TCP on one port number: the TCP one may be taken by another
+	// socket, so try a few.
+	var udp net.PacketConn
+	var tcp net.Listener
+	for try := 0; ; try++ {
+		u, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := net.Listen("tcp", u.LocalAddr().String())
+		if err == nil {
+			udp, tcp = u, l
+			break
+		}
+		u.Close()
+		if try == 50 {
+			t.Fatalf("no port free for both UDP and TCP: %v", err)
+		}
 	}
 	t.Cleanup(func() { udp.Close(); tcp.Close() })
 	go func() {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/syncbuf"
+
 	"github.com/oneport/oneport/httproute"
 	"github.com/oneport/oneport/mux"
 )
@@ -142,7 +144,7 @@ func TestPassiveEjectionAndRecovery(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := ln.Addr().String()
 	ln.Close()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	h := newHandler(t, slog.New(slog.NewTextHandler(&logs, nil)), httproute.Route{Path: "/", Policy: httproute.PolicyRoundRobin,
 		Upstreams: []string{dead, hostOf(live.srv)},
 		Passive:   httproute.PassiveHealth{MaxFails: 2, Cooldown: 300 * time.Millisecond}})

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/syncbuf"
+
 	"github.com/oneport/oneport/httproute"
 	"github.com/oneport/oneport/mux"
 )
@@ -317,7 +319,7 @@ func TestClientCancelReachesUpstream(t *testing.T) {
 		}
 	}))
 	defer b.Close()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	addr := startProxy(t, slog.New(slog.NewTextHandler(&logs, nil)), route("/="+hostOf(b)))
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/v1/chat/completions", nil)
@@ -346,7 +348,7 @@ func TestUpstreamDown502AndTimeout504(t *testing.T) {
 		}
 	}))
 	defer slow.Close()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	addr := startProxy(t, slog.New(slog.NewTextHandler(&logs, nil)),
 		route("/dead/="+dead),
 		httproute.Route{Path: "/slow/", Upstreams: []string{hostOf(slow)}, ResponseHeaderTimeout: 100 * time.Millisecond},
@@ -624,7 +626,7 @@ func TestUnixSocketUpstream(t *testing.T) {
 
 func TestAccessLogLine(t *testing.T) {
 	b := echoBackend(t, "b")
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	addr := startProxy(t, slog.New(slog.NewTextHandler(&logs, nil)), route("/embed/="+hostOf(b)))
 	get(t, "http://"+addr+"/embed/v1/models", map[string]string{"Host": "box"})
 	for deadline := time.Now().Add(2 * time.Second); !strings.Contains(logs.String(), "msg=http"); time.Sleep(5 * time.Millisecond) {
@@ -638,21 +640,4 @@ func TestAccessLogLine(t *testing.T) {
 			t.Errorf("access log lacks %q:\n%s", want, l)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

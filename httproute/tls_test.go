@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/syncbuf"
+
 	"golang.org/x/crypto/ssh"
 
 	"github.com/oneport/oneport/httproute"
@@ -34,7 +36,7 @@ import (
 type tlsStack struct {
 	addr string
 	tls  *httproute.TLS
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 }
 
 func startTLSStack(t *testing.T, opts httproute.TLSOptions, passthrough []mux.SNIRoute, routes ...httproute.Route) *tlsStack {
@@ -48,7 +50,7 @@ func startTLSStack(t *testing.T, opts httproute.TLSOptions, passthrough []mux.SN
 
 func startTLSStackOn(t *testing.T, ln net.Listener, opts httproute.TLSOptions, passthrough []mux.SNIRoute, routes ...httproute.Route) *tlsStack {
 	t.Helper()
-	st := &tlsStack{logs: &syncBuffer{}}
+	st := &tlsStack{logs: &syncbuf.Buffer{}}
 	log := slog.New(slog.NewTextHandler(st.logs, nil))
 	h, err := httproute.NewHandler(routes, httproute.WithLogger(log))
 	if err != nil {

@@ -8,9 +8,10 @@ import (
 	"net"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/oneport/oneport/internal/syncbuf"
 
 	"github.com/oneport/oneport/internal/sshtest"
 	"github.com/oneport/oneport/mux"
@@ -111,7 +112,7 @@ func TestSSHDDownClosesWithReason(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := ln.Addr().String()
 	ln.Close()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	s := &mux.Server{SSH: &sshfwd.Forwarder{Addr: dead, Logger: log}, Logger: log}
 	addr := startMux(t, s)
@@ -199,21 +200,4 @@ func TestSilentFloodDoesNotBlockLogin(t *testing.T) {
 		t.Fatalf("login during flood: %q, %v", out, err)
 	}
 	t.Logf("login with %d silent connections open took %v", n, time.Since(start))
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -2,14 +2,11 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/oneport/oneport/internal/loadtest"
@@ -96,50 +93,22 @@ func httpLoadScheme(scheme, addr, path string, workers int, keepAlive bool, dur 
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
-	ctx, cancel := context.WithTimeout(context.Background(), dur)
-	defer cancel()
-	var n atomic.Int64
-	var mu sync.Mutex
-	var lats []time.Duration
-	var firstErr error
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			for ctx.Err() == nil {
-				t0 := time.Now()
-				resp, err := client.Get(scheme + "://" + addr + path)
-				if err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if err == nil && resp.StatusCode != 200 {
-						err = fmt.Errorf("GET %s: status %d", path, resp.StatusCode)
-					}
-				}
-				if err != nil {
-					if ctx.Err() == nil {
-						mu.Lock()
-						firstErr = err
-						mu.Unlock()
-					}
-					break
-				}
-				mine = append(mine, time.Since(t0))
-				n.Add(1)
-			}
-			mu.Lock()
-			lats = append(lats, mine...)
-			mu.Unlock()
-		}()
+	rate, lats, err := runWorkers(workers, dur, func() error {
+		resp, err := client.Get(scheme + "://" + addr + path)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode != 200 {
+			err = fmt.Errorf("GET %s: status %d", path, resp.StatusCode)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, 0, err
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return 0, 0, firstErr
-	}
-	return float64(n.Load()) / time.Since(start).Seconds(), loadtest.Percentile(lats, 99), nil
+	return rate, loadtest.Percentile(lats, 99), nil
 }
 
 // sseDelay streams n events gap apart and returns the p50 and p99 of the

@@ -21,7 +21,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -462,30 +461,51 @@ func verdict(ok bool) string {
 // connectRate runs 4 clients doing ConnectBanner against addr for dur and
 // returns connections per second.
 func connectRate(addr string, dur time.Duration) (float64, error) {
-	var n atomic.Int64
-	var firstErr atomic.Value
+	rate, _, err := runWorkers(4, dur, func() error {
+		_, err := loadtest.ConnectBanner(addr)
+		return err
+	})
+	return rate, err
+}
+
+// runWorkers runs op in n goroutines for dur and returns completed ops per
+// second and each op's latency; the first error stops everything.
+func runWorkers(n int, dur time.Duration, op func() error) (float64, []time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
 	defer cancel()
+	var mu sync.Mutex
+	var lats []time.Duration
+	var firstErr error
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range 4 {
+	for range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var mine []time.Duration
 			for ctx.Err() == nil {
-				if _, err := loadtest.ConnectBanner(addr); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
+				t0 := time.Now()
+				if err := op(); err != nil {
+					mu.Lock()
+					if firstErr == nil && ctx.Err() == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					cancel()
+					break
 				}
-				n.Add(1)
+				mine = append(mine, time.Since(t0))
 			}
+			mu.Lock()
+			lats = append(lats, mine...)
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	if err, ok := firstErr.Load().(error); ok {
-		return 0, err
+	if firstErr != nil {
+		return 0, nil, firstErr
 	}
-	return float64(n.Load()) / time.Since(start).Seconds(), nil
+	return float64(len(lats)) / time.Since(start).Seconds(), lats, nil
 }
 
 // sshIdle opens one SSH-like connection through addr and leaves it idle

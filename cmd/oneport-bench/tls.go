@@ -1,18 +1,17 @@
 package main
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/oneport/oneport/internal/loadtest"
@@ -63,32 +62,14 @@ func tlsFigures(bin string, o options) ([]row, error) {
 // handshakeRate runs 4 clients making full handshakes (no resumption)
 // for dur and returns handshakes per second.
 func handshakeRate(addr string, dur time.Duration) (float64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), dur)
-	defer cancel()
-	var n atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
-				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-				c.Close()
-				n.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	if err, ok := firstErr.Load().(error); ok {
-		return 0, err
-	}
-	return float64(n.Load()) / time.Since(start).Seconds(), nil
+	rate, _, err := runWorkers(4, dur, func() error {
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+	return rate, err
 }
 
 // serveTLSBackend serves the model-server API over TLS on addr, with an
@@ -108,7 +89,7 @@ func serveTLSBackend(addr string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &http.Server{Handler: loadtest.ModelServer(), TLSConfig: &tls.Config{
+	s := &http.Server{Handler: loadtest.ModelServer(), ErrorLog: log.New(io.Discard, "", 0), TLSConfig: &tls.Config{
 		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}}
 	go s.ServeTLS(ln, "", "")
 	return func() { s.Close() }, nil

@@ -10,9 +10,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/oneport/oneport/internal/syncbuf"
 
 	"github.com/oneport/oneport/internal/sshtest"
 )
@@ -202,7 +203,7 @@ func TestOnePortServesSSHAndHTTP(t *testing.T) {
 	before := runtime.NumGoroutine()
 	srv := sshtest.StartInProcess(t)
 	up := newBackend(t)
-	var logs syncBuf
+	var logs syncbuf.Buffer
 	t.Run("serve", func(t *testing.T) {
 		addr := startOneport(t, &logs, "--ssh", srv.Addr, "--route", "/embedding-model/="+up)
 		out, err := sshtest.Run(addr, srv.Client, "echo hello")
@@ -261,23 +262,6 @@ func mustRead(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // The config the package ships is valid and asks for the crash-safe

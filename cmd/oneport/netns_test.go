@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/syncbuf"
+
 	"github.com/oneport/oneport/internal/loadtest"
 	"github.com/oneport/oneport/internal/netnstest"
 	"github.com/oneport/oneport/netfilter"
@@ -69,13 +71,13 @@ func TestMain(m *testing.M) {
 // process is oneport running inside a namespace.
 type process struct {
 	cmd  *exec.Cmd
-	logs *syncBuf
+	logs *syncbuf.Buffer
 	done chan struct{}
 }
 
 func startInNS(t *testing.T, ns *netnstest.NS, args ...string) *process {
 	t.Helper()
-	p := &process{logs: &syncBuf{}, done: make(chan struct{})}
+	p := &process{logs: &syncbuf.Buffer{}, done: make(chan struct{})}
 	p.cmd = ns.Command(oneportBinary(t), args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {

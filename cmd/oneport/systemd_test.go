@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/syncbuf"
+
 	"github.com/oneport/oneport/internal/sshtest"
 	"golang.org/x/crypto/ssh"
 )
@@ -207,7 +209,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	ready := make(chan net.Addr, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var logs syncBuf
+	var logs syncbuf.Buffer
 	log, _ := newLogger(cfg, &logs)
 	go func() {
 		done <- serveContext(ctx, cfg, res, log, runOptions{args: args, reload: reload, onReady: func(a net.Addr) { ready <- a }})
@@ -357,7 +359,7 @@ func TestSocketActivation(t *testing.T) {
 	// systemd-socket-activate gives its child a fresh environment: pass on
 	// where TestMain keeps state and sockets.
 	cmd := exec.Command(sa, "-l", addr, "-E", "STATE_DIRECTORY", "-E", "RUNTIME_DIRECTORY", oneportBinary(t), "--route", "/="+backend)
-	logs := &syncBuf{}
+	logs := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -15,9 +15,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/oneport/oneport/internal/loadtest"
+
+	"github.com/oneport/oneport/internal/syncbuf"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -71,39 +74,7 @@ func StartInProcess(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]struct{}{}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = struct{}{}
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				serveConn(c, cfg)
-				mu.Lock()
-				delete(conns, c)
-				mu.Unlock()
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
+	t.Cleanup(loadtest.Serve(ln, func(c net.Conn) { serveConn(c, cfg) }))
 	return &Server{
 		Addr:    ln.Addr().String(),
 		User:    "test",
@@ -202,7 +173,7 @@ MaxStartups 1000
 	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncWriter{}
+	logs := &syncbuf.Buffer{}
 	cmd := exec.Command(SSHDPath, "-D", "-e", "-f", cfgPath, "-p", fmt.Sprint(port))
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
@@ -292,21 +263,4 @@ func Run(addr string, cfg *ssh.ClientConfig, cmd string) (string, error) {
 	defer s.Close()
 	out, err := s.Output(cmd)
 	return string(out), err
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
