@@ -252,22 +252,29 @@ func grepLines(s, sub string) string {
 
 // TCP admin is opt-in and needs the token.
 func TestAdminTCPNeedsToken(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	adminAddr := ln.Addr().String()
-	ln.Close()
-	f := startAdminFixture(t, fmt.Sprintf("admin_listen = %q\nadmin_token = \"0123456789abcdef-secret\"\n", adminAddr))
-	_ = f
-	resp, err := http.Get("http://" + adminAddr + "/routes")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 401 {
-		t.Fatalf("without token: %d", resp.StatusCode)
+	// The port is picked, freed, then bound by oneport: another socket may
+	// take it in between, so try a few.
+	var adminAddr string
+	for try := 0; ; try++ {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		adminAddr = ln.Addr().String()
+		ln.Close()
+		startAdminFixture(t, fmt.Sprintf("admin_listen = %q\nadmin_token = \"0123456789abcdef-secret\"\n", adminAddr))
+		resp, err := http.Get("http://" + adminAddr + "/routes")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != 401 {
+				t.Fatalf("without token: %d", resp.StatusCode)
+			}
+			break
+		}
+		if try == 5 {
+			t.Fatal(err)
+		}
 	}
 	req, _ := http.NewRequest("GET", "http://"+adminAddr+"/routes", nil)
 	req.Header.Set("Authorization", "Bearer 0123456789abcdef-secret")
-	resp, err = http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -354,23 +354,30 @@ func TestSocketActivation(t *testing.T) {
 		t.Skip("systemd-socket-activate not installed (Debian package systemd)")
 	}
 	backend := namedBackend(t, "a")
-	port := freeTCPPort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	// systemd-socket-activate gives its child a fresh environment: pass on
-	// where TestMain keeps state and sockets.
-	cmd := exec.Command(sa, "-l", addr, "-E", "STATE_DIRECTORY", "-E", "RUNTIME_DIRECTORY", oneportBinary(t), "--route", "/="+backend)
-	logs := &syncbuf.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	}()
-	body, err := getRetry("http://" + addr + "/x")
-	if err != nil || body != "backend a saw /x" {
-		t.Fatalf("%q %v\n%s", body, err, logs.String())
+	var logs *syncbuf.Buffer
+	for try := 0; ; try++ {
+		// The port is picked, freed, then bound by systemd-socket-activate:
+		// another socket may take it in between, so try a few.
+		addr := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
+		// systemd-socket-activate gives its child a fresh environment: pass
+		// on where TestMain keeps state and sockets.
+		cmd := exec.Command(sa, "-l", addr, "-E", "STATE_DIRECTORY", "-E", "RUNTIME_DIRECTORY", oneportBinary(t), "--route", "/="+backend)
+		logs = &syncbuf.Buffer{}
+		cmd.Stdout, cmd.Stderr = logs, logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+		}()
+		body, err := getRetry("http://" + addr + "/x")
+		if err == nil && body == "backend a saw /x" {
+			break
+		}
+		if try == 5 || !strings.Contains(logs.String(), "in use") {
+			t.Fatalf("%q %v\n%s", body, err, logs.String())
+		}
 	}
 	if !strings.Contains(logs.String(), "using the socket passed by systemd") {
 		t.Errorf("log does not say the socket came from systemd:\n%s", logs.String())
