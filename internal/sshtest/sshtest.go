@@ -157,7 +157,6 @@ func StartSSHD(t testing.TB) *Server {
 	writeKey(t, filepath.Join(dir, "host_key"), hostPriv)
 	writeKey(t, filepath.Join(dir, "id_ed25519"), userPriv)
 	os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(userSigner.PublicKey()), 0o600)
-	port := freePort(t)
 	conf := fmt.Sprintf(`ListenAddress 127.0.0.1
 HostKey %[1]s/host_key
 AuthorizedKeysFile %[1]s/authorized_keys
@@ -173,31 +172,17 @@ MaxStartups 1000
 	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncbuf.Buffer{}
-	cmd := exec.Command(SSHDPath, "-D", "-e", "-f", cfgPath, "-p", fmt.Sprint(port))
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start sshd: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("sshd log:\n%s", logs.String())
-		}
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
+	var addr string
+	for try := 0; ; try++ {
+		// The port is picked, freed, then bound by sshd: another socket may
+		// take it in between, so try a few.
+		var err error
+		if addr, err = startSSHD(t, cfgPath, freePort(t)); err == nil {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sshd did not listen on %s: %v\n%s", addr, err, logs.String())
+		if try == 5 {
+			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	user := os.Getenv("USER")
 	if user == "" {
@@ -213,6 +198,42 @@ MaxStartups 1000
 			HostKeyCallback: ssh.FixedHostKey(hostSigner.PublicKey()),
 			Timeout:         10 * time.Second,
 		},
+	}
+}
+
+// startSSHD runs sshd with cfgPath on port and waits until it listens; it
+// is stopped when the test ends.
+func startSSHD(t testing.TB, cfgPath string, port int) (string, error) {
+	logs := &syncbuf.Buffer{}
+	cmd := exec.Command(SSHDPath, "-D", "-e", "-f", cfgPath, "-p", fmt.Sprint(port))
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("start sshd: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("sshd log:\n%s", logs.String())
+		}
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return addr, nil
+		}
+		select {
+		case <-exited:
+			return "", fmt.Errorf("sshd exited: %s", logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("sshd did not listen on %s: %v\n%s", addr, err, logs.String())
+		}
 	}
 }
 
