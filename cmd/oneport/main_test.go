@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -155,7 +156,7 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Fatalf("--help exit %d", code)
 	}
 	// Every flag the parser knows is documented in --help.
-	for _, f := range []string{"--config", "--listen", "--ssh", "--route", "--sniff-timeout", "--on-timeout",
+	for _, f := range []string{"--config", "--listen", "--ssh", "--route", "--sniff-timeout", "--on-timeout", "--redirect", "--redirect-interface", "--redirect-local", "--transparent", "--state-dir", "--admin-socket",
 		"--fallback", "--max-pending-sniffs", "--max-conns", "--shutdown-grace", "--log-format", "--log-level"} {
 		if !strings.Contains(out, f+" ") {
 			t.Errorf("--help does not document %s", f)
@@ -375,4 +376,33 @@ func mustReadF(f *testing.F, p string) []byte {
 		f.Fatal(err)
 	}
 	return b
+}
+
+// Plain HTTP for hosts in redirect_http is sent to https on the same
+// host and port; other hosts and ACME challenges are served as they are.
+func TestHTTPSRedirect(t *testing.T) {
+	up := newBackend(t)
+	path := writeConfig(t, fmt.Sprintf("listen = \"127.0.0.1:0\"\n[tls]\nredirect_http = [\"llm.example.com\"]\n[[route]]\npath = \"/\"\nupstream = %q\n", up))
+	addr := startOneport(t, io.Discard, "--config", path, "--admin-socket", "off")
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(host, p string) *http.Response {
+		req, _ := http.NewRequest("GET", "http://"+addr+p, nil)
+		req.Host = host
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	resp := get("LLM.example.com:2222", "/v1/models?x=1")
+	if resp.StatusCode != 308 || resp.Header.Get("Location") != "https://LLM.example.com:2222/v1/models?x=1" {
+		t.Errorf("redirect: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp := get("other.example", "/v1/models"); resp.StatusCode != 200 {
+		t.Errorf("other host: %d", resp.StatusCode)
+	}
+	if resp := get("llm.example.com", "/.well-known/acme-challenge/x"); resp.StatusCode == 308 {
+		t.Error("ACME challenge redirected")
+	}
 }

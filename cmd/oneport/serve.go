@@ -331,6 +331,9 @@ func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.metrics.handler().ServeHTTP(w, r)
 		return
 	}
+	if httpsRedirect(s.config(), w, r) {
+		return
+	}
 	if t := s.tls.term.Load(); t != nil && strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
 		t.HTTPChallenge(s.handler).ServeHTTP(w, r)
 		return

@@ -11,8 +11,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,6 +37,7 @@ type tlsSection struct {
 	ACMEProfile   string        `toml:"acme_profile"`
 	ACMEIPProfile string        `toml:"acme_ip_profile"`
 	ACMECARoot    string        `toml:"acme_ca_root"`
+	RedirectHTTP  []string      `toml:"redirect_http"`
 	Certs         []certEntry   `toml:"cert"`
 	Passthrough   []passthrough `toml:"passthrough"`
 }
@@ -94,6 +97,11 @@ func (c *Config) validateTLS(bad func(key, format string, args ...any)) {
 		}
 		if err := checkHostPort(p.Upstream, false); err != nil {
 			bad(key, "tls passthrough %d: upstream %q: %v", i+1, p.Upstream, err)
+		}
+	}
+	for _, h := range t.RedirectHTTP {
+		if h == "" || strings.ContainsAny(h, ":/ ") {
+			bad("tls.redirect_http", "tls redirect_http: %q is not a host name", h)
 		}
 	}
 	if t.ACMECARoot != "" && t.Source != "acme" {
@@ -157,6 +165,30 @@ func newTLS(ctx context.Context, cfg *Config, port int, http, ssh mux.Target, lo
 }
 
 func slicesClone(s []string) []string { return append([]string(nil), s...) }
+
+// httpsRedirect answers plain-HTTP requests for hosts listed in [tls]
+// redirect_http with a permanent redirect to the same URL over https, on
+// the same host and port (TLS arrives on the one port too). It reports
+// whether it answered.
+func httpsRedirect(cfg *Config, w http.ResponseWriter, r *http.Request) bool {
+	if len(cfg.TLS.RedirectHTTP) == 0 || r.TLS != nil || cfg.TLS.Source == "off" {
+		return false
+	}
+	if strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
+		return false
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if !slices.ContainsFunc(cfg.TLS.RedirectHTTP, func(h string) bool { return strings.EqualFold(h, host) }) {
+		return false
+	}
+	u := *r.URL
+	u.Scheme, u.Host = "https", r.Host
+	http.Redirect(w, r, u.String(), http.StatusPermanentRedirect)
+	return true
+}
 
 // routeHosts are the exact host names of routes: each gets a certificate.
 func routeHosts(cfg *Config) []string {
