@@ -1,9 +1,11 @@
 package httproute_test
 
 import (
+	"context"
 	cryptorand "crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -12,13 +14,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/libdns/libdns"
 	"github.com/oneport/oneport/internal/syncbuf"
 
-	"golang.org/x/net/dns/dnsmessage"
+	"github.com/miekg/dns"
 
 	"github.com/oneport/oneport/httproute"
 )
@@ -29,6 +34,7 @@ type pebble struct {
 	mgmt       string // management address, for the issuing roots
 	wfeRoot    *x509.CertPool
 	serverLogs *syncbuf.Buffer
+	dns        *testDNS
 }
 
 func pebbleBinary(t *testing.T) string {
@@ -66,8 +72,8 @@ func startPebble(t *testing.T, port int) *pebble {
 	b, _ := json.Marshal(cfg)
 	cfgPath := filepath.Join(dir, "pebble.json")
 	os.WriteFile(cfgPath, b, 0o600)
-	dns := startDNS(t)
-	cmd := exec.Command(bin, "-config", cfgPath, "-dnsserver", dns)
+	p := &pebble{dns: startDNS(t)}
+	cmd := exec.Command(bin, "-config", cfgPath, "-dnsserver", p.dns.addr)
 	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0")
 	logs := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
@@ -83,7 +89,7 @@ func startPebble(t *testing.T, port int) *pebble {
 	})
 	pool := x509.NewCertPool()
 	pool.AddCert(wfeCert)
-	p := &pebble{dir: "https://" + listen + "/dir", mgmt: mgmt, wfeRoot: pool, serverLogs: logs}
+	p.dir, p.mgmt, p.wfeRoot, p.serverLogs = "https://"+listen+"/dir", mgmt, pool, logs
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		resp, err := client.Get(p.dir)
@@ -138,10 +144,23 @@ func writeCertIP(t *testing.T, dir string) (string, string, *x509.Certificate) {
 	return certPath, keyPath, parsed
 }
 
-// startDNS answers A queries with 127.0.0.1 and everything else with an
-// empty answer, over UDP and TCP on one port.
-func startDNS(t *testing.T) string {
+// testDNS is the DNS server pebble validates through: every name has
+// the A record 127.0.0.1, "test." is a zone with an SOA, and TXT records
+// come and go by RFC 2136 updates signed with the TSIG key dnsKeyName.
+type testDNS struct {
+	addr string
+	mu   sync.Mutex
+	txt  map[string][]string
+}
+
+const dnsKeyName = "oneport-test."
+
+var dnsKey = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+
+// startDNS serves on one port over UDP and TCP.
+func startDNS(t *testing.T) *testDNS {
 	t.Helper()
+	d := &testDNS{txt: map[string][]string{}}
 	// UDP and TCP on one port number: the TCP one may be taken by another
 	// socket, so try a few.
 	var udp net.PacketConn
@@ -161,68 +180,70 @@ func startDNS(t *testing.T) string {
 			t.Fatalf("no port free for both UDP and TCP: %v", err)
 		}
 	}
-	t.Cleanup(func() { udp.Close(); tcp.Close() })
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := udp.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if reply := dnsAnswer(buf[:n]); reply != nil {
-				udp.WriteTo(reply, from)
-			}
+	secret := map[string]string{dnsKeyName: dnsKey}
+	accept := func(h dns.Header) dns.MsgAcceptAction {
+		if int(h.Bits>>11)&0xF == dns.OpcodeUpdate {
+			return dns.MsgAccept // the default refuses dynamic updates
 		}
-	}()
-	go func() {
-		for {
-			c, err := tcp.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				var l [2]byte
-				if _, err := io.ReadFull(c, l[:]); err != nil {
-					return
-				}
-				q := make([]byte, int(l[0])<<8|int(l[1]))
-				if _, err := io.ReadFull(c, q); err != nil {
-					return
-				}
-				if reply := dnsAnswer(q); reply != nil {
-					c.Write(append([]byte{byte(len(reply) >> 8), byte(len(reply))}, reply...))
-				}
-			}()
-		}
-	}()
-	return udp.LocalAddr().String()
+		return dns.DefaultMsgAcceptFunc(h)
+	}
+	su := &dns.Server{PacketConn: udp, Handler: d, TsigSecret: secret, MsgAcceptFunc: accept}
+	st := &dns.Server{Listener: tcp, Handler: d, TsigSecret: secret, MsgAcceptFunc: accept}
+	go su.ActivateAndServe()
+	go st.ActivateAndServe()
+	t.Cleanup(func() { su.Shutdown(); st.Shutdown() })
+	d.addr = udp.LocalAddr().String()
+	return d
 }
 
-func dnsAnswer(q []byte) []byte {
-	var p dnsmessage.Parser
-	h, err := p.Start(q)
-	if err != nil {
-		return nil
+func (d *testDNS) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+	if r.Opcode == dns.OpcodeUpdate {
+		if r.IsTsig() == nil || w.TsigStatus() != nil {
+			m.SetRcode(r, dns.RcodeNotAuth)
+			w.WriteMsg(m)
+			return
+		}
+		d.mu.Lock()
+		for _, rr := range r.Ns {
+			txt, ok := rr.(*dns.TXT)
+			if !ok {
+				continue
+			}
+			name, val := strings.ToLower(txt.Hdr.Name), strings.Join(txt.Txt, "")
+			if txt.Hdr.Class == dns.ClassINET {
+				d.txt[name] = append(d.txt[name], val)
+			} else {
+				d.txt[name] = slices.DeleteFunc(d.txt[name], func(v string) bool { return v == val })
+			}
+		}
+		d.mu.Unlock()
+		m.SetTsig(dnsKeyName, dns.HmacSHA256, 300, time.Now().Unix())
+		w.WriteMsg(m)
+		return
 	}
-	qs, err := p.AllQuestions()
-	if err != nil || len(qs) == 0 {
-		return nil
+	if len(r.Question) == 1 {
+		q := r.Question[0]
+		hdr := dns.RR_Header{Name: q.Name, Rrtype: q.Qtype, Class: dns.ClassINET, Ttl: 1}
+		switch q.Qtype {
+		case dns.TypeA:
+			m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: net.IPv4(127, 0, 0, 1)})
+		case dns.TypeTXT:
+			d.mu.Lock()
+			for _, v := range d.txt[strings.ToLower(q.Name)] {
+				m.Answer = append(m.Answer, &dns.TXT{Hdr: hdr, Txt: []string{v}})
+			}
+			d.mu.Unlock()
+		case dns.TypeSOA:
+			if strings.EqualFold(q.Name, "test.") {
+				m.Answer = append(m.Answer, &dns.SOA{Hdr: hdr, Ns: "ns.test.", Mbox: "root.test.", Serial: 1,
+					Refresh: 60, Retry: 60, Expire: 600, Minttl: 1})
+			}
+		}
 	}
-	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true})
-	b.EnableCompression()
-	b.StartQuestions()
-	b.Question(qs[0])
-	b.StartAnswers()
-	if qs[0].Type == dnsmessage.TypeA {
-		b.AResource(dnsmessage.ResourceHeader{Name: qs[0].Name, Class: dnsmessage.ClassINET, TTL: 60},
-			dnsmessage.AResource{A: [4]byte{127, 0, 0, 1}})
-	}
-	out, err := b.Finish()
-	if err != nil {
-		return nil
-	}
-	return out
+	w.WriteMsg(m)
 }
 
 type randReader struct{}
@@ -286,3 +307,56 @@ func TestACMEThroughOnePort(t *testing.T) {
 }
 
 func cryptoRand(p []byte) (int, error) { return cryptorand.Read(p) }
+
+// DNS-01 through RFC 2136 updates: a wildcard certificate, which only
+// DNS-01 can get, validated by pebble through the test's DNS server.
+func TestACMEDNS01Wildcard(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb := startPebble(t, 1) // no HTTP-01 or TLS-ALPN-01 can succeed: port 1
+	st := startTLSStackOn(t, ln, httproute.TLSOptions{
+		Source: httproute.SourceACME,
+		Hosts:  []string{"*.wild.test"},
+		IPs:    []net.IP{},
+		ACME: httproute.ACMEOptions{
+			CA: pb.dir, TrustedRoots: pb.wfeRoot, Profile: "default",
+			DNS:                     &httproute.RFC2136{Server: pb.dns.addr, KeyName: dnsKeyName, Key: dnsKey},
+			DNSResolvers:            []string{pb.dns.addr},
+			SkipDNSPropagationCheck: true,
+		},
+	}, nil)
+	roots := pb.issuingRoot(t)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		c, err := tls.Dial("tcp", st.addr, &tls.Config{ServerName: "any.wild.test", RootCAs: roots})
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no wildcard certificate after 30s: %v\n%s", err, st.logs.String())
+		}
+	}
+	pb.dns.mu.Lock()
+	left := len(pb.dns.txt["_acme-challenge.wild.test."])
+	pb.dns.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d challenge records left behind", left)
+	}
+}
+
+// Updates with the wrong TSIG key are refused, and the error says so.
+func TestRFC2136WrongKey(t *testing.T) {
+	d := startDNS(t)
+	p := &httproute.RFC2136{Server: d.addr, KeyName: dnsKeyName, Key: base64.StdEncoding.EncodeToString([]byte("wrong key wrong key wrong key!!!"))}
+	_, err := p.AppendRecords(context.Background(), "test.", []libdns.Record{libdns.TXT{Name: "_acme-challenge.x", Text: "v"}})
+	if err == nil {
+		t.Fatal("update with the wrong key succeeded")
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.txt) != 0 {
+		t.Errorf("records changed: %v", d.txt)
+	}
+}

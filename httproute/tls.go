@@ -78,6 +78,16 @@ type ACMEOptions struct {
 	// DisableHTTPChallenge and DisableTLSALPNChallenge turn a challenge
 	// type off.
 	DisableHTTPChallenge, DisableTLSALPNChallenge bool
+	// DNS, if set, answers DNS-01 challenges by writing TXT records
+	// through it (for example RFC2136); the other challenge types are then
+	// not used. Needed for wildcard names and boxes the CA cannot reach.
+	DNS certmagic.DNSProvider
+	// DNSResolvers look up the zone of a name (host:port); empty means
+	// the system's resolvers.
+	DNSResolvers []string
+	// SkipDNSPropagationCheck does not wait for the TXT record to show on
+	// the zone's authoritative servers before asking the CA to validate.
+	SkipDNSPropagationCheck bool
 }
 
 // CertFile is a certificate and key in PEM files.
@@ -206,6 +216,14 @@ func (t *TLS) acmeIssuer(cfg *certmagic.Config, profile string) *certmagic.ACMEI
 		DisableTLSALPNChallenge: a.DisableTLSALPNChallenge,
 		Logger:                  zap.NewNop(),
 	})
+	if a.DNS != nil {
+		solver := &certmagic.DNS01Solver{}
+		solver.DNSProvider, solver.Resolvers, solver.Logger = a.DNS, a.DNSResolvers, zap.NewNop()
+		if a.SkipDNSPropagationCheck {
+			solver.PropagationTimeout = -1
+		}
+		iss.DNS01Solver = solver
+	}
 	if a.CA == "" {
 		iss.CA = certmagic.LetsEncryptProductionCA
 	}

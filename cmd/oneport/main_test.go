@@ -406,3 +406,22 @@ func TestHTTPSRedirect(t *testing.T) {
 		t.Error("ACME challenge redirected")
 	}
 }
+
+func TestDNS01ConfigErrors(t *testing.T) {
+	path := writeConfig(t, `[tls]
+source = "acme"
+hosts = ["*.a.example"]
+`)
+	if code, _, errOut := runCmd("check", "--config", path); code == 0 || !strings.Contains(errOut, "need DNS-01") {
+		t.Errorf("wildcard without DNS-01 accepted: %s", errOut)
+	}
+	path = writeConfig(t, `[tls]
+source = "acme"
+dns_update_server = "ns1.example:53"
+dns_update_key_name = "k."
+dns_update_key = "not base64!"
+`)
+	if code, _, errOut := runCmd("check", "--config", path); code == 0 || !strings.Contains(errOut, "not base64") {
+		t.Errorf("bad key accepted: %s", errOut)
+	}
+}

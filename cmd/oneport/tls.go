@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -38,6 +39,12 @@ type tlsSection struct {
 	ACMEIPProfile string        `toml:"acme_ip_profile"`
 	ACMECARoot    string        `toml:"acme_ca_root"`
 	RedirectHTTP  []string      `toml:"redirect_http"`
+	DNSServer     string        `toml:"dns_update_server"`
+	DNSKeyName    string        `toml:"dns_update_key_name"`
+	DNSKey        string        `toml:"dns_update_key"`
+	DNSKeyAlg     string        `toml:"dns_update_key_alg"`
+	DNSResolvers  []string      `toml:"dns_resolvers"`
+	DNSNoWait     bool          `toml:"dns_skip_propagation_check"`
 	Certs         []certEntry   `toml:"cert"`
 	Passthrough   []passthrough `toml:"passthrough"`
 }
@@ -104,6 +111,24 @@ func (c *Config) validateTLS(bad func(key, format string, args ...any)) {
 			bad("tls.redirect_http", "tls redirect_http: %q is not a host name", h)
 		}
 	}
+	if t.DNSServer != "" {
+		if t.Source != "acme" {
+			bad("tls.dns_update_server", "dns_update_server is set but source is not acme")
+		}
+		if err := checkHostPort(t.DNSServer, false); err != nil {
+			bad("tls.dns_update_server", "dns_update_server %q: %v", t.DNSServer, err)
+		}
+		if t.DNSKeyName == "" || t.DNSKey == "" {
+			bad("tls.dns_update_server", "dns_update_server needs dns_update_key_name and dns_update_key (TSIG, base64)")
+		} else if _, err := base64.StdEncoding.DecodeString(t.DNSKey); err != nil {
+			bad("tls.dns_update_key", "dns_update_key is not base64: %v", err)
+		}
+	}
+	for _, h := range t.Hosts {
+		if strings.HasPrefix(h, "*.") && t.Source == "acme" && t.DNSServer == "" {
+			bad("tls.hosts", "tls host %q: wildcard certificates from ACME need DNS-01 (dns_update_server)", h)
+		}
+	}
 	if t.ACMECARoot != "" && t.Source != "acme" {
 		bad("tls.acme_ca_root", "acme_ca_root is set but source is not acme")
 	}
@@ -146,6 +171,10 @@ func newTLS(ctx context.Context, cfg *Config, port int, http, ssh mux.Target, lo
 	}
 	for _, s := range t.IPs {
 		opts.IPs = append(opts.IPs, net.ParseIP(s))
+	}
+	if t.DNSServer != "" {
+		opts.ACME.DNS = &httproute.RFC2136{Server: t.DNSServer, KeyName: t.DNSKeyName, Key: t.DNSKey, KeyAlg: t.DNSKeyAlg}
+		opts.ACME.DNSResolvers, opts.ACME.SkipDNSPropagationCheck = t.DNSResolvers, t.DNSNoWait
 	}
 	for _, ce := range t.Certs {
 		opts.Files = append(opts.Files, httproute.CertFile{Cert: ce.Cert, Key: ce.Key})
