@@ -15,6 +15,7 @@ export VERSION
 DIST=dist # nfpm.yaml names dist/oneport
 NFPM_VERSION=v2.43.0
 mkdir -p "$DIST"
+rm -f "$DIST"/oneport_*.deb # one package in dist/: the one built now
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$DIST/oneport" ./cmd/oneport
 nfpm=$(command -v nfpm || true)
 if [ -z "$nfpm" ]; then

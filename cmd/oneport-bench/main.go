@@ -156,13 +156,21 @@ func startOneport(bin string, args ...string) (*daemon, error) {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(bin, append([]string{"--listen", addr}, args...)...)
+	// State (the internal CA) goes to a directory removed on stop, and no
+	// admin socket is made: the benchmark leaves nothing on the host.
+	state, err := os.MkdirTemp("", "oneport-bench-state")
+	if err != nil {
+		return nil, err
+	}
+	args = append([]string{"--listen", addr, "--admin-socket", "off", "--state-dir", state}, args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout = io.Discard
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
+		os.RemoveAll(state)
 		return nil, err
 	}
-	d := &daemon{cmd: cmd, addr: addr}
+	d := &daemon{cmd: cmd, addr: addr, dir: state}
 	if err := waitListening(addr); err != nil {
 		d.stop()
 		return nil, fmt.Errorf("oneport: %w", err)

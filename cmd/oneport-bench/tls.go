@@ -11,7 +11,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/oneport/oneport/internal/loadtest"
@@ -28,12 +27,7 @@ func tlsFigures(bin string, o options) ([]row, error) {
 	}
 	defer b.stop()
 	backend, direct := b.http, b.https
-	state, err := os.MkdirTemp("", "oneport-bench-state")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(state)
-	d, err := startOneport(bin, "--route", "/="+backend, "--state-dir", state)
+	d, err := startOneport(bin, "--route", "/="+backend)
 	if err != nil {
 		return nil, err
 	}
