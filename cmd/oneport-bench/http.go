@@ -18,22 +18,11 @@ func httpFigures(bin string, o options) ([]row, error) {
 		return nil, err
 	}
 	defer stop()
-	d, err := startOneport(bin, "--route", "/="+backend)
+	p, stopPaths, err := startPaths(bin, o, backend, "http", "--route", "/="+backend)
 	if err != nil {
 		return nil, err
 	}
-	defer d.stop()
-	p := paths{direct: backend, oneport: d.addr}
-	if o.haproxy {
-		h, err := startHAProxy(backend, "http")
-		if err != nil {
-			return nil, err
-		}
-		if h != nil {
-			defer h.stop()
-			p.haproxy = h.addr
-		}
-	}
+	defer stopPaths()
 	addrs := p.list()
 	n := len(addrs)
 	rps, p99, newConn, blob, sse50, sse99 := perPath(n), perPath(n), perPath(n), perPath(n), perPath(n), perPath(n)

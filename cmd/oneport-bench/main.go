@@ -353,22 +353,11 @@ func sshFigures(bin string, o options) ([]row, error) {
 		return nil, err
 	}
 	defer stop()
-	d, err := startOneport(bin, "--ssh", backend)
+	p, stopPaths, err := startPaths(bin, o, backend, "tcp", "--ssh", backend)
 	if err != nil {
 		return nil, err
 	}
-	defer d.stop()
-	p := paths{direct: backend, oneport: d.addr}
-	if o.haproxy {
-		h, err := startHAProxy(backend, "tcp")
-		if err != nil {
-			return nil, err
-		}
-		if h != nil {
-			defer h.stop()
-			p.haproxy = h.addr
-		}
-	}
+	defer stopPaths()
 	addrs := p.list()
 	n := len(addrs)
 	lat50, lat99, rate, up, down := perPath(n), perPath(n), perPath(n), perPath(n), perPath(n)
@@ -427,6 +416,29 @@ func sshFigures(bin string, o options) ([]row, error) {
 			target: "<= 16", verdict: verdict(mem/1024 <= 16)},
 	}
 	return rows, nil
+}
+
+// startPaths starts oneport with args in front of backend and, when asked
+// and installed, HAProxy in mode ("tcp" or "http"); stop ends both.
+func startPaths(bin string, o options, backend, mode string, args ...string) (paths, func(), error) {
+	d, err := startOneport(bin, args...)
+	if err != nil {
+		return paths{}, nil, err
+	}
+	p := paths{direct: backend, oneport: d.addr}
+	stop := d.stop
+	if o.haproxy {
+		h, err := startHAProxy(backend, mode)
+		if err != nil {
+			d.stop()
+			return paths{}, nil, err
+		}
+		if h != nil {
+			p.haproxy = h.addr
+			stop = func() { h.stop(); d.stop() }
+		}
+	}
+	return p, stop, nil
 }
 
 func perPath(n int) [][]float64 { return make([][]float64, n) }
