@@ -50,7 +50,8 @@ Flags (each overrides the config file's key of the same name):
   --route SPEC             HTTP route, repeatable; replaces the file's [[route]] tables.
                            SPEC is [HOST]PATH=UPSTREAM[,UPSTREAM...], PATH one of
                            /prefix (stripped before forwarding), =/exact, ~regexp;
-                           UPSTREAM one of host:port, http://..., h2c://..., unix:/path.sock
+                           UPSTREAM one of host:port, http://..., h2c://..., unix:/path.sock,
+                           optionally followed by *WEIGHT and #TAG (pools, see README)
   --sniff-timeout D        how long a client may stay silent before it goes to
                            on_timeout (default 2s)
   --on-timeout T           where silent clients go: ssh, close or host:port (default ssh)
