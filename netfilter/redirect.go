@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
 
@@ -45,6 +46,9 @@ type Config struct {
 	// Interfaces, if set, limits the redirect to connections arriving on
 	// these interfaces.
 	Interfaces []string
+	// Addresses, if set, limits the redirect to connections to these
+	// local addresses (IPv4 or IPv6).
+	Addresses []net.IP
 	// Local also redirects connections made on the box to its own
 	// addresses (ssh localhost), except oneport's own, which carry Mark.
 	Local bool
@@ -176,6 +180,11 @@ func validate(cfg Config) error {
 			return fmt.Errorf("redirect: bad interface name %q", i)
 		}
 	}
+	for _, a := range cfg.Addresses {
+		if a == nil || a.To16() == nil {
+			return errors.New("redirect: bad address")
+		}
+	}
 	return nil
 }
 
@@ -234,43 +243,71 @@ func (r *Redirect) apply(create bool) error {
 	return nil
 }
 
-// ruleExprs returns one rule per interface (or one for any) and port:
-// [iifname X] [mark != Mark, fib daddr local] tcp dport P redirect to :ToPort.
+// ruleExprs returns one rule per interface (or one for any), address (or
+// one for any) and port: [iifname X] [ip(6) daddr A] [mark != Mark, fib
+// daddr local] tcp dport P redirect to :ToPort.
 func ruleExprs(cfg Config, local bool) [][]expr.Any {
 	ifaces := cfg.Interfaces
 	if len(ifaces) == 0 || local {
 		ifaces = []string{""}
 	}
+	addrs := cfg.Addresses
+	if len(addrs) == 0 {
+		addrs = []net.IP{nil}
+	}
 	var rules [][]expr.Any
 	for _, iface := range ifaces {
-		for _, port := range cfg.Ports {
-			var e []expr.Any
-			if iface != "" {
-				e = append(e,
-					&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
-					&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(iface)},
-				)
+		for _, addr := range addrs {
+			for _, port := range cfg.Ports {
+				rules = append(rules, ruleFor(cfg, local, iface, addr, port))
 			}
-			if local {
-				e = append(e,
-					&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
-					&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(Mark)},
-					&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
-					&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
-				)
-			}
-			e = append(e,
-				&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
-				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(port)},
-				&expr.Immediate{Register: 1, Data: binaryutil.BigEndian.PutUint16(cfg.ToPort)},
-				&expr.Redir{RegisterProtoMin: 1},
-			)
-			rules = append(rules, e)
 		}
 	}
 	return rules
+}
+
+func ruleFor(cfg Config, local bool, iface string, addr net.IP, port uint16) []expr.Any {
+	var e []expr.Any
+	if iface != "" {
+		e = append(e,
+			&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(iface)},
+		)
+	}
+	if addr != nil {
+		e = append(e, daddrMatch(addr)...)
+	}
+	if local {
+		e = append(e,
+			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(Mark)},
+			&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
+		)
+	}
+	return append(e,
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(port)},
+		&expr.Immediate{Register: 1, Data: binaryutil.BigEndian.PutUint16(cfg.ToPort)},
+		&expr.Redir{RegisterProtoMin: 1},
+	)
+}
+
+// daddrMatch matches the destination address in an inet table: the
+// family first, then the address at its offset in the network header.
+func daddrMatch(a net.IP) []expr.Any {
+	proto, offset, b := byte(unix.NFPROTO_IPV6), uint32(24), []byte(a.To16())
+	if v4 := a.To4(); v4 != nil {
+		proto, offset, b = unix.NFPROTO_IPV4, 16, []byte(v4)
+	}
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: uint32(len(b))},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: b},
+	}
 }
 
 func ifname(s string) []byte {

@@ -322,3 +322,26 @@ func TestInstallMessagesGolden(t *testing.T) {
 		t.Error("interface name not in the messages")
 	}
 }
+
+// Limited to an address, the redirect leaves connections to the box's
+// other addresses alone.
+func TestRedirectLimitedToAddress(t *testing.T) {
+	srv, cli := netnstest.Pair(t)
+	server(t, srv)
+	r, err := Install(Config{Ports: []uint16{22}, ToPort: 2222, NetNS: srv.Fd(), Addresses: []net.IP{net.ParseIP(netnstest.ServerIPv4)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got := reached(t, cli, netnstest.ServerIPv4+":22", 0); got != "oneport" {
+		t.Errorf("to the listed address: %q, want oneport", got)
+	}
+	if got := reached(t, cli, "["+netnstest.ServerIPv6+"]:22", 0); got != "sshd" {
+		t.Errorf("to another address: %q, want sshd", got)
+	}
+	st, _ := Status(Config{NetNS: srv.Fd()})
+	if len(st.Rules) != 1 || st.Rules[0].String() != "prerouting: daddr "+netnstest.ServerIPv4+" tcp dport 22 redirect to :2222" {
+		t.Errorf("status %+v", st.Rules)
+	}
+	checkNFT(t, srv, "ip daddr "+netnstest.ServerIPv4+" tcp dport 22 redirect to :2222")
+}

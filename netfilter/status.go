@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/google/nftables"
@@ -28,6 +29,7 @@ type State struct {
 type RuleState struct {
 	Chain     string // "prerouting" or "output"
 	Interface string // empty for any
+	Address   net.IP // nil for any
 	Port      uint16 // destination port matched
 	ToPort    uint16 // redirected to
 }
@@ -38,6 +40,9 @@ func (r RuleState) String() string {
 	fmt.Fprintf(&b, "%s: ", r.Chain)
 	if r.Interface != "" {
 		fmt.Fprintf(&b, "iifname %q ", r.Interface)
+	}
+	if r.Address != nil {
+		fmt.Fprintf(&b, "daddr %s ", r.Address)
 	}
 	fmt.Fprintf(&b, "tcp dport %d redirect to :%d", r.Port, r.ToPort)
 	return b.String()
@@ -91,8 +96,11 @@ func decodeRule(chain string, es []expr.Any) RuleState {
 					rs.Interface = strings.TrimRight(string(e.Data), "\x00")
 				}
 			case *expr.Payload:
-				if k.Base == expr.PayloadBaseTransportHeader && k.Offset == 2 && len(e.Data) == 2 {
+				switch {
+				case k.Base == expr.PayloadBaseTransportHeader && k.Offset == 2 && len(e.Data) == 2:
 					rs.Port = binary.BigEndian.Uint16(e.Data)
+				case k.Base == expr.PayloadBaseNetworkHeader && (k.Offset == 16 && len(e.Data) == 4 || k.Offset == 24 && len(e.Data) == 16):
+					rs.Address = net.IP(e.Data)
 				}
 			}
 		case *expr.Immediate:

@@ -34,6 +34,7 @@ type Config struct {
 	LogLevel         string          `toml:"log_level"`
 	Redirect         []int           `toml:"redirect"`
 	RedirectIfaces   []string        `toml:"redirect_interfaces"`
+	RedirectAddrs    []string        `toml:"redirect_addresses"`
 	RedirectLocal    bool            `toml:"redirect_local"`
 	Transparent      bool            `toml:"transparent"`
 	StateDir         string          `toml:"state_dir"`
@@ -472,9 +473,14 @@ func checkHostPort(s string, listen bool) error {
 // can reach the listener: REDIRECT delivers them to the address of the
 // interface they arrived on, never to a loopback-only listener.
 func (c *Config) validateRedirect(bad func(key, format string, args ...any)) {
+	for _, a := range c.RedirectAddrs {
+		if net.ParseIP(a) == nil {
+			bad("redirect_addresses", "redirect_addresses: %q is not an IP address", a)
+		}
+	}
 	if len(c.Redirect) == 0 {
-		if len(c.RedirectIfaces) > 0 || c.RedirectLocal {
-			bad("redirect", "redirect_interfaces and redirect_local need redirect ports")
+		if len(c.RedirectIfaces) > 0 || len(c.RedirectAddrs) > 0 || c.RedirectLocal {
+			bad("redirect", "redirect_interfaces, redirect_addresses and redirect_local need redirect ports")
 		}
 		return
 	}

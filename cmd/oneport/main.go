@@ -41,7 +41,7 @@ Usage:
 Flags (each overrides the config file's key of the same name):
   --config FILE            TOML config file (keys: listen, ssh, sniff_timeout, on_timeout,
                            fallback, max_pending_sniffs, max_conns, shutdown_grace,
-                           log_format, log_level, redirect, redirect_interfaces,
+                           log_format, log_level, redirect, redirect_interfaces, redirect_addresses,
                            redirect_local, transparent, state_dir, admin_socket, admin_listen,
                            admin_token, metrics_path, [tls], [[route]], [[protocol]];
                            TLS, pools and TCP admin are configured in the file, see README)
@@ -65,6 +65,7 @@ Flags (each overrides the config file's key of the same name):
                            table that the kernel removes when oneport exits or dies (needs
                            CAP_NET_ADMIN; --listen must cover all addresses, e.g. :2222)
   --redirect-interface I   only redirect connections arriving on these interfaces (comma-separated)
+  --redirect-address A     only redirect connections to these local addresses (comma-separated)
   --redirect-local         also redirect connections made on the box itself (ssh localhost)
   --state-dir DIR          certificates, the internal CA and ACME accounts (default
                            /var/lib/oneport for root, else $XDG_DATA_HOME/oneport)
@@ -160,6 +161,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*Config, error) {
 		sniff, grace time.Duration
 		redirect     string
 		ifaces       string
+		addrs        string
 	)
 	fs.StringVar(&configPath, "config", "", "")
 	fs.StringVar(&flagCfg.Listen, "listen", "", "")
@@ -175,6 +177,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&flagCfg.LogLevel, "log-level", "", "")
 	fs.StringVar(&redirect, "redirect", "", "")
 	fs.StringVar(&ifaces, "redirect-interface", "", "")
+	fs.StringVar(&addrs, "redirect-address", "", "")
 	fs.BoolVar(&flagCfg.RedirectLocal, "redirect-local", false, "")
 	fs.BoolVar(&flagCfg.Transparent, "transparent", false, "")
 	fs.StringVar(&flagCfg.StateDir, "state-dir", "", "")
@@ -239,6 +242,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*Config, error) {
 	}
 	if set["redirect-interface"] {
 		cfg.RedirectIfaces = strings.Split(ifaces, ",")
+	}
+	if set["redirect-address"] {
+		cfg.RedirectAddrs = strings.Split(addrs, ",")
 	}
 	if set["redirect-local"] {
 		cfg.RedirectLocal = flagCfg.RedirectLocal

@@ -156,7 +156,7 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Fatalf("--help exit %d", code)
 	}
 	// Every flag the parser knows is documented in --help.
-	for _, f := range []string{"--config", "--listen", "--ssh", "--route", "--sniff-timeout", "--on-timeout", "--redirect", "--redirect-interface", "--redirect-local", "--transparent", "--state-dir", "--admin-socket",
+	for _, f := range []string{"--config", "--listen", "--ssh", "--route", "--sniff-timeout", "--on-timeout", "--redirect", "--redirect-interface", "--redirect-address", "--redirect-local", "--transparent", "--state-dir", "--admin-socket",
 		"--fallback", "--max-pending-sniffs", "--max-conns", "--shutdown-grace", "--log-format", "--log-level"} {
 		if !strings.Contains(out, f+" ") {
 			t.Errorf("--help does not document %s", f)

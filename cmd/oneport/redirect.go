@@ -60,6 +60,9 @@ func installRedirect(cfg *Config, ln net.Addr, log *slog.Logger) (*netfilter.Red
 	for _, p := range cfg.Redirect {
 		nc.Ports = append(nc.Ports, uint16(p))
 	}
+	for _, a := range cfg.RedirectAddrs {
+		nc.Addresses = append(nc.Addresses, net.ParseIP(a))
+	}
 	r, err := netfilter.Install(nc)
 	if err != nil {
 		return nil, err

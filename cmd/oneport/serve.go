@@ -351,8 +351,8 @@ func (s *server) applyRedirect(cfg *Config) error {
 		return nil
 	}
 	if cfg.Transparent != s.cfg.Transparent || cfg.RedirectLocal != s.cfg.RedirectLocal ||
-		!slices.Equal(cfg.RedirectIfaces, s.cfg.RedirectIfaces) {
-		return errors.New("transparent, redirect_local and redirect_interfaces change only with a restart")
+		!slices.Equal(cfg.RedirectIfaces, s.cfg.RedirectIfaces) || !slices.Equal(cfg.RedirectAddrs, s.cfg.RedirectAddrs) {
+		return errors.New("transparent, redirect_local, redirect_interfaces and redirect_addresses change only with a restart")
 	}
 	_, portStr, _ := net.SplitHostPort(s.addr.String())
 	var port int
