@@ -2,9 +2,11 @@ package netfilter
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -18,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/oneport/oneport/internal/netnstest"
+	"github.com/oneport/oneport/internal/syncbuf"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -344,4 +347,47 @@ func TestRedirectLimitedToAddress(t *testing.T) {
 		t.Errorf("status %+v", st.Rules)
 	}
 	checkNFT(t, srv, "ip daddr "+netnstest.ServerIPv4+" tcp dport 22 redirect to :2222")
+}
+
+// On a kernel that rejects the OWNER flag (before 5.12), Install falls
+// back to an ordinary table, reports it as not owned, and says so.
+func TestFallbackWithoutOwnerFlag(t *testing.T) {
+	const newTable = 0xa00 // NFNL_SUBSYS_NFTABLES<<8 | NFT_MSG_NEWTABLE
+	var tableBatches int
+	dial := func(req []netlink.Message) ([]netlink.Message, error) {
+		out := make([]netlink.Message, 0, len(req))
+		failThis := false
+		for _, m := range req {
+			if uint16(m.Header.Type) == newTable {
+				tableBatches++
+				failThis = tableBatches == 1
+			}
+		}
+		for _, m := range req {
+			if m.Header.Flags&netlink.Dump != 0 {
+				continue
+			}
+			code := int32(0)
+			if failThis && uint16(m.Header.Type) == newTable {
+				code = -int32(unix.EOPNOTSUPP)
+			}
+			data := binary.NativeEndian.AppendUint32(nil, uint32(code))
+			out = append(out, netlink.Message{Header: netlink.Header{Type: netlink.Error, Sequence: m.Header.Sequence, PID: m.Header.PID}, Data: data})
+		}
+		return out, nil
+	}
+	var logs syncbuf.Buffer
+	r, err := Install(Config{Ports: []uint16{22}, ToPort: 2222, Dial: dial, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Owned() {
+		t.Error("reported as owned after the kernel refused the flag")
+	}
+	if tableBatches != 2 {
+		t.Errorf("%d table batches, want a retry without the flag", tableBatches)
+	}
+	if !strings.Contains(logs.String(), "oneport redirect clear") {
+		t.Errorf("the weaker protection is not explained:\n%s", logs.String())
+	}
 }
