@@ -20,15 +20,16 @@ import (
 	"github.com/oneport/oneport/mux"
 )
 
-// startHandler serves h the way oneport does and returns its address.
-func startHandler(t *testing.T, h *httproute.Handler) string {
+// startHandler serves h the way oneport does: a mux on 127.0.0.1:0 hands
+// HTTP and h2c connections to httproute's server. It returns the address.
+func startHandler(t testing.TB, h *httproute.Handler, log *slog.Logger) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	lt := mux.NewListenerTarget("http", ln.Addr())
-	hs := httproute.NewServer(h, nil)
+	hs := httproute.NewServer(h, log)
 	m := &mux.Server{HTTP: lt, SSH: closeTarget{}}
 	go hs.Serve(lt)
 	go m.Serve(ln)
@@ -36,7 +37,7 @@ func startHandler(t *testing.T, h *httproute.Handler) string {
 	return ln.Addr().String()
 }
 
-func newHandler(t *testing.T, log *slog.Logger, routes ...httproute.Route) *httproute.Handler {
+func newHandler(t testing.TB, log *slog.Logger, routes ...httproute.Route) *httproute.Handler {
 	t.Helper()
 	h, err := httproute.NewHandler(routes, httproute.WithLogger(log))
 	if err != nil {
@@ -62,7 +63,7 @@ func newCounting(t *testing.T, name string) *counting {
 	return c
 }
 
-func fetch(t *testing.T, client *http.Client, url string) (int, string) {
+func fetch(t testing.TB, client *http.Client, url string) (int, string) {
 	t.Helper()
 	resp, err := client.Get(url)
 	if err != nil {
@@ -75,9 +76,9 @@ func fetch(t *testing.T, client *http.Client, url string) (int, string) {
 
 func TestWeightedRoundRobin(t *testing.T) {
 	a, b := newCounting(t, "a"), newCounting(t, "b")
-	addr := startHandler(t, newHandler(t, nil, httproute.Route{Path: "/", Policy: httproute.PolicyRoundRobin,
+	addr := startProxy(t, nil, httproute.Route{Path: "/", Policy: httproute.PolicyRoundRobin,
 		Upstreams:       []string{hostOf(a.srv), hostOf(b.srv)},
-		UpstreamOptions: map[string]httproute.UpstreamOptions{hostOf(b.srv): {Weight: 3}}}))
+		UpstreamOptions: map[string]httproute.UpstreamOptions{hostOf(b.srv): {Weight: 3}}})
 	for range 400 {
 		fetch(t, http.DefaultClient, "http://"+addr+"/")
 	}
@@ -105,7 +106,7 @@ func TestLeastConnAvoidsBusyUpstream(t *testing.T) {
 	defer busy.Close()
 	defer close(release)
 	idle := newCounting(t, "idle")
-	addr := startHandler(t, newHandler(t, nil, httproute.Route{Path: "/", Upstreams: []string{hostOf(busy), hostOf(idle.srv)}}))
+	addr := startProxy(t, nil, httproute.Route{Path: "/", Upstreams: []string{hostOf(busy), hostOf(idle.srv)}})
 	// Open streams until one lands on the busy upstream.
 	var streams []*http.Response
 	defer func() {
@@ -148,7 +149,7 @@ func TestPassiveEjectionAndRecovery(t *testing.T) {
 	h := newHandler(t, slog.New(slog.NewTextHandler(&logs, nil)), httproute.Route{Path: "/", Policy: httproute.PolicyRoundRobin,
 		Upstreams: []string{dead, hostOf(live.srv)},
 		Passive:   httproute.PassiveHealth{MaxFails: 2, Cooldown: 300 * time.Millisecond}})
-	addr := startHandler(t, h)
+	addr := startHandler(t, h, nil)
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	for range 4 {
@@ -205,7 +206,7 @@ func TestActiveHealthChecks(t *testing.T) {
 	defer b.Close()
 	h := newHandler(t, nil, httproute.Route{Path: "/", Upstreams: []string{hostOf(b)},
 		Health: httproute.HealthCheck{Kind: "http", Interval: 20 * time.Millisecond, Healthy: 2, Unhealthy: 2}})
-	addr := startHandler(t, h)
+	addr := startHandler(t, h, nil)
 	waitHealth := func(want bool) {
 		t.Helper()
 		for deadline := time.Now().Add(3 * time.Second); statusOf(h, hostOf(b)).Healthy != want; time.Sleep(5 * time.Millisecond) {
@@ -232,7 +233,7 @@ func TestTCPCheckAndDrain(t *testing.T) {
 	a, b := newCounting(t, "a"), newCounting(t, "b")
 	h := newHandler(t, nil, httproute.Route{Path: "/", Upstreams: []string{hostOf(a.srv), hostOf(b.srv)},
 		Health: httproute.HealthCheck{Kind: "tcp", Interval: 20 * time.Millisecond}})
-	addr := startHandler(t, h)
+	addr := startHandler(t, h, nil)
 	if err := h.SetDrained(hostOf(a.srv), true); err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +286,7 @@ func TestTagSwitchUnderLoad(t *testing.T) {
 	route := httproute.Route{Path: "/", Tag: "blue", Upstreams: []string{hostOf(blue), hostOf(green.srv)},
 		UpstreamOptions: map[string]httproute.UpstreamOptions{hostOf(blue): {Tags: []string{"blue"}}, hostOf(green.srv): {Tags: []string{"green"}}}}
 	h := newHandler(t, nil, route)
-	addr := startHandler(t, h)
+	addr := startHandler(t, h, nil)
 	resp, err := http.Get("http://" + addr + "/stream")
 	if err != nil {
 		t.Fatal(err)
@@ -316,8 +317,8 @@ func TestTagSwitchUnderLoad(t *testing.T) {
 // ip_hash keeps a client on one upstream.
 func TestIPHashSticks(t *testing.T) {
 	a, b, c := newCounting(t, "a"), newCounting(t, "b"), newCounting(t, "c")
-	addr := startHandler(t, newHandler(t, nil, httproute.Route{Path: "/", Policy: httproute.PolicyIPHash,
-		Upstreams: []string{hostOf(a.srv), hostOf(b.srv), hostOf(c.srv)}}))
+	addr := startProxy(t, nil, httproute.Route{Path: "/", Policy: httproute.PolicyIPHash,
+		Upstreams: []string{hostOf(a.srv), hostOf(b.srv), hostOf(c.srv)}})
 	_, first := fetch(t, http.DefaultClient, "http://"+addr+"/")
 	for range 20 {
 		if _, body := fetch(t, http.DefaultClient, "http://"+addr+"/"); body != first {

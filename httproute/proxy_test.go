@@ -2,7 +2,6 @@ package httproute_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/base64"
@@ -24,32 +23,12 @@ import (
 	"github.com/oneport/oneport/internal/syncbuf"
 
 	"github.com/oneport/oneport/httproute"
-	"github.com/oneport/oneport/mux"
 )
 
-// startProxy serves routes the way oneport does: a mux on 127.0.0.1:0
-// hands HTTP and h2c connections to httproute's server.
+// startProxy serves routes the way oneport does (see startHandler).
 func startProxy(t testing.TB, log *slog.Logger, routes ...httproute.Route) string {
 	t.Helper()
-	h, err := httproute.NewHandler(routes, httproute.WithLogger(log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lt := mux.NewListenerTarget("http", ln.Addr())
-	hs := httproute.NewServer(h, log)
-	m := &mux.Server{HTTP: lt, SSH: closeTarget{}}
-	go hs.Serve(lt)
-	go m.Serve(ln)
-	t.Cleanup(func() {
-		m.Close()
-		hs.Close()
-		h.CloseIdleConnections()
-	})
-	return ln.Addr().String()
+	return startHandler(t, newHandler(t, log, routes...), log)
 }
 
 type closeTarget struct{}
@@ -178,28 +157,17 @@ func TestResponseHeaderOps(t *testing.T) {
 func TestNoRoute404AndWelcome(t *testing.T) {
 	b := echoBackend(t, "b")
 	addr := startProxy(t, nil, route("llm.example.com/="+hostOf(b)))
-	resp, err := http.Get("http://" + addr + "/x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 404 || strings.Contains(string(body), hostOf(b)) || !strings.Contains(string(body), "no route") {
-		t.Errorf("404 %d %q", resp.StatusCode, body)
+	code, body := fetch(t, http.DefaultClient, "http://"+addr+"/x")
+	if code != 404 || strings.Contains(body, hostOf(b)) || !strings.Contains(body, "no route") {
+		t.Errorf("404 %d %q", code, body)
 	}
 
 	empty := startProxy(t, nil)
-	resp, _ = get(t, "http://"+empty+"/", map[string]string{"Accept": "application/json"})
+	resp, _ := get(t, "http://"+empty+"/", map[string]string{"Accept": "application/json"})
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("welcome JSON: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	resp, err = http.Get("http://" + empty + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), "--route") {
+	if _, body = fetch(t, http.DefaultClient, "http://"+empty+"/"); !strings.Contains(body, "--route") {
 		t.Errorf("welcome page does not say how to add a route: %q", body)
 	}
 }
@@ -354,14 +322,9 @@ func TestUpstreamDown502AndTimeout504(t *testing.T) {
 		httproute.Route{Path: "/slow/", Upstreams: []string{hostOf(slow)}, ResponseHeaderTimeout: 100 * time.Millisecond},
 	)
 	for path, want := range map[string]int{"/dead/x": 502, "/slow/x": 504} {
-		resp, err := http.Get("http://" + addr + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != want || !strings.HasPrefix(string(body), "oneport: upstream ") || bytes.Count(body, []byte("\n")) != 1 {
-			t.Errorf("%s: %d %q, want %d with a one-line reason", path, resp.StatusCode, body, want)
+		code, body := fetch(t, http.DefaultClient, "http://"+addr+path)
+		if code != want || !strings.HasPrefix(body, "oneport: upstream ") || strings.Count(body, "\n") != 1 {
+			t.Errorf("%s: %d %q, want %d with a one-line reason", path, code, body, want)
 		}
 	}
 	if l := logs.String(); !strings.Contains(l, "status=502") || !strings.Contains(l, "status=504") || !strings.Contains(l, "connection refused") {
@@ -613,13 +576,7 @@ func TestUnixSocketUpstream(t *testing.T) {
 	go s.Serve(ln)
 	defer s.Close()
 	addr := startProxy(t, nil, route("/sock/=unix:"+sock))
-	resp, err := http.Get("http://" + addr + "/sock/v1/models")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(body) != "unix /v1/models" {
+	if _, body := fetch(t, http.DefaultClient, "http://"+addr+"/sock/v1/models"); body != "unix /v1/models" {
 		t.Fatalf("body %q", body)
 	}
 }

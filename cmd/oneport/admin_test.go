@@ -52,13 +52,20 @@ func (f *adminFixture) call(t *testing.T, method, path, body string) (int, strin
 
 func (f *adminFixture) get(t *testing.T, path string) string {
 	t.Helper()
-	resp, err := http.Get("http://" + f.addr + path)
+	code, body := httpGet(t, "http://"+f.addr+path)
+	return fmt.Sprintf("%d %s", code, body)
+}
+
+// httpGet fetches url and returns the status code and body.
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return fmt.Sprintf("%d %s", resp.StatusCode, b)
+	return resp.StatusCode, string(b)
 }
 
 func TestAdminSocketMode(t *testing.T) {
@@ -189,13 +196,7 @@ func TestAdminPersistRoundTrip(t *testing.T) {
 		t.Fatalf("persisted route %q", spec)
 	}
 	addr := startOneport(t, io.Discard, "--config", f.config, "--admin-socket", filepath.Join(t.TempDir(), "s"))
-	resp, err := http.Get("http://" + addr + "/embed/v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(b) != "backend b saw /v1" {
+	if _, b := httpGet(t, "http://"+addr+"/embed/v1"); b != "backend b saw /v1" {
 		t.Fatalf("restarted oneport: %q", b)
 	}
 }

@@ -211,13 +211,7 @@ func TestOnePortServesSSHAndHTTP(t *testing.T) {
 		if err != nil || out != "hello\n" {
 			t.Fatalf("ssh: %q %v", out, err)
 		}
-		resp, err := http.Get("http://" + addr + "/embedding-model/v1/models")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if string(body) != "upstream saw /v1/models" {
+		if _, body := httpGet(t, "http://"+addr+"/embedding-model/v1/models"); body != "upstream saw /v1/models" {
 			t.Fatalf("body %q", body)
 		}
 		http.DefaultClient.CloseIdleConnections()
