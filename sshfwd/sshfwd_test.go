@@ -41,21 +41,24 @@ func forwardTo(addr string) *mux.Server {
 	return &mux.Server{SSH: &sshfwd.Forwarder{Addr: addr}}
 }
 
-func TestLoginInProcessSSH(t *testing.T) {
-	srv := sshtest.StartInProcess(t)
-	addr := startMux(t, forwardTo(srv.Addr))
-	out, err := sshtest.Run(addr, srv.Client, "echo through oneport")
-	if err != nil || out != "through oneport\n" {
-		t.Fatalf("output %q, err %v", out, err)
-	}
+// sshServers are the servers logins are tested against: x/crypto/ssh in
+// process, and a throwaway OpenSSH sshd (skipped without root or sshd).
+var sshServers = map[string]func(testing.TB) *sshtest.Server{
+	"in-process": sshtest.StartInProcess,
+	"sshd":       sshtest.StartSSHD,
 }
 
-func TestLoginRealSSHD(t *testing.T) {
-	srv := sshtest.StartSSHD(t)
-	addr := startMux(t, forwardTo(srv.Addr))
-	out, err := sshtest.Run(addr, srv.Client, "echo through oneport")
-	if err != nil || out != "through oneport\n" {
-		t.Fatalf("output %q, err %v", out, err)
+// An x/crypto/ssh client logs in through the mux and runs a command.
+func TestLogin(t *testing.T) {
+	for name, start := range sshServers {
+		t.Run(name, func(t *testing.T) {
+			srv := start(t)
+			addr := startMux(t, forwardTo(srv.Addr))
+			out, err := sshtest.Run(addr, srv.Client, "echo through oneport")
+			if err != nil || out != "through oneport\n" {
+				t.Fatalf("output %q, err %v", out, err)
+			}
+		})
 	}
 }
 
@@ -66,11 +69,7 @@ func TestOpenSSHClient(t *testing.T) {
 	if err != nil {
 		t.Skip("OpenSSH client test skipped: ssh not installed (apt-get install openssh-client)")
 	}
-	servers := map[string]func(testing.TB) *sshtest.Server{
-		"in-process": sshtest.StartInProcess,
-		"sshd":       sshtest.StartSSHD,
-	}
-	for name, start := range servers {
+	for name, start := range sshServers {
 		t.Run(name, func(t *testing.T) {
 			srv := start(t)
 			addr := startMux(t, forwardTo(srv.Addr))
