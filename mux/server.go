@@ -75,6 +75,7 @@ type Server struct {
 	conns     map[*Conn]struct{}
 	pending   list.List      // of *pendingSniff, oldest first
 	open      int            // accepted and not yet closed
+	handing   int            // accepted and not yet taken by their target
 	closing   bool           // listeners closed: no new connections
 	forced    bool           // Close: everything is being closed
 	wg        sync.WaitGroup // connection goroutines
@@ -185,12 +186,22 @@ func (s *Server) admit() bool {
 		return false
 	}
 	s.open++
+	s.handing++
 	return true
 }
 
+// release undoes admit for a connection closed before any hand-off.
 func (s *Server) release() {
 	s.mu.Lock()
 	s.open--
+	s.mu.Unlock()
+}
+
+// handedOff records that a connection's target has taken it (or that it
+// was dropped).
+func (s *Server) handedOff() {
+	s.mu.Lock()
+	s.handing--
 	s.mu.Unlock()
 }
 
@@ -216,33 +227,33 @@ func readStart(r io.Reader, probes []Probe) (Sniffed, []byte, error) {
 
 // handle sniffs raw and hands it to its target.
 func (s *Server) handle(raw net.Conn) {
+	defer s.handedOff()
+	drop := func() {
+		raw.Close()
+		s.release()
+	}
 	start := time.Now()
 	ps, ok := s.addPending(raw)
 	if !ok {
-		raw.Close()
-		s.release()
+		drop()
 		return
 	}
 	sr := newSniffReader(raw, start.Add(s.sniffTimeout()))
 	sniffed, peeked, err := readStart(sr, s.Probes)
 	sr.disarm()
 
-	if s.removePending(ps) {
-		raw.Close()
-		s.release()
+	switch {
+	case s.removePending(ps): // evicted: closed already
+		drop()
 		return
-	}
-	if s.isProbe(peeked) {
+	case s.isProbe(peeked):
 		s.probesSeen.Add(1)
-		raw.Close()
-		s.release()
+		drop()
 		return
-	}
-	if err != nil && sniffed.Proto != ProtoSilent && len(peeked) == 0 {
+	case err != nil && sniffed.Proto != ProtoSilent && len(peeked) == 0:
 		// The client went away before saying anything.
 		s.stats.abandoned.Add(1)
-		raw.Close()
-		s.release()
+		drop()
 		return
 	}
 	t := s.target(sniffed)
@@ -361,10 +372,10 @@ func (s *Server) ActiveConns() int {
 }
 
 // StopAccepting closes the listeners, then waits until every connection
-// already accepted has been sniffed and handed to its target (or ctx is
-// done). A caller that shuts its targets down (an http.Server behind a
-// ListenerTarget) does so after this, so that no accepted client is
-// dropped.
+// already accepted has been sniffed and taken by its target, that is until
+// its HandleConn has returned (or ctx is done). A caller that shuts its
+// targets down (an http.Server behind a ListenerTarget) does so after
+// this, so that no accepted client is dropped.
 func (s *Server) StopAccepting(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
@@ -372,7 +383,11 @@ func (s *Server) StopAccepting(ctx context.Context) error {
 		ln.Close()
 	}
 	s.mu.Unlock()
-	return s.waitFor(ctx, func() bool { return s.pendingLen() == 0 })
+	return s.waitFor(ctx, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.handing == 0
+	})
 }
 
 // Shutdown stops accepting and waits for connections being sniffed and
@@ -402,12 +417,6 @@ func (s *Server) waitFor(ctx context.Context, done func() bool) error {
 		}
 	}
 	return nil
-}
-
-func (s *Server) pendingLen() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.pending.Len()
 }
 
 // Close stops accepting and closes every connection at once.

@@ -430,7 +430,44 @@ func TestStopAcceptingServesAcceptedConnections(t *testing.T) {
 	if got := readLine(t, bufio.NewReader(c)); got != "http" {
 		t.Fatalf("accepted connection reached %q", got)
 	}
+	c.Close() // the echo target holds the connection until then
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}
 }
+
+// StopAccepting waits until targets have taken what was accepted: here
+// the target is slow to take the connection (as an http.Server's accept
+// loop can be), and StopAccepting must not return before it has.
+func TestStopAcceptingWaitsForHandOff(t *testing.T) {
+	taken := make(chan struct{})
+	release := make(chan struct{})
+	slow := targetFunc(func(c net.Conn) {
+		close(taken)
+		<-release
+		c.Close()
+	})
+	s := &Server{SSH: slow}
+	addr := startServer(t, s)
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	defer unblock() // before the server's cleanup waits for the target
+	c := dial(t, addr)
+	c.Write([]byte("SSH-2.0-x\r\n"))
+	<-taken
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.StopAccepting(context.Background()) }()
+	select {
+	case <-stopped:
+		t.Fatal("StopAccepting returned while a target had not taken its connection")
+	case <-time.After(100 * time.Millisecond):
+	}
+	unblock()
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}
+
+type targetFunc func(net.Conn)
+
+func (f targetFunc) HandleConn(c net.Conn) { f(c) }
