@@ -85,22 +85,23 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.fits(req) {
 		return t.fallback.RoundTrip(req)
 	}
-	var body []byte
-	if req.Body != nil && req.Body != http.NoBody {
-		b, err := io.ReadAll(io.LimitReader(req.Body, maxFastBody+1))
-		req.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("read request body: %w", err)
-		}
-		if int64(len(b)) != req.ContentLength {
-			return nil, fmt.Errorf("request body is %d bytes, Content-Length says %d", len(b), req.ContentLength)
-		}
-		body = b
-	}
+	var body []byte // read once there is a connection to send it on
 	for attempt := 0; ; attempt++ {
+		// Connect before touching the body: if the upstream refuses, the
+		// body is unread and the caller may send it elsewhere, as with
+		// http.Transport.
 		pc, err := t.get(req.Context())
 		if err != nil {
+			if req.Body != nil {
+				req.Body.Close() // RoundTripper's contract; the pool's wrapper keeps the body
+			}
 			return nil, err
+		}
+		if body == nil && req.Body != nil && req.Body != http.NoBody {
+			if body, err = readBody(req); err != nil {
+				t.put(pc)
+				return nil, err
+			}
 		}
 		resp, written, err := t.roundTrip(pc, req, body)
 		if err == nil {
@@ -112,6 +113,19 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
+}
+
+// readBody reads a request body of known, small length in full.
+func readBody(req *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(req.Body, maxFastBody+1))
+	req.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	if int64(len(b)) != req.ContentLength {
+		return nil, fmt.Errorf("request body is %d bytes, Content-Length says %d", len(b), req.ContentLength)
+	}
+	return b, nil
 }
 
 func (t *h1Transport) get(ctx context.Context) (*h1Conn, error) {

@@ -326,3 +326,28 @@ func TestIPHashSticks(t *testing.T) {
 		}
 	}
 }
+
+// A POST whose first upstream refuses the connection is retried on another
+// with its whole body (nothing was sent to the first).
+func TestRetryRefusedKeepsBody(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "got %q", b)
+	}))
+	defer echo.Close()
+	addr := startProxy(t, nil, httproute.Route{Path: "/", Policy: httproute.PolicyFirst, Upstreams: []string{dead, hostOf(echo)}})
+	for _, body := range []string{`{"model":"m"}`, strings.Repeat("x", 100<<10)} { // fast path and http.Transport
+		resp, err := http.Post("http://"+addr+"/v1/chat/completions", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != fmt.Sprintf("got %q", body) {
+			t.Errorf("%d-byte POST after a refused upstream: %d %.80q", len(body), resp.StatusCode, b)
+		}
+	}
+}
