@@ -259,6 +259,20 @@ func TestSNIPassthrough(t *testing.T) {
 	if err != nil || got.Equal(backend.Certificate()) {
 		t.Fatalf("localhost: %v", err)
 	}
+	// Plain HTTP for a passthrough name is HTTP: oneport's router answers
+	// (with no routes, the welcome page), it is never spliced to the TLS
+	// backend.
+	req, _ := http.NewRequest("GET", "http://"+st.addr+"/", nil)
+	req.Host = "nb.jupyter.example"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "oneport is running") || strings.Contains(string(body), "jupyter") {
+		t.Errorf("plain HTTP to a TLS route: %d %q", resp.StatusCode, body)
+	}
 }
 
 func backendPlain(s *httptest.Server) *httptest.Server {

@@ -391,3 +391,25 @@ func TestFallbackWithoutOwnerFlag(t *testing.T) {
 		t.Errorf("the weaker protection is not explained:\n%s", logs.String())
 	}
 }
+
+// Kernel refusals become errors that say what is missing and what to do.
+func TestExplainErrors(t *testing.T) {
+	for _, tc := range []struct {
+		errno error
+		want  error
+		says  string
+	}{
+		{unix.EPERM, ErrPermission, "CAP_NET_ADMIN"},
+		{unix.EACCES, ErrPermission, "drop --redirect"},
+		{unix.EPROTONOSUPPORT, ErrNoNFTables, "nf_tables"},
+		{unix.EAFNOSUPPORT, ErrNoNFTables, "listen on the public port"},
+	} {
+		err := explain(fmt.Errorf("netlink receive: %w", tc.errno))
+		if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.says) || !strings.Contains(err.Error(), tc.errno.Error()) {
+			t.Errorf("%v: %v", tc.errno, err)
+		}
+	}
+	if err := explain(unix.EBUSY); errors.Is(err, ErrPermission) || errors.Is(err, ErrNoNFTables) {
+		t.Errorf("EBUSY explained as %v", err)
+	}
+}

@@ -253,3 +253,25 @@ func TestTransparentSSHDSeesClientAddress(t *testing.T) {
 		t.Error("table left after exit")
 	}
 }
+
+// Without CAP_NET_ADMIN, --redirect fails at start with an error that
+// says what is missing and what to do instead.
+func TestRedirectWithoutCapability(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start oneport as another user")
+	}
+	bin := oneportBinary(t)
+	os.Chmod(filepath.Dir(bin), 0o755)
+	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--redirect", "22", "--admin-socket", "off", "--state-dir", t.TempDir())
+	cmd.Args[2] = ":0" // all addresses, as --redirect requires
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("oneport started its redirect without CAP_NET_ADMIN:\n%s", out)
+	}
+	for _, want := range []string{"CAP_NET_ADMIN", "drop --redirect"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("error lacks %q:\n%s", want, out)
+		}
+	}
+}
