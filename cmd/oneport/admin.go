@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -115,6 +116,8 @@ func (s *server) adminHandler() http.Handler {
 	m.HandleFunc("DELETE /routes/{name...}", s.adminDeleteRoute)
 	m.HandleFunc("POST /tag/{name...}", s.adminTag)
 	m.HandleFunc("GET /upstreams", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.handler.Upstreams()) })
+	m.HandleFunc("POST /upstreams", s.adminAddUpstream)
+	m.HandleFunc("DELETE /upstreams/{addr}", s.adminDeleteUpstream)
 	m.HandleFunc("POST /upstreams/{addr}/drain", func(w http.ResponseWriter, r *http.Request) { s.adminDrain(w, r, true) })
 	m.HandleFunc("POST /upstreams/{addr}/enable", func(w http.ResponseWriter, r *http.Request) { s.adminDrain(w, r, false) })
 	m.HandleFunc("GET /connections", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.mux.Stats()) })
@@ -300,6 +303,68 @@ func (s *server) adminTag(w http.ResponseWriter, r *http.Request) {
 			return nil, http.StatusBadRequest, fmt.Errorf("route %q has no upstream tagged %q", name, *body.Tag)
 		}
 		return rs, 0, nil
+	})
+}
+
+// withRoute applies f to the route named by ?route=, as changeRoutes does.
+func (s *server) withRoute(w http.ResponseWriter, r *http.Request, f func(*httproute.Route) (int, error)) {
+	name := r.URL.Query().Get("route")
+	if name == "" {
+		fail(w, http.StatusBadRequest, "which route? add ?route=NAME")
+		return
+	}
+	s.changeRoutes(w, r, http.StatusOK, func(rs []httproute.Route) ([]httproute.Route, int, error) {
+		i := slices.IndexFunc(rs, func(x httproute.Route) bool { return routeName(x) == name })
+		if i < 0 {
+			return nil, http.StatusNotFound, fmt.Errorf("no route named %q", name)
+		}
+		rt := rs[i]
+		rt.Upstreams = slices.Clone(rt.Upstreams)
+		rt.UpstreamOptions = maps.Clone(rt.UpstreamOptions)
+		if code, err := f(&rt); err != nil {
+			return nil, code, err
+		}
+		rs[i] = rt
+		return rs, 0, nil
+	})
+}
+
+// adminAddUpstream adds {"address", "weight", "tags"} to ?route=.
+func (s *server) adminAddUpstream(w http.ResponseWriter, r *http.Request) {
+	var u upstreamJSON
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&u); err != nil || u.Address == "" {
+		fail(w, http.StatusBadRequest, `bad JSON: want {"address": "host:port", "weight": N, "tags": [...]} (%v)`, err)
+		return
+	}
+	s.withRoute(w, r, func(rt *httproute.Route) (int, error) {
+		if slices.Contains(rt.Upstreams, u.Address) {
+			return http.StatusConflict, fmt.Errorf("route %q already has upstream %s", routeName(*rt), u.Address)
+		}
+		rt.Upstreams = append(rt.Upstreams, u.Address)
+		if u.Weight != 0 || len(u.Tags) > 0 {
+			if rt.UpstreamOptions == nil {
+				rt.UpstreamOptions = map[string]httproute.UpstreamOptions{}
+			}
+			rt.UpstreamOptions[u.Address] = httproute.UpstreamOptions{Weight: u.Weight, Tags: u.Tags}
+		}
+		return 0, nil
+	})
+}
+
+// adminDeleteUpstream removes ADDR from ?route=; requests in flight to it
+// finish.
+func (s *server) adminDeleteUpstream(w http.ResponseWriter, r *http.Request) {
+	addr := r.PathValue("addr")
+	s.withRoute(w, r, func(rt *httproute.Route) (int, error) {
+		i := slices.Index(rt.Upstreams, addr)
+		if i < 0 {
+			return http.StatusNotFound, fmt.Errorf("route %q has no upstream %s", routeName(*rt), addr)
+		}
+		rt.Upstreams = slices.Delete(rt.Upstreams, i, i+1)
+		delete(rt.UpstreamOptions, addr)
+		return 0, nil
 	})
 }
 

@@ -290,3 +290,50 @@ func TestAdminTCPNeedsToken(t *testing.T) {
 		t.Errorf("TCP admin without a token accepted: %s", errOut)
 	}
 }
+
+// Upstreams are added to and removed from a route's pool; refusals
+// change nothing.
+func TestAdminUpstreamAddRemove(t *testing.T) {
+	f := startAdminFixture(t, "")
+	c := namedBackend(t, "c")
+	if code, out, errOut := runCmd("upstream", "add", "chat", c, "--tag", "blue", "--weight", "5", "--admin-socket", f.socket); code != 0 {
+		t.Fatalf("add: %s %s", out, errOut)
+	}
+	seenC := false
+	for range 30 {
+		if f.get(t, "/x") == "200 backend c saw /x" {
+			seenC = true
+		}
+	}
+	if !seenC {
+		t.Fatal("the added upstream got no request")
+	}
+	before := routesNow(t, f)
+	for _, tc := range []struct {
+		method, path, body string
+		code               int
+		says               string
+	}{
+		{"POST", "/upstreams?route=chat", fmt.Sprintf(`{"address":%q}`, c), 409, "already has"},
+		{"POST", "/upstreams", fmt.Sprintf(`{"address":%q}`, c), 400, "which route"},
+		{"POST", "/upstreams?route=nope", `{"address":"127.0.0.1:9"}`, 404, "no route named"},
+		{"POST", "/upstreams?route=chat", `{"address":"nohost"}`, 400, "want host:port"},
+		{"DELETE", "/upstreams/127.0.0.1:9?route=chat", "", 404, "has no upstream"},
+	} {
+		code, body := f.call(t, tc.method, tc.path, tc.body)
+		if code != tc.code || !strings.Contains(body, tc.says) {
+			t.Errorf("%s %s: %d %s, want %d saying %q", tc.method, tc.path, code, body, tc.code, tc.says)
+		}
+		if routesNow(t, f) != before {
+			t.Fatalf("%s %s: a refused change changed the routes", tc.method, tc.path)
+		}
+	}
+	if code, out, errOut := runCmd("upstream", "rm", "chat", c, "--admin-socket", f.socket); code != 0 {
+		t.Fatalf("rm: %s %s", out, errOut)
+	}
+	for range 10 {
+		if got := f.get(t, "/x"); got != "200 backend a saw /x" {
+			t.Fatalf("after rm: %s", got)
+		}
+	}
+}

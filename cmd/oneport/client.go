@@ -181,25 +181,55 @@ func runRoute(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// runUpstream is oneport upstream drain|enable ADDR.
+// runUpstream is oneport upstream drain|enable ADDR and add|rm ROUTE ADDR.
 func runUpstream(args []string, stdout, stderr io.Writer) int {
-	usage := "usage: oneport upstream drain|enable ADDRESS [--admin-socket PATH]"
-	if len(args) == 0 || (args[0] != "drain" && args[0] != "enable") {
+	usage := "usage: oneport upstream drain|enable ADDRESS | add ROUTE ADDRESS [--weight N] [--tag T]... [--persist] | rm ROUTE ADDRESS [--persist]  (each takes --admin-socket PATH)"
+	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return 2
 	}
-	fl, socket, err := clientFlags("oneport upstream", args[1:], nil)
-	if err != nil || fl.NArg() != 1 {
+	var weight int
+	var tags stringList
+	var persist bool
+	fl, socket, err := clientFlags("oneport upstream", args[1:], func(fl *flag.FlagSet) {
+		fl.IntVar(&weight, "weight", 0, "")
+		fl.Var(&tags, "tag", "")
+		fl.BoolVar(&persist, "persist", false, "")
+	})
+	if err != nil {
 		fmt.Fprintln(stderr, usage)
 		return 2
 	}
-	var ups []httproute.UpstreamStatus
-	if err := callAdmin(socket, "POST", "/upstreams/"+url.PathEscape(fl.Arg(0))+"/"+args[0], nil, &ups); err != nil {
-		fmt.Fprintln(stderr, "oneport upstream:", err)
-		return 1
+	q := url.Values{}
+	if persist {
+		q.Set("persist", "true")
 	}
-	for _, u := range ups {
-		fmt.Fprintf(stdout, "%s\t%s\n", u.Address, upstreamState(u))
+	switch {
+	case (args[0] == "drain" || args[0] == "enable") && fl.NArg() == 1:
+		var ups []httproute.UpstreamStatus
+		if err := callAdmin(socket, "POST", "/upstreams/"+url.PathEscape(fl.Arg(0))+"/"+args[0], nil, &ups); err != nil {
+			fmt.Fprintln(stderr, "oneport upstream:", err)
+			return 1
+		}
+		for _, u := range ups {
+			fmt.Fprintf(stdout, "%s\t%s\n", u.Address, upstreamState(u))
+		}
+		return 0
+	case (args[0] == "add" || args[0] == "rm") && fl.NArg() == 2:
+		q.Set("route", fl.Arg(0))
+		var routes []routeJSON
+		if args[0] == "add" {
+			err = callAdmin(socket, "POST", "/upstreams?"+q.Encode(), upstreamJSON{Address: fl.Arg(1), Weight: weight, Tags: tags}, &routes)
+		} else {
+			err = callAdmin(socket, "DELETE", "/upstreams/"+url.PathEscape(fl.Arg(1))+"?"+q.Encode(), nil, &routes)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "oneport upstream:", err)
+			return 1
+		}
+		printRoutes(stdout, routes)
+		return 0
 	}
-	return 0
+	fmt.Fprintln(stderr, usage)
+	return 2
 }

@@ -36,6 +36,8 @@ Usage:
                                   to the config file
   oneport upstream drain|enable ADDRESS
                                   stop or resume sending new requests to an upstream
+  oneport upstream add ROUTE ADDRESS [--weight N] [--tag T]... | rm ROUTE ADDRESS [--persist]
+                                  add an upstream to a route's pool, or remove it
   (status, route and upstream take --admin-socket PATH)
 
 Flags (each overrides the config file's key of the same name):
