@@ -326,9 +326,11 @@ func (h *Handler) Upstreams() []UpstreamStatus {
 	now := time.Now().UnixNano()
 	byAddr := map[string]UpstreamStatus{}
 	for _, st := range h.upstreams {
-		s := byAddr[st.addr]
+		// An address used by routes with different timeouts or checks has
+		// several states: it is healthy only if all are.
+		s, seen := byAddr[st.addr]
 		s.Address = st.addr
-		s.Healthy = st.healthy.Load()
+		s.Healthy = st.healthy.Load() && (!seen || s.Healthy)
 		s.Ejected = s.Ejected || st.ejected.Load() > now
 		s.Drained = st.drained.Load()
 		s.Active += st.active.Load()

@@ -392,7 +392,7 @@ func restartOnly(old, cur *Config) []string {
 		{"max_conns", old.MaxConns == cur.MaxConns},
 		{"log_format", old.LogFormat == cur.LogFormat},
 		{"log_level", old.LogLevel == cur.LogLevel},
-		{"protocol", len(old.Protocols) == len(cur.Protocols)},
+		{"protocol", fmt.Sprint(old.Protocols) == fmt.Sprint(cur.Protocols)},
 		{"tls.passthrough", fmt.Sprint(old.TLS.Passthrough) == fmt.Sprint(cur.TLS.Passthrough)},
 		{"admin_socket", old.AdminSocket == cur.AdminSocket},
 		{"admin_listen", old.AdminListen == cur.AdminListen && old.AdminToken == cur.AdminToken},
