@@ -75,7 +75,7 @@ type Server struct {
 	conns     map[*Conn]struct{}
 	pending   list.List      // of *pendingSniff, oldest first
 	open      int            // accepted and not yet closed
-	handing   int            // accepted and not yet taken by their target
+	handing   int            // being accepted, or accepted and not yet taken by their target
 	closing   bool           // listeners closed: no new connections
 	forced    bool           // Close: everything is being closed
 	wg        sync.WaitGroup // connection goroutines
@@ -142,8 +142,13 @@ func (s *Server) Serve(ln net.Listener) error {
 
 	var backoff time.Duration
 	for {
+		// Counted before Accept, so that a connection Accept has returned
+		// is never invisible to StopAccepting, however the goroutines
+		// interleave.
+		s.expect()
 		raw, err := ln.Accept()
 		if err != nil {
+			s.handedOff()
 			if s.isClosing() {
 				return ErrServerClosed
 			}
@@ -160,6 +165,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		backoff = 0
 		if !s.admit() {
 			raw.Close()
+			s.handedOff()
 			continue
 		}
 		s.wg.Add(1)
@@ -186,8 +192,15 @@ func (s *Server) admit() bool {
 		return false
 	}
 	s.open++
-	s.handing++
 	return true
+}
+
+// expect counts a connection about to be accepted until its target has
+// taken it (see handedOff).
+func (s *Server) expect() {
+	s.mu.Lock()
+	s.handing++
+	s.mu.Unlock()
 }
 
 // release undoes admit for a connection closed before any hand-off.
