@@ -80,7 +80,7 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 			return total, err
 		}
 	}
-	n, err := io.Copy(w, c.Conn)
+	n, err := copyConn(w, c.Conn)
 	c.rx.Add(n)
 	return total + n, err
 }
@@ -88,15 +88,25 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 // ReadFrom copies r to the network; with r a *net.TCPConn the kernel
 // splices.
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
-	var n int64
-	var err error
-	if rf, ok := c.Conn.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(r)
-	} else {
-		n, err = io.Copy(struct{ io.Writer }{c.Conn}, r)
-	}
+	n, err := copyConn(c.Conn, r)
 	c.tx.Add(n)
 	return n, err
+}
+
+// copyConn copies src to dst: between two TCP connections by splice(2)
+// on Linux, through a pipe that is held only while bytes are in flight;
+// otherwise through user space.
+func copyConn(dst io.Writer, src io.Reader) (int64, error) {
+	if d, ok := dst.(*net.TCPConn); ok {
+		if s, ok := src.(*net.TCPConn); ok {
+			n, err := spliceCopy(d, s)
+			if err != errNoSplice {
+				return n, err
+			}
+		}
+	}
+	// Hide dst's ReadFrom and src's WriteTo: they would come back here.
+	return io.Copy(struct{ io.Writer }{dst}, struct{ io.Reader }{src})
 }
 
 // CloseWrite shuts down the sending side, if the connection supports it.

@@ -191,7 +191,16 @@ func Proxy(a, b net.Conn, done func()) {
 // more to read, and src that nothing more will be read. If half-close is
 // not supported, both are closed so the other copy ends too.
 func copyHalf(dst, src net.Conn) {
-	_, err := io.Copy(dst, src)
+	var err error
+	_, srcTCP := src.(*net.TCPConn)
+	if rf, ok := dst.(io.ReaderFrom); ok && srcTCP {
+		// A mux.Conn's ReadFrom splices; io.Copy would take the
+		// *net.TCPConn's WriteTo first, which reaches it only through
+		// a detour of copies.
+		_, err = rf.ReadFrom(src)
+	} else {
+		_, err = io.Copy(dst, src)
+	}
 	cw, okw := dst.(interface{ CloseWrite() error })
 	cr, okr := src.(interface{ CloseRead() error })
 	if err != nil || !okw || !okr {

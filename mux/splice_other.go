@@ -1,0 +1,13 @@
+//go:build !linux
+
+package mux
+
+import (
+	"errors"
+	"net"
+)
+
+var errNoSplice = errors.New("splice not supported")
+
+// spliceCopy is Linux only; elsewhere the caller copies in user space.
+func spliceCopy(dst, src *net.TCPConn) (int64, error) { return 0, errNoSplice }

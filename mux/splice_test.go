@@ -1,0 +1,167 @@
+//go:build linux
+
+package mux
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-accepted
+	if s == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+// relay is a client, a backend, and two spliced copies between them:
+// client <-> (front ... back) <-> backend.
+type relay struct {
+	client, backend *net.TCPConn
+	front, back     *net.TCPConn
+	wg              sync.WaitGroup
+	up, down        int64 // bytes each copy moved, set when it ends
+	upErr, downErr  error
+}
+
+func startRelay(t *testing.T) *relay {
+	r := &relay{}
+	r.client, r.front = tcpPair(t)
+	r.back, r.backend = tcpPair(t)
+	front, back := r.front, r.back
+	r.wg.Add(2)
+	go func() {
+		defer r.wg.Done()
+		r.up, r.upErr = copyConn(back, front)
+		back.CloseWrite()
+	}()
+	go func() {
+		defer r.wg.Done()
+		r.down, r.downErr = copyConn(front, back)
+		front.CloseWrite()
+	}()
+	return r
+}
+
+// pipeFDs counts this process's open pipe file descriptors.
+func pipeFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot count pipes: %v", err)
+	}
+	n := 0
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(l, "pipe:") {
+			n++
+		}
+	}
+	return n
+}
+
+// Bytes arrive whole and in order both ways, each copy reports what it
+// moved, and an end of stream travels as a half-close.
+func TestSpliceCopyMovesEverything(t *testing.T) {
+	r := startRelay(t)
+	const size = 8 << 20
+	data := make([]byte, size)
+	rand.Read(data)
+	want := sha256.Sum256(data)
+
+	got := make(chan [32]byte, 2)
+	sink := func(c *net.TCPConn) {
+		h := sha256.New()
+		io.Copy(h, c)
+		var sum [32]byte
+		copy(sum[:], h.Sum(nil))
+		got <- sum
+	}
+	go sink(r.backend)
+	go sink(r.client)
+	go func() { r.client.Write(data); r.client.CloseWrite() }()
+	go func() { r.backend.Write(data); r.backend.CloseWrite() }()
+	for range 2 {
+		if sum := <-got; sum != want {
+			t.Fatal("bytes changed on the way")
+		}
+	}
+	r.wg.Wait()
+	if r.up != size || r.down != size || r.upErr != nil || r.downErr != nil {
+		t.Fatalf("copies moved %d (%v) and %d (%v), want %d each", r.up, r.upErr, r.down, r.downErr, size)
+	}
+}
+
+// An idle connection holds no pipe: every pipe open in the process is
+// an empty one kept for reuse, however many connections wait.
+func TestSpliceIdleConnectionsHoldNoPipe(t *testing.T) {
+	kept := func() int {
+		pipes.Lock()
+		defer pipes.Unlock()
+		return len(pipes.free)
+	}
+	// Pipes that are not ours (the test's own output, say).
+	others := pipeFDs(t) - 2*kept()
+	var relays []*relay
+	for range 20 {
+		r := startRelay(t)
+		relays = append(relays, r)
+		// Move a little each way, so each copy has spliced.
+		buf := make([]byte, 5)
+		r.client.Write([]byte("hello"))
+		if _, err := io.ReadFull(r.backend, buf); err != nil || !bytes.Equal(buf, []byte("hello")) {
+			t.Fatalf("backend read %q, %v", buf, err)
+		}
+		r.backend.Write([]byte("world"))
+		if _, err := io.ReadFull(r.client, buf); err != nil || !bytes.Equal(buf, []byte("world")) {
+			t.Fatalf("client read %q, %v", buf, err)
+		}
+	}
+	if n, k := pipeFDs(t)-others, kept(); n != 2*k {
+		t.Errorf("%d pipe fds open with 40 idle copies, want only the %d pipes kept for reuse (2 fds each)", n, k)
+	}
+	for _, r := range relays {
+		r.client.CloseWrite()
+		r.backend.CloseWrite()
+	}
+	for _, r := range relays {
+		r.wg.Wait()
+	}
+}
+
+// Copies blocked waiting for bytes end when their connections are closed
+// under them, as on a forced shutdown.
+func TestSpliceCopyEndsOnClose(t *testing.T) {
+	r := startRelay(t)
+	r.front.Close()
+	r.back.Close()
+	r.wg.Wait()
+	if !errors.Is(r.upErr, net.ErrClosed) || !errors.Is(r.downErr, net.ErrClosed) {
+		t.Fatalf("copies ended with %v and %v, want net.ErrClosed", r.upErr, r.downErr)
+	}
+}
