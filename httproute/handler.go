@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,7 +153,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	url := *r.URL
 	url.Path, url.RawPath = fwd, ""
 	out.URL = &url
-	c.proxy.ServeHTTP(lw, out)
+	// The route's proxy, with copy buffers sized for this response.
+	lw.proxy = *c.proxy
+	lw.proxy.BufferPool = responseBuffers{lw}
+	lw.proxy.ServeHTTP(lw, out)
 }
 
 func (h *Handler) access(r *http.Request, lw *logWriter) {
@@ -201,9 +205,8 @@ func newProxy(c *compiled, o options) *httputil.ReverseProxy {
 				route.RequestHeaders.apply(pr.Out.Header)
 			}
 		},
-		Transport:  &poolTransport{c: c, log: o.logger()},
-		BufferPool: bufferPool{},
-		ErrorLog:   slog.NewLogLogger(o.logger().Handler(), slog.LevelDebug),
+		Transport: &poolTransport{c: c, log: o.logger()},
+		ErrorLog:  slog.NewLogLogger(o.logger().Handler(), slog.LevelDebug),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			status := errorStatus(r, err)
 			lw, _ := w.(*logWriter)
@@ -246,13 +249,49 @@ func reason(err error) string {
 	return s
 }
 
-// bufferPool lends ReverseProxy 32 KiB copy buffers.
-type bufferPool struct{}
+// Copy buffers: large ones for bodies that are large or of unknown
+// length, which then move in a few large reads and writes instead of many
+// small ones; small ones for small bodies and for streams (server-sent
+// events, NDJSON, gRPC), which hold their buffer for their whole life.
+// At most maxLargeBuffers are lent at once (32 MiB); past that, large
+// bodies make do with small buffers.
+const (
+	smallBuffer     = 32 << 10
+	largeBuffer     = 1 << 20
+	largeBody       = 128 << 10
+	maxLargeBuffers = 32
+)
 
-var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+var (
+	smallBuffers = sync.Pool{New: func() any { b := make([]byte, smallBuffer); return &b }}
+	largeBuffers = sync.Pool{New: func() any { b := make([]byte, largeBuffer); return &b }}
+	largeLent    atomic.Int32
+)
 
-func (bufferPool) Get() []byte  { return *buffers.Get().(*[]byte) }
-func (bufferPool) Put(b []byte) { buffers.Put(&b) }
+// responseBuffers lends ReverseProxy the copy buffer for one response:
+// ReverseProxy asks for it after writing the response header, when the
+// logWriter has seen the body's length and type.
+type responseBuffers struct{ w *logWriter }
+
+func (b responseBuffers) Get() []byte {
+	if b.w.bulk {
+		if largeLent.Add(1) <= maxLargeBuffers {
+			return *largeBuffers.Get().(*[]byte)
+		}
+		largeLent.Add(-1)
+	}
+	return *smallBuffers.Get().(*[]byte)
+}
+
+func (responseBuffers) Put(b []byte) {
+	switch cap(b) {
+	case largeBuffer:
+		largeBuffers.Put(&b)
+		largeLent.Add(-1)
+	case smallBuffer:
+		smallBuffers.Put(&b)
+	}
+}
 
 // logWriter records what the access log needs. Unwrap lets
 // http.ResponseController reach the connection for flushes and upgrades.
@@ -261,8 +300,10 @@ type logWriter struct {
 	start, first    time.Time
 	status          int
 	bytes           int64
+	bulk            bool // the response body is large, or of unknown length and not a stream
 	route, upstream string
 	err             error
+	proxy           httputil.ReverseProxy // the route's, with responseBuffers
 }
 
 var logWriterPool = sync.Pool{New: func() any { return new(logWriter) }}
@@ -271,8 +312,25 @@ func (w *logWriter) WriteHeader(code int) {
 	if w.first.IsZero() && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.first = time.Now()
 		w.status = code
+		w.bulk = isBulk(w.Header())
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// isBulk tells from a response's header whether its body is worth the
+// large copy buffer.
+func isBulk(h http.Header) bool {
+	if cl := h.Get("Content-Length"); cl != "" {
+		n, err := strconv.ParseInt(cl, 10, 64)
+		return err == nil && n >= largeBody
+	}
+	ct, _, _ := strings.Cut(h.Get("Content-Type"), ";")
+	switch ct = strings.ToLower(strings.TrimSpace(ct)); {
+	case ct == "text/event-stream", ct == "application/x-ndjson", ct == "application/jsonl",
+		strings.HasPrefix(ct, "application/grpc"), strings.HasPrefix(ct, "multipart/"):
+		return false
+	}
+	return true
 }
 
 func (w *logWriter) Write(p []byte) (int, error) {

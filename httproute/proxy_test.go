@@ -598,3 +598,56 @@ func TestAccessLogLine(t *testing.T) {
 		}
 	}
 }
+
+// A chunked response of a type that is not a known stream gets the large
+// copy buffer, and still reaches the client chunk by chunk.
+func TestUnknownLengthTextStreamsChunkByChunk(t *testing.T) {
+	testStreaming(t, "text/plain", func(i int) string { return fmt.Sprintf("line %d\n", i) })
+}
+
+// Large bodies, of known length and chunked, arrive whole through the
+// large copy buffers, also when more are in flight than there are large
+// buffers to lend.
+func TestLargeResponsesArriveWhole(t *testing.T) {
+	const size = 3<<20 + 17
+	body := make([]byte, size)
+	for i := range body {
+		body[i] = byte(i * 7)
+	}
+	want := sha1.Sum(body)
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		if r.URL.Path == "/sized" {
+			w.Header().Set("Content-Length", fmt.Sprint(size))
+		}
+		for rest := body; len(rest) > 0; {
+			n := min(len(rest), 100_000)
+			w.Write(rest[:n])
+			rest = rest[n:]
+		}
+	}))
+	defer b.Close()
+	addr := startProxy(t, nil, route("/="+hostOf(b)))
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			path := "/sized"
+			if i%2 == 1 {
+				path = "/chunked"
+			}
+			resp, err := http.Get("http://" + addr + path)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			got, err := io.ReadAll(resp.Body)
+			if err != nil || sha1.Sum(got) != want {
+				t.Errorf("GET %s: %d bytes, err %v, want %d intact bytes", path, len(got), err, size)
+			}
+		}()
+	}
+	wg.Wait()
+}
