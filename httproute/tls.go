@@ -107,11 +107,13 @@ type TLS struct {
 	acme   []*certmagic.ACMEIssuer
 	files  *fileCerts
 	config *tls.Config
+	cancel context.CancelFunc // ends background obtains and renewals
 }
 
 // NewTLS sets up certificates: it loads or creates the internal CA,
 // obtains what is missing (synchronously for the internal CA, in the
-// background for ACME) and starts watching certificate files.
+// background for ACME) and starts watching certificate files. Background
+// work ends when ctx is done or Close is called.
 func NewTLS(ctx context.Context, opts TLSOptions) (*TLS, error) {
 	if opts.StateDir == "" {
 		return nil, errors.New("tls: no state directory")
@@ -119,12 +121,14 @@ func NewTLS(ctx context.Context, opts TLSOptions) (*TLS, error) {
 	if opts.Source == "" {
 		opts.Source = SourceInternal
 	}
-	t := &TLS{opts: opts, log: opts.Logger}
+	ctx, cancel := context.WithCancel(ctx)
+	t := &TLS{opts: opts, log: opts.Logger, cancel: cancel}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}
 	files, err := loadFileCerts(opts.Files, t.log)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
 	t.files = files
@@ -146,6 +150,7 @@ func NewTLS(ctx context.Context, opts TLSOptions) (*TLS, error) {
 	switch opts.Source {
 	case SourceInternal:
 		if t.CA, err = LoadCA(opts.StateDir); err != nil {
+			t.Close()
 			return nil, err
 		}
 		t.names.Issuers = []certmagic.Issuer{t.CA}
@@ -167,6 +172,7 @@ func NewTLS(ctx context.Context, opts TLSOptions) (*TLS, error) {
 			ips = boxIPs(true)
 		}
 	default:
+		t.Close()
 		return nil, fmt.Errorf("tls: source %q: want internal or acme", opts.Source)
 	}
 	hosts := slices.DeleteFunc(slices.Clone(opts.Hosts), t.files.covers)
@@ -278,8 +284,10 @@ func (t *TLS) HTTPChallenge(next http.Handler) http.Handler {
 // ReloadFiles re-reads the certificate files now (they are also watched).
 func (t *TLS) ReloadFiles() { t.files.reload() }
 
-// Close stops certificate maintenance.
+// Close stops certificate maintenance and cancels obtains and renewals
+// still running in the background.
 func (t *TLS) Close() {
+	t.cancel()
 	t.files.stop()
 	t.cache.Stop()
 }

@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,7 @@ func startTLSStackOn(t *testing.T, ln net.Listener, opts httproute.TLSOptions, p
 		hs.Close()
 		h.CloseIdleConnections()
 		st.tls.Close()
+		waitCertmagicDone(t)
 	})
 	st.addr = ln.Addr().String()
 	return st
@@ -231,10 +233,13 @@ func TestFileCertsBadInput(t *testing.T) {
 			t.Errorf("%+v: err = %v, want it to say %q", tc.f, err, tc.want)
 		}
 	}
-	if _, err := httproute.NewTLS(context.Background(), httproute.TLSOptions{StateDir: t.TempDir(),
-		Files: []httproute.CertFile{{Cert: goodCert, Key: goodKey}}, IPs: []net.IP{}}); err != nil {
-		t.Errorf("good pair refused: %v", err)
+	good, err := httproute.NewTLS(context.Background(), httproute.TLSOptions{StateDir: t.TempDir(),
+		Files: []httproute.CertFile{{Cert: goodCert, Key: goodKey}}, IPs: []net.IP{}})
+	if err != nil {
+		t.Fatalf("good pair refused: %v", err)
 	}
+	good.Close()
+	waitCertmagicDone(t)
 }
 
 // SNI passthrough reaches a TLS backend untouched: the client sees the
@@ -339,5 +344,34 @@ func TestTLSBadInput(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("handshake failures not logged:\n%s", l)
 		}
+	}
+}
+
+// waitCertmagicDone waits until no certmagic goroutine that can write
+// files is left. Close cancels background obtains and renewals but cannot
+// wait for them, and one still winding down could write into the state
+// directory after the test has removed it. (Goroutines that keep lock
+// files fresh only touch files that exist and end on their own; the
+// per-CA rate limiters live for the process and touch no files.)
+func waitCertmagicDone(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 4<<20)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var busy []string
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, "github.com/caddyserver/certmagic.") && !strings.Contains(g, "certmagic.keepLockfileFresh") &&
+				!strings.Contains(g, "certmagic.(*RingBufferRateLimiter).loop") {
+				busy = append(busy, g)
+			}
+		}
+		if len(busy) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("certmagic goroutines still running 30s after Close:\n%s", strings.Join(busy, "\n\n"))
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
