@@ -97,16 +97,19 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 // on Linux, through a pipe that is held only while bytes are in flight;
 // otherwise through user space.
 func copyConn(dst io.Writer, src io.Reader) (int64, error) {
+	var spliced int64
 	if d, ok := dst.(*net.TCPConn); ok {
 		if s, ok := src.(*net.TCPConn); ok {
 			n, err := spliceCopy(d, s)
 			if err != errNoSplice {
 				return n, err
 			}
+			spliced = n
 		}
 	}
 	// Hide dst's ReadFrom and src's WriteTo: they would come back here.
-	return io.Copy(struct{ io.Writer }{dst}, struct{ io.Reader }{src})
+	n, err := io.Copy(struct{ io.Writer }{dst}, struct{ io.Reader }{src})
+	return spliced + n, err
 }
 
 // CloseWrite shuts down the sending side, if the connection supports it.

@@ -66,12 +66,14 @@ func putPipe(p *splicePipe) {
 	syscall.Close(p.w)
 }
 
-// errNoSplice reports that splice(2) does not work for the pair; nothing
-// was moved, so a user-space copy can take over.
+// errNoSplice reports that splice(2) cannot go on for the pair (not
+// supported, or no pipe to be had); no byte is in flight, so a user-space
+// copy can take over.
 var errNoSplice = errors.New("splice not supported")
 
 // spliceCopy moves src's bytes to dst through a pipe, inside the kernel,
-// until src ends, and returns how many bytes dst took. It waits in the
+// until src ends, and returns how many bytes dst took. errNoSplice means
+// the caller should copy the rest in user space. It waits in the
 // runtime's poller like any read or write, so deadlines and Close from
 // another goroutine end it. The pipe is taken when bytes are ready to
 // move and given back as soon as they have moved.
@@ -97,7 +99,9 @@ func spliceCopy(dst, src *net.TCPConn) (int64, error) {
 	}()
 	fill := func(fd uintptr) bool {
 		if p == nil {
-			if p, serr = getPipe(); serr != nil {
+			var err error
+			if p, err = getPipe(); err != nil {
+				serr = errNoSplice // out of file descriptors, say
 				return true
 			}
 		}
@@ -140,8 +144,9 @@ func spliceCopy(dst, src *net.TCPConn) (int64, error) {
 		if err := rsrc.Read(fill); err != nil {
 			return written, err
 		}
-		if serr == syscall.EINVAL && written == 0 {
-			return 0, errNoSplice
+		if serr == syscall.EINVAL || serr == errNoSplice {
+			// Nothing is in flight: the caller can go on in user space.
+			return written, errNoSplice
 		}
 		if serr != nil {
 			return written, &net.OpError{Op: "splice", Net: "tcp", Source: src.LocalAddr(), Addr: src.RemoteAddr(), Err: serr}

@@ -12,7 +12,9 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // tcpPair returns both ends of a loopback TCP connection.
@@ -163,5 +165,54 @@ func TestSpliceCopyEndsOnClose(t *testing.T) {
 	r.wg.Wait()
 	if !errors.Is(r.upErr, net.ErrClosed) || !errors.Is(r.downErr, net.ErrClosed) {
 		t.Fatalf("copies ended with %v and %v, want net.ErrClosed", r.upErr, r.downErr)
+	}
+}
+
+// With no file descriptor left for a pipe, bytes still flow: the copy
+// goes on in user space instead of failing the connection.
+func TestSpliceWithoutPipesFallsBack(t *testing.T) {
+	pipes.Lock()
+	for _, p := range pipes.free {
+		syscall.Close(p.r)
+		syscall.Close(p.w)
+	}
+	pipes.free = nil
+	pipes.Unlock()
+	r := startRelay(t)
+
+	// Let no new file descriptor be made: the lowest free number becomes
+	// the limit.
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	free, err := syscall.Dup(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.Close(free)
+	lim := old
+	lim.Cur = uint64(free)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Skipf("cannot lower the file limit: %v", err)
+	}
+	if _, err := getPipe(); err == nil {
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
+		t.Fatal("made a pipe past the file limit")
+	}
+	msg := []byte("no pipe, still through")
+	r.client.Write(msg)
+	got := make([]byte, len(msg))
+	r.backend.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, rerr := io.ReadFull(r.backend, got)
+	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
+	if rerr != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("backend read %q, %v; want %q", got, rerr, msg)
+	}
+	r.client.CloseWrite()
+	r.backend.CloseWrite()
+	r.wg.Wait()
+	if r.up != int64(len(msg)) || r.upErr != nil {
+		t.Fatalf("copy moved %d bytes (%v), want %d", r.up, r.upErr, len(msg))
 	}
 }
