@@ -13,26 +13,32 @@ import (
 )
 
 func httpFigures(bin string, o options) ([]row, error) {
-	_, backend, stop, err := startBackend()
+	b, err := startBackends()
 	if err != nil {
 		return nil, err
 	}
-	defer stop()
-	p, stopPaths, err := startPaths(bin, o, backend, "http", "--route", "/="+backend)
+	defer b.stop()
+	backend := b.http
+	p, stopPaths, err := startPaths(bin, o, backend, b.pid, "http", "--route", "/="+backend)
 	if err != nil {
 		return nil, err
 	}
 	defer stopPaths()
 	addrs := p.list()
 	n := len(addrs)
-	rps, p99, newConn, blob, sse50, sse99 := perPath(n), perPath(n), perPath(n), perPath(n), perPath(n), perPath(n)
+	rps, p99, cpu, newConn, blob, sse50, sse99 := perPath(n), perPath(n), perPath(n), perPath(n), perPath(n), perPath(n), perPath(n)
 	for range o.runs {
 		for i, a := range addrs {
-			r, lat, err := httpLoad(a, "/v1/models", 16, true, o.rateDur)
+			var lat time.Duration
+			r, c, err := cpuPerOp(p.pids[i], o.rateDur, func() (float64, error) {
+				r, l, err := httpLoad(a, "/v1/models", 16, true, o.rateDur)
+				lat = l
+				return r, err
+			})
 			if err != nil {
 				return nil, err
 			}
-			rps[i], p99[i] = append(rps[i], r), append(p99[i], us(lat))
+			rps[i], p99[i], cpu[i] = append(rps[i], r), append(p99[i], us(lat)), append(cpu[i], c)
 			if r, _, err = httpLoad(a, "/v1/models", 4, false, o.rateDur); err != nil {
 				return nil, err
 			}
@@ -57,6 +63,7 @@ func httpFigures(bin string, o options) ([]row, error) {
 	rows := []row{
 		fig("http keep-alive small JSON", "req/s", medians(rps), true, ">= 0.4x", func(r float64) bool { return r >= 0.4 }),
 		fig("http keep-alive p99", "µs", medians(p99), false, "", nil),
+		fig("http cpu per request, own process", "µs", medians(cpu), false, "", nil),
 		fig("http new conn per request", "req/s", medians(newConn), true, "", nil),
 		fig("http 1 MiB responses", "MiB/s", medians(blob), true, ">= 0.4x", func(r float64) bool { return r >= 0.4 }),
 		fig("sse chunk delay p50", "µs", s50, false, "", nil),

@@ -202,24 +202,17 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// startBackend runs the SSH-like backend in a process of its own, as sshd
-// is: a client, oneport and sshd are three processes on a real box, and a
-// backend inside the measuring process would make the direct path look
-// faster than it is.
-func startBackend() (sshAddr, httpAddr string, stop func(), err error) {
-	b, err := startBackends()
-	if err != nil {
-		return "", "", nil, err
-	}
-	return b.ssh, b.http, b.stop, nil
-}
-
-// backends are the backend process's addresses.
+// backends are the backend process's addresses and process id.
 type backends struct {
 	ssh, http, https string
+	pid              int
 	stop             func()
 }
 
+// startBackends runs the backends (SSH-like, HTTP, HTTPS) in a process of
+// their own, as sshd and model servers are: a client, oneport and sshd are
+// three processes on a real box, and a backend inside the measuring
+// process would make the direct path look faster than it is.
 func startBackends() (*backends, error) {
 	var addrs [3]string
 	for i := range addrs {
@@ -245,7 +238,7 @@ func startBackends() (*backends, error) {
 			return nil, err
 		}
 	}
-	return &backends{ssh: addrs[0], http: addrs[1], https: addrs[2], stop: d.stop}, nil
+	return &backends{ssh: addrs[0], http: addrs[1], https: addrs[2], pid: cmd.Process.Pid, stop: d.stop}, nil
 }
 
 func serveBackendProcess(sshAddr, httpAddr, httpsAddr string) {
@@ -337,6 +330,7 @@ backend b
 // and HAProxy when it is installed.
 type paths struct {
 	direct, oneport, haproxy string
+	pids                     []int // of the process serving each path in list(): backend, oneport, HAProxy
 }
 
 func (p paths) list() []string {
@@ -347,20 +341,59 @@ func (p paths) list() []string {
 	return l
 }
 
+// procCPU returns the CPU time (user and system) pid has used so far.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which may hold spaces: utime and
+	// stime are the 12th and 13th, in clock ticks (100 per second).
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	var utime, stime int64
+	fmt.Sscan(f[11], &utime)
+	fmt.Sscan(f[12], &stime)
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
+// cpuPerOp runs measure, which returns operations per second over dur,
+// and also returns the CPU time pid used per operation, in µs.
+func cpuPerOp(pid int, dur time.Duration, measure func() (float64, error)) (rate, cpu float64, err error) {
+	before, err := procCPU(pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	rate, err = measure()
+	if err != nil {
+		return 0, 0, err
+	}
+	after, err := procCPU(pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	ops := rate * time.Since(start).Seconds()
+	return rate, us(after-before) / ops, nil
+}
+
 func sshFigures(bin string, o options) ([]row, error) {
-	backend, _, stop, err := startBackend()
+	b, err := startBackends()
 	if err != nil {
 		return nil, err
 	}
-	defer stop()
-	p, stopPaths, err := startPaths(bin, o, backend, "tcp", "--ssh", backend)
+	defer b.stop()
+	backend := b.ssh
+	p, stopPaths, err := startPaths(bin, o, backend, b.pid, "tcp", "--ssh", backend)
 	if err != nil {
 		return nil, err
 	}
 	defer stopPaths()
 	addrs := p.list()
 	n := len(addrs)
-	lat50, lat99, rate, up, down := perPath(n), perPath(n), perPath(n), perPath(n), perPath(n)
+	lat50, lat99, rate, cpu, up, down := perPath(n), perPath(n), perPath(n), perPath(n), perPath(n), perPath(n)
 	for range o.runs {
 		// Connect + banner latency, sequential, each path in turn.
 		ds := make([][]time.Duration, n)
@@ -378,11 +411,11 @@ func sshFigures(bin string, o options) ([]row, error) {
 			lat99[i] = append(lat99[i], us(loadtest.Percentile(ds[i], 99)))
 		}
 		for i, a := range addrs {
-			r, err := connectRate(a, o.rateDur)
+			r, c, err := cpuPerOp(p.pids[i], o.rateDur, func() (float64, error) { return connectRate(a, o.rateDur) })
 			if err != nil {
 				return nil, err
 			}
-			rate[i] = append(rate[i], r)
+			rate[i], cpu[i] = append(rate[i], r), append(cpu[i], c)
 		}
 		bytes := o.bulkMiB << 20
 		for i, a := range addrs {
@@ -410,6 +443,7 @@ func sshFigures(bin string, o options) ([]row, error) {
 		{name: "ssh added latency p50", unit: "µs", vals: addedVals(l50, added), onlyProxies: true,
 			target: "< 60", verdict: verdict(added(1) < 60)},
 		fig("ssh connect rate", "conn/s", medians(rate), true, ">= 0.85x", func(r float64) bool { return r >= 0.85 }),
+		fig("ssh cpu per conn, own process", "µs", medians(cpu), false, "", nil),
 		fig("ssh bulk upload", "MiB/s", medians(up), true, ">= 0.45x", func(r float64) bool { return r >= 0.45 }),
 		fig("ssh bulk download", "MiB/s", medians(down), true, ">= 0.45x", func(r float64) bool { return r >= 0.45 }),
 		{name: "memory per idle ssh conn", unit: "KiB PSS", vals: []float64{0, mem / 1024}, onlyProxies: true,
@@ -420,12 +454,12 @@ func sshFigures(bin string, o options) ([]row, error) {
 
 // startPaths starts oneport with args in front of backend and, when asked
 // and installed, HAProxy in mode ("tcp" or "http"); stop ends both.
-func startPaths(bin string, o options, backend, mode string, args ...string) (paths, func(), error) {
+func startPaths(bin string, o options, backend string, backendPID int, mode string, args ...string) (paths, func(), error) {
 	d, err := startOneport(bin, args...)
 	if err != nil {
 		return paths{}, nil, err
 	}
-	p := paths{direct: backend, oneport: d.addr}
+	p := paths{direct: backend, oneport: d.addr, pids: []int{backendPID, d.cmd.Process.Pid}}
 	stop := d.stop
 	if o.haproxy {
 		h, err := startHAProxy(backend, mode)
@@ -435,6 +469,7 @@ func startPaths(bin string, o options, backend, mode string, args ...string) (pa
 		}
 		if h != nil {
 			p.haproxy = h.addr
+			p.pids = append(p.pids, h.cmd.Process.Pid)
 			stop = func() { h.stop(); d.stop() }
 		}
 	}
