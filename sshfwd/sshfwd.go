@@ -187,9 +187,11 @@ func Proxy(a, b net.Conn, done func()) {
 	}()
 }
 
-// copyHalf copies src to dst, then half-closes: dst learns there is no
-// more to read, and src that nothing more will be read. If half-close is
-// not supported, both are closed so the other copy ends too.
+// copyHalf copies src to dst, then half-closes dst, so its peer learns
+// there is no more to read. (src is left alone: shutting down its reading
+// side would tell its peer nothing, and both are closed when both copies
+// are done.) If dst cannot half-close, or the copy failed, both are
+// closed so the other copy ends too.
 func copyHalf(dst, src net.Conn) {
 	var err error
 	_, srcTCP := src.(*net.TCPConn)
@@ -201,13 +203,11 @@ func copyHalf(dst, src net.Conn) {
 	} else {
 		_, err = io.Copy(dst, src)
 	}
-	cw, okw := dst.(interface{ CloseWrite() error })
-	cr, okr := src.(interface{ CloseRead() error })
-	if err != nil || !okw || !okr {
+	cw, ok := dst.(interface{ CloseWrite() error })
+	if err != nil || !ok {
 		dst.Close()
 		src.Close()
 		return
 	}
 	cw.CloseWrite()
-	cr.CloseRead()
 }
