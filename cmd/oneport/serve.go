@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -42,6 +43,7 @@ type runOptions struct {
 
 // serve runs oneport until SIGINT or SIGTERM, reloading on SIGHUP.
 func serve(cfg *Config, res *resolved, log *slog.Logger, opts runOptions) error {
+	setProcs()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
@@ -184,7 +186,7 @@ func serveContext(ctx context.Context, cfg *Config, res *resolved, log *slog.Log
 	}
 	defer stopAdmin()
 	log.Info("oneport serving", "listen", ln.Addr().String(), "ssh", cfg.SSH,
-		"routes", routeSummary(res.table), "sniff_timeout", time.Duration(cfg.SniffTimeout))
+		"routes", routeSummary(res.table), "sniff_timeout", time.Duration(cfg.SniffTimeout), "procs", runtime.GOMAXPROCS(0))
 	s.notify(daemon.SdNotifyReady)
 	s.notify("STATUS=" + s.status(res.table))
 	if opts.onReady != nil {
