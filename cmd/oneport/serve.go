@@ -43,7 +43,6 @@ type runOptions struct {
 
 // serve runs oneport until SIGINT or SIGTERM, reloading on SIGHUP.
 func serve(cfg *Config, res *resolved, log *slog.Logger, opts runOptions) error {
-	setProcs()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
