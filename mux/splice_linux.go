@@ -12,8 +12,12 @@ import (
 // each pipe: the default limit of /proc/sys/fs/pipe-max-size.
 const spliceMax = 1 << 20
 
-// maxIdlePipes bounds the pipes kept for reuse; more are closed.
-const maxIdlePipes = 64
+// maxIdlePipes bounds the pipes kept for reuse; more are closed. Each
+// 1 MiB pipe counts against the per-user pipe quota
+// (/proc/sys/fs/pipe-user-pages-soft, 64 MiB by default), which the
+// unprivileged oneport user cannot exceed; 16 idle pipes leave most of it
+// to transfers in flight.
+const maxIdlePipes = 16
 
 // splicePipe is a pipe that carries bytes from one socket to another
 // inside the kernel. n is how many bytes it holds.
