@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -18,7 +19,7 @@ import (
 const (
 	DefaultAddr        = "127.0.0.1:22"
 	DefaultDialTimeout = 5 * time.Second
-	DefaultKeepAlive   = 30 * time.Second
+	DefaultKeepAlive   = 15 * time.Second
 )
 
 // Forwarder is a mux target that dials Addr for every connection it is
@@ -80,15 +81,20 @@ func (f *Forwarder) dial(ctx context.Context, client net.Conn) (net.Conn, error)
 	if timeout <= 0 {
 		timeout = DefaultDialTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	addr := f.addr()
-	if f.Dial != nil {
-		return f.Dial(ctx, "tcp", addr)
-	}
 	ka := f.KeepAlive
 	if ka == 0 {
 		ka = DefaultKeepAlive
+	}
+	if f.Dial == nil && !f.Transparent {
+		if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Zone() == "" {
+			return dialAddrPort(ap, timeout, f.Mark, ka)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if f.Dial != nil {
+		return f.Dial(ctx, "tcp", addr)
 	}
 	d := net.Dialer{KeepAlive: ka}
 	transparent := false

@@ -1,0 +1,150 @@
+package sshfwd
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fullListener listens on 127.0.0.1 with an accept queue that two
+// connections fill: the kernel drops further SYNs, so a new connect stays
+// in progress until the queue has room. It returns the address and a
+// function that accepts one queued connection.
+func fullListener(t *testing.T) (netip.AddrPort, func()) {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := syscall.Getsockname(fd)
+	ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*syscall.SockaddrInet4).Port))
+	// Fill the queue; dials past what it holds time out and are dropped.
+	for range 3 {
+		if c, err := net.DialTimeout("tcp", ap.String(), 200*time.Millisecond); err == nil {
+			t.Cleanup(func() { c.Close() })
+		}
+	}
+	accept := func() {
+		nfd, _, err := syscall.Accept(fd)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		t.Cleanup(func() { syscall.Close(nfd) })
+	}
+	return ap, accept
+}
+
+func TestDialAddrPortRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, err = dialAddrPort(netip.MustParseAddrPort(addr), time.Second, 0, 0)
+	if !errors.Is(err, syscall.ECONNREFUSED) || !strings.Contains(err.Error(), "dial tcp "+addr+": connect: connection refused") {
+		t.Fatalf("err = %v, want the refusal, worded as net.Dialer words it", err)
+	}
+}
+
+// A connect that stays in progress ends at the timeout.
+func TestDialAddrPortTimeout(t *testing.T) {
+	ap, _ := fullListener(t)
+	start := time.Now()
+	c, err := dialAddrPort(ap, 300*time.Millisecond, 0, 0)
+	if err == nil {
+		c.Close()
+		t.Fatal("connected to a listener whose queue is full")
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("gave up after %v, want about 300ms", d)
+	}
+}
+
+// A connect in progress that the server takes later succeeds, and the
+// connection works.
+func TestDialAddrPortWaits(t *testing.T) {
+	ap, accept := fullListener(t)
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		accept() // room in the queue: the next SYN retransmission gets in
+	}()
+	c, err := dialAddrPort(ap, 10*time.Second, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := c.RemoteAddr().String(); got != ap.String() {
+		t.Fatalf("connected to %s, want %s", got, ap)
+	}
+}
+
+// Keepalive follows the setting: on with Go's period by default, off when
+// negative.
+func TestDialAddrPortKeepAlive(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ap := netip.MustParseAddrPort(ln.Addr().String())
+	for _, tc := range []struct {
+		ka       time.Duration
+		on       int
+		idleSecs int
+	}{{DefaultKeepAlive, 1, 15}, {40 * time.Second, 1, 40}, {-1, 0, 0}} {
+		c, err := dialAddrPort(ap, time.Second, 0, tc.ka)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, _ := c.(*net.TCPConn).SyscallConn()
+		var on, idle int
+		rc.Control(func(fd uintptr) {
+			on, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE)
+			idle, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE)
+		})
+		c.Close()
+		if on != tc.on || (tc.on == 1 && idle != tc.idleSecs) {
+			t.Errorf("KeepAlive %v: SO_KEEPALIVE %d, TCP_KEEPIDLE %d; want %d, %d", tc.ka, on, idle, tc.on, tc.idleSecs)
+		}
+	}
+}
+
+// The mark is on the socket before it connects (needs CAP_NET_ADMIN).
+func TestDialAddrPortMark(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := dialAddrPort(netip.MustParseAddrPort(ln.Addr().String()), time.Second, 0x6f6e6570, 0)
+	if errors.Is(err, syscall.EPERM) {
+		t.Skip("SO_MARK needs CAP_NET_ADMIN: run as root to test it")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rc, _ := c.(*net.TCPConn).SyscallConn()
+	var mark int
+	rc.Control(func(fd uintptr) { mark, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK) })
+	if mark != 0x6f6e6570 {
+		t.Fatalf("SO_MARK %#x, want %#x", mark, 0x6f6e6570)
+	}
+}
