@@ -2,6 +2,7 @@ package sshfwd
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -146,5 +147,29 @@ func TestDialAddrPortMark(t *testing.T) {
 	rc.Control(func(fd uintptr) { mark, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK) })
 	if mark != 0x6f6e6570 {
 		t.Fatalf("SO_MARK %#x, want %#x", mark, 0x6f6e6570)
+	}
+}
+
+// IPv6 upstreams are dialed the same way.
+func TestDialAddrPortIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer ln.Close()
+	c, err := dialAddrPort(netip.MustParseAddrPort(ln.Addr().String()), time.Second, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c.Write([]byte("v6"))
+	buf := make([]byte, 2)
+	if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "v6" {
+		t.Fatalf("read %q, %v", buf, err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/oneport/oneport/internal/syncbuf"
 
+	"github.com/oneport/oneport/internal/loadtest"
 	"github.com/oneport/oneport/internal/sshtest"
 	"github.com/oneport/oneport/mux"
 	"github.com/oneport/oneport/sshfwd"
@@ -199,4 +200,17 @@ func TestSilentFloodDoesNotBlockLogin(t *testing.T) {
 		t.Fatalf("login during flood: %q, %v", out, err)
 	}
 	t.Logf("login with %d silent connections open took %v", n, time.Since(start))
+}
+
+// An sshd on an IPv6 address is reached the same way.
+func TestForwardToIPv6Upstream(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	t.Cleanup(loadtest.Serve(ln, loadtest.SSHLike))
+	addr := startMux(t, forwardTo(ln.Addr().String()))
+	if _, err := loadtest.ConnectBanner(addr); err != nil {
+		t.Fatal(err)
+	}
 }
