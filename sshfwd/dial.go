@@ -25,7 +25,7 @@ func dialAddrPort(ap netip.AddrPort, timeout time.Duration, mark int, keepAlive 
 	}
 	var family int
 	var sa syscall.Sockaddr
-	if ip := ap.Addr(); ip.Is4() {
+	if ip := ap.Addr().Unmap(); ip.Is4() { // ::ffff:a.b.c.d as net.Dialer takes it: IPv4
 		family, sa = syscall.AF_INET, &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ip.As4()}
 	} else {
 		family, sa = syscall.AF_INET6, &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ip.As16()}

@@ -2,6 +2,7 @@ package sshfwd
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -148,6 +149,21 @@ func TestDialAddrPortMark(t *testing.T) {
 	if mark != 0x6f6e6570 {
 		t.Fatalf("SO_MARK %#x, want %#x", mark, 0x6f6e6570)
 	}
+}
+
+// An IPv4-mapped address reaches the IPv4 listener, as with net.Dialer.
+func TestDialAddrPortMapped(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	c, err := dialAddrPort(netip.MustParseAddrPort(fmt.Sprintf("[::ffff:127.0.0.1]:%d", port)), time.Second, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
 }
 
 // IPv6 upstreams are dialed the same way.
