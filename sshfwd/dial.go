@@ -41,6 +41,9 @@ func dialAddrPort(ap netip.AddrPort, timeout time.Duration, mark int, keepAlive 
 		}
 	}
 	err = syscall.Connect(fd, sa)
+	if err == syscall.EINTR {
+		err = syscall.EINPROGRESS // the connect goes on; wait for it
+	}
 	if err == syscall.EINPROGRESS {
 		if _, perr := syscall.Getpeername(fd); perr == nil {
 			err = nil // connected already
