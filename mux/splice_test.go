@@ -224,8 +224,10 @@ func TestSpliceWithoutPipesFallsBack(t *testing.T) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Skipf("cannot lower the file limit: %v", err)
 	}
-	if _, err := getPipe(); err == nil {
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
+	restore := func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) }
+	defer restore() // also when the test fails below
+	if p, err := getPipe(); err == nil {
+		putPipe(p)
 		t.Fatal("made a pipe past the file limit")
 	}
 	msg := []byte("no pipe, still through")
@@ -233,7 +235,7 @@ func TestSpliceWithoutPipesFallsBack(t *testing.T) {
 	got := make([]byte, len(msg))
 	r.backend.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, rerr := io.ReadFull(r.backend, got)
-	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
+	restore()
 	if rerr != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("backend read %q, %v; want %q", got, rerr, msg)
 	}

@@ -16,12 +16,11 @@ import (
 // hands the connection to another thread and back. Only a connection
 // still in progress waits, until timeout. Errors read like net.Dialer's.
 func dialAddrPort(ap netip.AddrPort, timeout time.Duration, mark int, keepAlive time.Duration) (net.Conn, error) {
-	raddr := net.TCPAddrFromAddrPort(ap)
 	fail := func(op string, err error) (net.Conn, error) {
 		if op != "" {
 			err = os.NewSyscallError(op, err)
 		}
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: raddr, Err: err}
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 	}
 	var family int
 	var sa syscall.Sockaddr
