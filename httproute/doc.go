@@ -9,4 +9,9 @@
 // stream: server-sent events and other unknown-length bodies are flushed
 // as they arrive, request bodies stream to the upstream, and WebSocket
 // upgrades pass through HTTP/1 upstreams.
+//
+// Server serves a Handler: plain HTTP/1 connections with its own request
+// loop, which holds no buffer while a keep-alive connection is idle and
+// frames responses as net/http does; h2c and TLS connections with an
+// embedded http.Server.
 package httproute

@@ -102,7 +102,7 @@ type server struct {
 	ssh     swapTarget
 	mux     *mux.Server
 	kernel  *kernelSetup
-	httpLn  *mux.ListenerTarget
+	http    *httproute.Server
 	tls     tlsTarget
 	metrics *metrics
 
@@ -146,13 +146,12 @@ func serveContext(ctx context.Context, cfg *Config, res *resolved, log *slog.Log
 	}
 	s.kernel = kernel
 	s.ssh.Store(newSSHTarget(cfg, log))
-	httpLn := mux.NewListenerTarget("http", ln.Addr())
-	s.httpLn = httpLn
-	s.setTLS(ctx, cfg)
 	hs := httproute.NewServer(http.HandlerFunc(s.serveHTTP), log)
+	s.http = hs
+	s.setTLS(ctx, cfg)
 	s.mux = &mux.Server{
 		SSH:              &s.ssh,
-		HTTP:             httpLn,
+		HTTP:             hs,
 		TLS:              &mux.SNIRouter{Routes: passthroughRoutes(cfg, log), Default: &s.tls},
 		OnTimeout:        choose(cfg.OnTimeout, &s.ssh, log),
 		Fallback:         choose(cfg.Fallback, &s.ssh, log),
@@ -167,11 +166,7 @@ func serveContext(ctx context.Context, cfg *Config, res *resolved, log *slog.Log
 	}
 
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		hs.Serve(httpLn)
-	}()
+	wg.Add(1)
 	muxDone := make(chan error, 1)
 	go func() {
 		defer wg.Done()
@@ -236,7 +231,6 @@ loop:
 		}
 	}()
 	sw.Wait()
-	httpLn.Close()
 	hs.Close()
 	wg.Wait()
 	handler.CloseIdleConnections()
@@ -314,7 +308,7 @@ func (s *server) statusLocked(t *httproute.Table) string {
 // be built, TLS connections are refused with an error in the log, and
 // everything else keeps serving: TLS must never cost the box its SSH.
 func (s *server) setTLS(ctx context.Context, cfg *Config) {
-	t, err := newTLS(ctx, cfg, listenPort(s.addr), s.httpLn, &s.ssh, s.log)
+	t, err := newTLS(ctx, cfg, listenPort(s.addr), s.http, &s.ssh, s.log)
 	if err != nil {
 		s.log.Error("TLS disabled", "err", err)
 	} else if t != nil && t.CA != nil {
