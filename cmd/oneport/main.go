@@ -131,7 +131,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, indent(err.Error()))
 		return 2
 	}
-	log, _ := newLogger(cfg, stderr)
+	logOut := newLineBatcher(stderr, logFlushInterval)
+	defer logOut.Flush()
+	log, _ := newLogger(cfg, logOut)
 	if err := serve(cfg, res, log, runOptions{args: args}); err != nil {
 		log.Error("oneport stopped", "err", err)
 		return 1
