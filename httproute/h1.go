@@ -2,17 +2,20 @@ package httproute
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // maxFastBody is the largest request body the HTTP/1.1 fast path buffers
@@ -207,12 +210,7 @@ func (t *h1Transport) roundTrip(pc *h1Conn, req *http.Request, body []byte) (*ht
 	// A client that goes away cancels the request at once: a deadline in
 	// the past wakes any read or write on pc.
 	stop := context.AfterFunc(req.Context(), func() { pc.SetDeadline(past) })
-	out := *req
-	out.Body, out.GetBody = nil, nil
-	if body != nil {
-		out.Body = io.NopCloser(bytes.NewReader(body))
-	}
-	if err := out.Write(pc.bw); err != nil {
+	if err := writeRequest(pc.bw, req, body); err != nil {
 		stop()
 		return nil, true, t.ctxErr(req, err)
 	}
@@ -312,4 +310,98 @@ func (b *h1Body) finish() {
 		}
 		b.pc.Close()
 	})
+}
+
+// writeRequest writes req with body as req.Write would, for the requests
+// fits admits (no body or one of known length, no trailers), without
+// Write's formatting, header sorting and transfer machinery. Header
+// fields keep their order within a name, not across names.
+func writeRequest(bw *bufio.Writer, req *http.Request, body []byte) error {
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	host, err := httpguts.PunycodeHostPort(host)
+	if err != nil {
+		return err
+	}
+	if !httpguts.ValidHostHeader(host) {
+		return errors.New("http: invalid Host header")
+	}
+	host = removeZone(host)
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	bw.WriteString(method)
+	bw.WriteByte(' ')
+	bw.WriteString(req.URL.RequestURI())
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	ua := "Go-http-client/1.1" // net/http's default
+	if vv, ok := req.Header["User-Agent"]; ok {
+		ua = ""
+		if len(vv) > 0 {
+			ua = vv[0]
+		}
+	}
+	if ua = headerValue(ua); ua != "" {
+		writeField(bw, "User-Agent", ua)
+	}
+	// Request.Write sends a length for every body, and a zero one for
+	// the methods that usually have a body.
+	if len(body) > 0 || method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
+		var n [20]byte
+		bw.WriteString("Content-Length: ")
+		bw.Write(strconv.AppendInt(n[:0], int64(len(body)), 10))
+		bw.WriteString("\r\n")
+	}
+	for k, vv := range req.Header {
+		switch k {
+		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+			continue
+		}
+		if !httpguts.ValidHeaderFieldName(k) {
+			continue // dropped, as Request.Write does
+		}
+		for _, v := range vv {
+			writeField(bw, k, headerValue(v))
+		}
+	}
+	bw.WriteString("\r\n")
+	_, err = bw.Write(body)
+	return err
+}
+
+func writeField(bw *bufio.Writer, k, v string) {
+	bw.WriteString(k)
+	bw.WriteString(": ")
+	bw.WriteString(v)
+	bw.WriteString("\r\n")
+}
+
+// headerValue makes v safe to send as Request.Write does: line breaks
+// become spaces, and surrounding space goes.
+func headerValue(v string) string {
+	if strings.ContainsAny(v, "\r\n") {
+		v = strings.NewReplacer("\n", " ", "\r", " ").Replace(v)
+	}
+	return textproto.TrimString(v)
+}
+
+// removeZone drops an IPv6 zone from a Host value, as net/http does.
+func removeZone(host string) string {
+	if !strings.HasPrefix(host, "[") {
+		return host
+	}
+	i := strings.LastIndex(host, "]")
+	if i < 0 {
+		return host
+	}
+	j := strings.LastIndex(host[:i], "%")
+	if j < 0 {
+		return host
+	}
+	return host[:j] + host[i:]
 }
