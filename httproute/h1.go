@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -137,7 +138,8 @@ func (t *h1Transport) get(ctx context.Context) (*h1Conn, error) {
 	for len(t.idle) > 0 {
 		pc := t.idle[len(t.idle)-1]
 		t.idle = t.idle[:len(t.idle)-1]
-		if now.Sub(pc.lastUsed) > t.idleTimeout || !pc.alive() {
+		idle := now.Sub(pc.lastUsed)
+		if idle > t.idleTimeout || (idle > time.Duration(aliveCheckAfter.Load()) && !pc.alive()) {
 			pc.Close()
 			continue
 		}
@@ -152,6 +154,15 @@ func (t *h1Transport) get(ctx context.Context) (*h1Conn, error) {
 	}
 	return &h1Conn{Conn: c, br: bufio.NewReaderSize(c, 4<<10), bw: bufio.NewWriterSize(c, 4<<10)}, nil
 }
+
+// aliveCheckAfter is how long a connection must have been idle before get
+// checks that the upstream has not closed it. Upstreams close idle
+// connections after seconds (uvicorn and llama.cpp after 5); one that
+// closes without saying so right after a response is broken, and under
+// load the check is a system call per request.
+var aliveCheckAfter atomic.Int64 // time.Duration; tests shorten it
+
+func init() { aliveCheckAfter.Store(int64(time.Second)) }
 
 // alive reports whether an idle connection is still open and quiet: the
 // upstream may have closed it (uvicorn does after 5 idle seconds), and a

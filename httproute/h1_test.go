@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/oneport/oneport/httproute"
 )
 
 // closingUpstream answers each request with keep-alive, then closes the
@@ -51,6 +53,8 @@ func closingUpstream(t *testing.T, idle time.Duration) (string, *atomic.Int64) {
 // GET and POST alike: a closed pooled connection is noticed before use.
 func TestStaleKeepAliveConnections(t *testing.T) {
 	up, served := closingUpstream(t, 30*time.Millisecond)
+	// Connections idle for longer than this are checked before reuse.
+	t.Cleanup(httproute.SetAliveCheckAfter(10 * time.Millisecond))
 	addr := startProxy(t, nil, route("/="+up))
 	client := &http.Client{}
 	for i := range 4 {
