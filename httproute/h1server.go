@@ -68,6 +68,9 @@ type Server struct {
 	mu      sync.Mutex
 	conns   map[*h1conn]struct{}
 	closing atomic.Bool
+
+	parkOnce sync.Once
+	parker   *parker // nil where idle connections wait in goroutines
 }
 
 // NewServer returns the Server oneport serves routes with: HTTP/1 and h2c
@@ -194,13 +197,41 @@ func (s *Server) untrack(c *h1conn) {
 // reports how many connections remain.
 func (s *Server) closeIdle() int {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	var idle []*h1conn
 	for c := range s.conns {
 		if c.state.CompareAndSwap(stateIdle, stateClosed) {
-			c.mc.Close()
+			idle = append(idle, c)
 		}
 	}
+	s.mu.Unlock()
+	for _, c := range idle {
+		if s.parker != nil && s.parker.take(c) {
+			c.close() // parked: no goroutine of its own to do it
+		} else {
+			c.mc.Close() // its goroutine sees the error and cleans up
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return len(s.conns)
+}
+
+// park hands c to the parker, which starts it again when its client
+// sends; false if there is no parker.
+func (s *Server) park(c *h1conn, since time.Time) bool {
+	s.parkOnce.Do(func() {
+		p, err := newParker()
+		if err != nil {
+			s.log.Debug("idle connections wait in goroutines", "err", err)
+			return
+		}
+		s.parker = p
+	})
+	if s.parker == nil {
+		return false
+	}
+	c.tcp.SetReadDeadline(time.Time{}) // the parker keeps the idle timeout
+	return s.parker.add(c, since)
 }
 
 // Shutdown stops taking connections, closes idle ones, lets requests in
@@ -221,7 +252,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		wait = min(2*wait, 100*time.Millisecond)
 	}
+	s.stopParker()
 	return <-errc
+}
+
+func (s *Server) stopParker() {
+	s.parkOnce.Do(func() {}) // no parker from now on
+	if s.parker != nil {
+		s.parker.stop()
+	}
 }
 
 // Close closes every connection at once, idle or not.
@@ -229,11 +268,20 @@ func (s *Server) Close() error {
 	s.closing.Store(true)
 	s.start()
 	s.mu.Lock()
+	conns := make([]*h1conn, 0, len(s.conns))
 	for c := range s.conns {
 		c.state.Store(stateClosed)
-		c.mc.Close()
+		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	s.stopParker()
+	for _, c := range conns {
+		if s.parker != nil && s.parker.take(c) {
+			c.close()
+		} else {
+			c.mc.Close()
+		}
+	}
 	return s.HTTP.Close()
 }
 
@@ -274,6 +322,10 @@ type h1conn struct {
 	src   h1source
 	br    *bufio.Reader // nil while idle
 	watch watcher
+
+	parkTok   uint32      // guarded by the parker's lock
+	idleTimer *time.Timer // guarded by the parker's lock
+	inEpoll   bool
 
 	peekFn     func(fd uintptr) bool
 	peekEOF    bool
@@ -332,15 +384,25 @@ func (c *h1conn) waitIdle() bool {
 	putReader(c.br)
 	c.br = nil
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		go c.parked(time.Now().Add(-idlePark))
+		since := time.Now().Add(-idlePark)
+		if !c.srv.park(c, since) {
+			go c.parked(since)
+		}
 		return false
 	}
 	c.close()
 	return false
 }
 
+// resume serves a connection the parker saw readable.
+func (c *h1conn) resume() {
+	c.br = getReader(&c.src)
+	c.serve()
+}
+
 // parked waits for the next request in a goroutine with a small stack,
-// then serves on.
+// then serves on; it is how idle connections wait where there is no
+// parker.
 func (c *h1conn) parked(since time.Time) {
 	if t := c.srv.IdleTimeout; t > 0 {
 		c.tcp.SetReadDeadline(since.Add(t))

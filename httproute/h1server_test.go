@@ -287,10 +287,11 @@ func goroutinesIn(fn string) int {
 	return strings.Count(string(buf[:runtime.Stack(buf, true)]), fn)
 }
 
-// An idle keep-alive connection moves to a goroutine of its own (whose
-// stack is small) and goes on serving from there.
+// An idle keep-alive connection is parked with no goroutine of its own,
+// and goes on serving when its client sends again; the parker's goroutine
+// ends with the server.
 func TestIdleConnectionParksAndServesOn(t *testing.T) {
-	addr, _ := startServer(t, behaviours(), nil)
+	addr, s := startServer(t, behaviours(), nil)
 	get, _ := keepAlive(t, addr)
 	for range 3 {
 		if body, err := get("/small"); err != nil || body != "hello" {
@@ -298,19 +299,26 @@ func TestIdleConnectionParksAndServesOn(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for goroutinesIn("httproute.(*h1conn).parked") != 1 {
+	for goroutinesIn("httproute.(*h1conn)") != 0 || goroutinesIn("mux.(*Server).handle") != 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("the idle connection never moved to a parked goroutine")
+			t.Fatal("an idle connection still has a goroutine")
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-	if n := goroutinesIn("mux.(*Server).handle"); n != 0 {
-		t.Errorf("%d connection goroutines from the mux are still there", n)
 	}
 	for range 3 {
 		if body, err := get("/cl"); err != nil || body != "hello" {
 			t.Fatalf("after parking: got %q, %v", body, err)
 		}
+	}
+	if goroutinesIn("httproute.(*parker).loop(") != 1 {
+		t.Fatal("no parker goroutine")
+	}
+	s.Close()
+	for deadline := time.Now().Add(5 * time.Second); goroutinesIn("httproute.(*parker).loop(") != 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the parker's goroutine outlived the server")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -364,6 +372,7 @@ func TestServerShutdownLetsRequestsFinish(t *testing.T) {
 	if _, err := idleGet("/"); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(100 * time.Millisecond) // long enough to be parked
 	busyGet, _ := keepAlive(t, addr)
 	result := make(chan string, 1)
 	go func() {

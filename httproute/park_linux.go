@@ -1,0 +1,146 @@
+package httproute
+
+import (
+	"sync"
+	"syscall"
+	"time"
+)
+
+// parker holds idle keep-alive connections without a goroutine each: one
+// goroutine waits on an epoll set for any of them to become readable and
+// starts a goroutine to serve the one that did. A parked connection costs
+// its structures and a timer, not a stack.
+type parker struct {
+	epfd, wake int // wake is an eventfd that ends the loop
+
+	mu      sync.Mutex
+	conns   map[uint32]*h1conn
+	next    uint32
+	stopped bool
+}
+
+func newParker() (*parker, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	r, _, errno := syscall.Syscall(syscall.SYS_EVENTFD2, 0, syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
+	if errno != 0 {
+		syscall.Close(epfd)
+		return nil, errno
+	}
+	wake := int(r)
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN} // token 0
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		syscall.Close(epfd)
+		syscall.Close(wake)
+		return nil, err
+	}
+	p := &parker{epfd: epfd, wake: wake, conns: make(map[uint32]*h1conn)}
+	go p.loop()
+	return p, nil
+}
+
+// add parks c until its client sends the next request or closes, or
+// until the idle timeout counted from since; it reports false if c could
+// not be parked, and then c is as it was.
+func (p *parker) add(c *h1conn, since time.Time) bool {
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		return false
+	}
+	tok := p.next + 1
+	for tok == 0 || p.conns[tok] != nil {
+		tok++
+	}
+	p.next = tok
+	p.conns[tok] = c
+	c.parkTok = tok
+	if t := c.srv.IdleTimeout; t > 0 {
+		c.idleTimer = time.AfterFunc(time.Until(since.Add(t)), func() {
+			if p.take(c) {
+				c.close()
+			}
+		})
+	}
+	p.mu.Unlock()
+	var err error
+	cerr := c.raw.Control(func(fd uintptr) {
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(tok)}
+		op := syscall.EPOLL_CTL_ADD
+		if c.inEpoll {
+			op = syscall.EPOLL_CTL_MOD
+		}
+		err = syscall.EpollCtl(p.epfd, op, int(fd), &ev)
+	})
+	if cerr != nil || err != nil {
+		if !p.take(c) {
+			return true // the idle timer has it already
+		}
+		return false
+	}
+	c.inEpoll = true
+	return true
+}
+
+// take unparks c and reports whether it was parked: of the loop, the idle
+// timer and a shutdown, only one takes a connection.
+func (p *parker) take(c *h1conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.takeLocked(c.parkTok) != nil
+}
+
+func (p *parker) takeLocked(tok uint32) *h1conn {
+	c := p.conns[tok]
+	if c == nil {
+		return nil
+	}
+	delete(p.conns, tok)
+	c.parkTok = 0
+	if c.idleTimer != nil {
+		c.idleTimer.Stop()
+		c.idleTimer = nil
+	}
+	return c
+}
+
+func (p *parker) loop() {
+	defer syscall.Close(p.epfd)
+	defer syscall.Close(p.wake)
+	events := make([]syscall.EpollEvent, 64)
+	for {
+		n, err := syscall.EpollWait(p.epfd, events, -1)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		for _, ev := range events[:n] {
+			tok := uint32(ev.Fd)
+			if tok == 0 {
+				return // stop
+			}
+			p.mu.Lock()
+			c := p.takeLocked(tok)
+			p.mu.Unlock()
+			if c != nil {
+				go c.resume()
+			}
+		}
+	}
+}
+
+// stop ends the loop; connections still parked stay with their owner.
+func (p *parker) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return
+	}
+	p.stopped = true
+	one := [8]byte{1}
+	syscall.Write(p.wake, one[:])
+}
