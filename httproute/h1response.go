@@ -76,8 +76,16 @@ func putResponse(w *h1response) {
 // Header returns the response header. Changes made after WriteHeader do
 // not reach the response's header, only its trailers, as in net/http.
 func (w *h1response) Header() http.Header {
-	if w.snap == nil && w.wroteHeader && !w.committed {
-		w.snap = w.header.Clone()
+	if w.snap == nil && w.wroteHeader && !w.committed && !w.hijacked {
+		if w.contentLength != -1 && (headerHas(w.header, "Content-Type") || len(w.pending) >= 512) {
+			// Nothing the rest of the body could change is left to
+			// decide (ReverseProxy asks for the header after every
+			// body, for trailers): send it rather than copy it.
+			w.commit(w.pending)
+			w.sendPending()
+		} else {
+			w.snap = w.header.Clone()
+		}
 	}
 	return w.header
 }

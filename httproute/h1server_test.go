@@ -96,6 +96,15 @@ func behaviours() http.Handler {
 		case "/close":
 			w.Header().Set("Connection", "close")
 			io.WriteString(w, "bye")
+		case "/late":
+			// A field set after the body has started is not sent, with a
+			// declared length or without one.
+			w.Header().Set("Content-Length", "5")
+			if r.URL.RawQuery == "typed" {
+				w.Header().Set("Content-Type", "text/plain")
+			}
+			io.WriteString(w, "hello")
+			w.Header().Set("X-Late", "1")
 		case "/sniff":
 			io.WriteString(w, "<html><body>hi</body></html>")
 		case "/te":
@@ -216,6 +225,8 @@ func TestServerFramesLikeNetHTTP(t *testing.T) {
 		{"103 early hints", get("/early") + lastReq, nil},
 		{"handler closes", get("/close") + lastReq, nil},
 		{"content sniffing", get("/sniff") + lastReq, nil},
+		{"field set late", get("/late") + lastReq, nil},
+		{"field set late, typed", get("/late?typed") + lastReq, nil},
 		{"handler sets chunked", get("/te") + lastReq, nil},
 		{"not found", get("/nothing") + lastReq, nil},
 		{"HEAD", "HEAD /big HTTP/1.1\r\nHost: x\r\n\r\nHEAD /small HTTP/1.1\r\nHost: x\r\n\r\n" + lastReq, []string{"HEAD", "HEAD"}},
