@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/oneport/oneport/internal/workers"
 )
 
 // Target receives sniffed connections. HandleConn owns c (a *Conn): it
@@ -169,10 +171,10 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		s.wg.Add(1)
-		go func() {
+		workers.Go(func() {
 			defer s.wg.Done()
 			s.handle(raw)
-		}()
+		})
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/oneport/oneport/internal/workers"
 )
 
 // Defaults for the zero values of Forwarder's fields.
@@ -150,9 +152,9 @@ const ipv6Transparent = 75
 // c and the upstream connection are closed. If the dial fails, c is closed
 // and one log line says why. HandleConn owns c.
 //
-// The copies run in two new goroutines, not in the caller's: its stack grew
-// while sniffing and dialing, and an idle connection should hold only the
-// small stacks of two goroutines blocked in splice.
+// The copies run in two other goroutines, not in the caller's: its stack
+// grew while sniffing and dialing, and an idle connection should hold only
+// the stacks of two goroutines blocked in splice.
 func (f *Forwarder) HandleConn(c net.Conn) {
 	up, err := f.dial(context.Background(), c)
 	if err != nil {
@@ -164,7 +166,7 @@ func (f *Forwarder) HandleConn(c net.Conn) {
 	Proxy(c, up, nil)
 }
 
-// Proxy copies a to b and b to a in two new goroutines, half-closing each
+// Proxy copies a to b and b to a in two goroutines, half-closing each
 // destination when its source ends. When both copies are done it closes a
 // and b, then calls done if it is not nil. When a is a mux.Conn its sniffed
 // bytes go first, and io.Copy reaches the *net.TCPConns underneath, so the
@@ -181,16 +183,16 @@ func Proxy(a, b net.Conn, done func()) {
 			}
 		}
 	}
-	go func() {
+	workers.Go(func() {
 		defer end()
 		copyHalf(a, b) // b to a
-	}()
+	})
 	// Started last, this one runs next on this thread: a's first (sniffed)
 	// bytes go out without waiting for another thread to wake.
-	go func() {
+	workers.Go(func() {
 		defer end()
 		copyHalf(b, a)
-	}()
+	})
 }
 
 // copyHalf copies src to dst, then half-closes dst, so its peer learns
