@@ -9,107 +9,45 @@ import (
 	"time"
 )
 
-// dialAddrPort connects to ap, an IP address without a zone. A connection
-// to this box (sshd on loopback) is established by the time connect(2)
-// returns, and dialAddrPort sees that with one getpeername(2) instead of
-// parking the goroutine until the poller reports it, which on a busy box
-// hands the connection to another thread and back. Only a connection
-// still in progress waits, until timeout. Errors read like net.Dialer's.
+// dialAddrPort connects to ap, an IP address without a zone, with
+// net.Dialer, but connects the socket itself first, in the dialer's
+// Control hook. A connection to this box (sshd on loopback) is then
+// established by the time that connect(2) returns, and the dialer's own
+// connect finds it so (EISCONN) and returns at once. Left to itself, the
+// dialer parks the goroutine until the poller reports the socket
+// writable, which on a busy box hands the connection to another thread
+// and back. A connect still in progress is waited for by the dialer, until
+// timeout, and errors are the dialer's.
 func dialAddrPort(ap netip.AddrPort, timeout time.Duration, mark int, keepAlive time.Duration) (net.Conn, error) {
-	fail := func(op string, err error) (net.Conn, error) {
-		if op != "" {
-			err = os.NewSyscallError(op, err)
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) // ::ffff:a.b.c.d over IPv4, as net.Dialer takes it
+	d := net.Dialer{Timeout: timeout, KeepAlive: keepAlive, Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		cerr := rc.Control(func(fd uintptr) {
+			if mark != 0 {
+				if err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, mark); err != nil {
+					err = fmt.Errorf("set SO_MARK: %w", err)
+					return
+				}
+			}
+			switch err = connect(int(fd), ap); err {
+			case nil, syscall.EINPROGRESS, syscall.EINTR:
+				err = nil // done, or the dialer waits for it
+			default:
+				err = os.NewSyscallError("connect", err)
+			}
+		})
+		if cerr != nil {
+			return cerr
 		}
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
-	}
-	var family int
-	var sa syscall.Sockaddr
-	if ip := ap.Addr().Unmap(); ip.Is4() { // ::ffff:a.b.c.d as net.Dialer takes it: IPv4
-		family, sa = syscall.AF_INET, &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ip.As4()}
-	} else {
-		family, sa = syscall.AF_INET6, &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ip.As16()}
-	}
-	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fail("socket", err)
-	}
-	if mark != 0 {
-		if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_MARK, mark); err != nil {
-			syscall.Close(fd)
-			return fail("", fmt.Errorf("set SO_MARK: %w", err))
-		}
-	}
-	err = syscall.Connect(fd, sa)
-	if err == syscall.EINTR {
-		err = syscall.EINPROGRESS // the connect goes on; wait for it
-	}
-	if err == syscall.EINPROGRESS {
-		if _, perr := syscall.Getpeername(fd); perr == nil {
-			err = nil // connected already
-		}
-	}
-	if err != nil && err != syscall.EINPROGRESS {
-		syscall.Close(fd)
-		return fail("connect", err)
-	}
-	// From here the file owns fd; net.FileConn takes a duplicate.
-	f := os.NewFile(uintptr(fd), "")
-	defer f.Close()
-	if err == syscall.EINPROGRESS {
-		if err := waitConnected(f, timeout); err != nil {
-			return fail("", err)
-		}
-	}
-	c, err := net.FileConn(f)
-	if err != nil {
-		return fail("", err)
-	}
-	// FileConn turns keepalive on with Go's defaults (15 s).
-	if tc, ok := c.(*net.TCPConn); ok && keepAlive != goKeepAlive {
-		if keepAlive < 0 {
-			err = tc.SetKeepAlive(false)
-		} else {
-			err = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: keepAlive})
-		}
-		if err != nil {
-			c.Close()
-			return fail("", err)
-		}
-	}
-	return c, nil
+		return err
+	}}
+	return d.Dial("tcp", ap.String())
 }
 
-// goKeepAlive is the keepalive period net.FileConn sets.
-const goKeepAlive = 15 * time.Second
-
-// waitConnected waits until the connect in progress on f ends, or timeout.
-func waitConnected(f *os.File, timeout time.Duration) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
+// connect starts connecting the non-blocking socket fd to ap.
+func connect(fd int, ap netip.AddrPort) error {
+	if ap.Addr().Is4() {
+		return syscall.Connect(fd, &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()})
 	}
-	if err := f.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
-		return err
-	}
-	var cerr error
-	err = rc.Write(func(fd uintptr) bool {
-		n, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_ERROR)
-		switch {
-		case err != nil:
-			cerr = os.NewSyscallError("getsockopt", err)
-		case n == int(syscall.EINPROGRESS) || n == int(syscall.EALREADY):
-			return false
-		case n != 0:
-			cerr = os.NewSyscallError("connect", syscall.Errno(n))
-		default:
-			if _, err := syscall.Getpeername(int(fd)); err == syscall.ENOTCONN {
-				return false // writable but not connected yet
-			}
-		}
-		return true
-	})
-	if err != nil {
-		return err // os.ErrDeadlineExceeded: "i/o timeout"
-	}
-	return cerr
+	return syscall.Connect(fd, &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()})
 }
