@@ -269,6 +269,19 @@ func TestServerFramesLikeNetHTTP(t *testing.T) {
 	}
 }
 
+// dialServer connects to addr for at most 5 seconds of talk; the
+// connection closes when the test ends.
+func dialServer(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	return c
+}
+
 // keepAlive opens a connection to addr and returns a function that sends
 // one GET for path on it and returns the body.
 func keepAlive(t *testing.T, addr string) (func(path string) (string, error), net.Conn) {
@@ -470,12 +483,7 @@ func TestServerIsFullDuplex(t *testing.T) {
 		fmt.Fprintf(w, "got %s\n", b)
 	})
 	addr, _ := startServer(t, h, nil)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dialServer(t, addr)
 	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
@@ -509,12 +517,7 @@ func TestHijackKeepsBufferedBytes(t *testing.T) {
 		io.WriteString(c, "echo "+line)
 	})
 	addr, _ := startServer(t, h, nil)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dialServer(t, addr)
 	// The first line of the upgraded protocol comes with the request.
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nfirst\n")
 	br := bufio.NewReader(c)
