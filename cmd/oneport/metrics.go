@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	ttfb     *prometheus.HistogramVec
+	series   sync.Map // label set -> *series
 }
 
 // newMetrics registers the request metrics and a collector that reads
@@ -38,11 +40,34 @@ func newMetrics(s *server) *metrics {
 }
 
 func (m *metrics) observe(ri httproute.RequestInfo) {
-	m.requests.WithLabelValues(ri.Route, ri.Upstream, strconv.Itoa(ri.Status)).Inc()
-	m.duration.WithLabelValues(ri.Route).Observe(ri.Duration.Seconds())
-	if ri.TTFB > 0 {
-		m.ttfb.WithLabelValues(ri.Route).Observe(ri.TTFB.Seconds())
+	type key struct {
+		route, upstream string
+		status          int
 	}
+	// The series a request counts in, found once per label set: the
+	// label lookup hashes every value under a lock, per request.
+	k := key{ri.Route, ri.Upstream, ri.Status}
+	s, ok := m.series.Load(k)
+	if !ok {
+		s, _ = m.series.LoadOrStore(k, &series{
+			requests: m.requests.WithLabelValues(ri.Route, ri.Upstream, strconv.Itoa(ri.Status)),
+			duration: m.duration.WithLabelValues(ri.Route),
+			ttfb:     m.ttfb.WithLabelValues(ri.Route),
+		})
+	}
+	ser := s.(*series)
+	ser.requests.Inc()
+	ser.duration.Observe(ri.Duration.Seconds())
+	if ri.TTFB > 0 {
+		ser.ttfb.Observe(ri.TTFB.Seconds())
+	}
+}
+
+// series holds one label set's metrics.
+type series struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+	ttfb     prometheus.Observer
 }
 
 func (m *metrics) handler() http.Handler {
