@@ -31,11 +31,11 @@ import (
 // The HTTP/1 loop exists for what net/http's server costs a proxy in front
 // of model servers. net/http keeps two 4 KiB buffers and a grown goroutine
 // stack for every idle keep-alive connection, and starts a goroutine per
-// request to notice clients that leave. Server's loop holds no buffer while
-// a connection is idle and, once it has been idle for a moment, parks it in
-// a fresh goroutine with a small stack. It watches for clients that leave
-// only when a request runs longer than a few milliseconds, which is when
-// cancelling the upstream saves anything.
+// request to notice clients that leave. Once a connection of Server's has
+// been idle for a moment, it holds no buffer and no goroutine: it waits in
+// an epoll set that one goroutine watches for all of them. Server watches
+// for clients that leave only when a request runs longer than a few
+// milliseconds, which is when cancelling the upstream saves anything.
 //
 // Requests are parsed by http.ReadRequest, so framing, header validation
 // and smuggling defences are net/http's own; responses are framed as
@@ -294,8 +294,8 @@ const (
 
 const (
 	// idlePark is how long an idle connection waits in the goroutine that
-	// served its last request before it moves to a fresh one, whose stack
-	// is small: under load the next request usually comes sooner.
+	// served its last request, reading into a buffer, before it gives both
+	// up and is parked: under load the next request usually comes sooner.
 	idlePark = 50 * time.Millisecond
 	// watchDelay is how long a request runs before the server starts
 	// watching for the client to leave.
@@ -334,8 +334,7 @@ type h1conn struct {
 	one        [1]byte
 }
 
-// serve runs the request loop until the connection closes or moves to a
-// fresh goroutine.
+// serve runs the request loop until the connection closes or is parked.
 func (c *h1conn) serve() {
 	fresh := true // the sniffed bytes are the first request
 	for {
@@ -373,7 +372,8 @@ func (c *h1conn) serve() {
 // waitIdle waits for the next request and reports whether it came. For
 // idlePark it waits in a read, into a buffer: under load the next request
 // comes sooner, and one read is all it costs. After that it gives the
-// buffer back and continues in a fresh goroutine.
+// buffer back and parks the connection, or where there is no parker moves
+// it to a fresh goroutine, whose stack is small.
 func (c *h1conn) waitIdle() bool {
 	c.tcp.SetReadDeadline(time.Now().Add(idlePark))
 	c.br = getReader(&c.src)
