@@ -154,7 +154,12 @@ func exchange(t *testing.T, addr, raw string) []byte {
 	defer c.Close()
 	c.(*net.TCPConn).SetLinger(0)
 	c.SetDeadline(time.Now().Add(5 * time.Second))
-	go io.WriteString(c, raw)
+	go func() {
+		// Then end the stream, so that a server waiting for more of a
+		// request (a body shorter than its length) gives up on it.
+		io.WriteString(c, raw)
+		c.(*net.TCPConn).CloseWrite()
+	}()
 	out, err := io.ReadAll(c)
 	if err != nil && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset") {
 		t.Fatalf("%q: %v", raw, err)
