@@ -164,6 +164,7 @@ func startOneport(bin string, args ...string) (*daemon, error) {
 	}
 	args = append([]string{"--listen", addr, "--admin-socket", "off", "--state-dir", state}, args...)
 	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = dieWithParent
 	cmd.Stdout = io.Discard
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
@@ -227,6 +228,7 @@ func startBackends() (*backends, error) {
 		return nil, err
 	}
 	cmd := exec.Command(self, "-serve-backend", addrs[0], "-serve-http", addrs[1], "-serve-https", addrs[2])
+	cmd.SysProcAttr = dieWithParent
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -314,6 +316,7 @@ backend b
 		return nil, err
 	}
 	cmd := exec.Command(bin, "-db", "-f", path)
+	cmd.SysProcAttr = dieWithParent
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -625,3 +628,7 @@ func idleMemory(bin, backend string, n, runs int, open func(string) (net.Conn, e
 	}
 	return loadtest.Median(per), nil
 }
+
+// dieWithParent ends a measured process when the benchmark ends, however
+// it ends: killed, it cannot stop them itself.
+var dieWithParent = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
