@@ -491,7 +491,7 @@ func (b *h1body) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	if err == io.EOF {
 		if !b.sawEOF.Swap(true) {
-			b.w.c.watch.arm(nil)
+			b.w.c.watch.arm()
 		}
 	}
 	return n, err
@@ -530,14 +530,10 @@ func (wt *watcher) setCancel(cancel context.CancelFunc) {
 	wt.mu.Unlock()
 }
 
-// arm starts the watch after watchDelay; cancel, if not nil, replaces the
-// function it calls.
-func (wt *watcher) arm(cancel context.CancelFunc) {
+// arm starts the watch after watchDelay.
+func (wt *watcher) arm() {
 	wt.mu.Lock()
 	defer wt.mu.Unlock()
-	if cancel != nil {
-		wt.cancel = cancel
-	}
 	if wt.state != watchOff {
 		return
 	}

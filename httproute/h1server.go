@@ -571,16 +571,16 @@ func (c *h1conn) serveOne() (keep bool) {
 		cancel()
 		return false
 	}
+	c.watch.setCancel(cancel)
 	if req.Body != http.NoBody {
 		w.body.rc, w.body.w = req.Body, w
-		req.Body = &w.body
+		req.Body = &w.body // arms the watch at the body's end
 		if expect != "" && req.ProtoAtLeast(1, 1) {
 			w.body.expect, w.canContinue = true, true
 		}
 	} else {
-		c.watch.arm(cancel)
+		c.watch.arm()
 	}
-	c.watch.setCancel(cancel)
 
 	ok := c.runHandler(w, req)
 	c.watch.stop()
@@ -647,7 +647,7 @@ func checkRequest(req *http.Request) (string, int) {
 		return "malformed Host header", http.StatusBadRequest
 	}
 	for k, vv := range req.Header {
-		if !httpguts.ValidHeaderFieldName(k) {
+		if !httpguts.ValidHeaderFieldName(k) { // ReadRequest lets a space through
 			return "invalid header name", http.StatusBadRequest
 		}
 		for _, v := range vv {
