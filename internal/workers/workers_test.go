@@ -61,20 +61,23 @@ func TestGoReusesGoroutinesThenLetsThemGo(t *testing.T) {
 // not hold up the ones after them.
 func TestGoDoesNotWaitForBusyGoroutines(t *testing.T) {
 	release := make(chan struct{})
-	var started sync.WaitGroup
-	for range 50 {
-		started.Add(1)
-		Go(func() {
-			started.Done()
-			<-release
-		})
-	}
+	defer close(release)
 	done := make(chan struct{})
-	go func() { started.Wait(); close(done) }()
+	go func() {
+		var started sync.WaitGroup
+		for range 50 {
+			started.Add(1)
+			Go(func() {
+				started.Done()
+				<-release
+			})
+		}
+		started.Wait()
+		close(done)
+	}()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("blocked functions held up the ones after them")
 	}
-	close(release)
 }
