@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"time"
 )
@@ -26,7 +27,24 @@ func readHello(br *bufio.Reader) (sni string, alpn []string, err error) {
 	if hello == nil {
 		return "", nil, herr
 	}
+	// crypto/tls takes the server name's bytes as they come; routes and
+	// certificates are chosen by it, so it must be a host name.
+	if !validServerName(hello.ServerName) {
+		return "", nil, fmt.Errorf("tls: server name %q is not a host name", hello.ServerName)
+	}
 	return hello.ServerName, hello.SupportedProtos, nil
+}
+
+// validServerName reports whether s is empty or an ASCII host name (IDNs
+// travel in SNI as A-labels): letters, digits, '-', '_' and dots.
+func validServerName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // peekConn is a read-only net.Conn over a bufio.Reader's peek window: Read

@@ -226,6 +226,8 @@ func FuzzClientHello(f *testing.F) {
 	f.Add(clientHello(f, "llm.example.com", []string{"h2", "http/1.1"}, 0)[5:])
 	f.Add(clientHello(f, "", nil, tls.VersionTLS12)[5:])
 	f.Add([]byte{0x01, 0x00, 0x00, 0x00})
+	// Found by fuzzing: crypto/tls passes a NUL in the server name.
+	f.Add(bytes.Replace(clientHello(f, "llm.example.com", nil, 0)[5:], []byte("llm.example.com"), []byte("llm.exam\x00le.com"), 1))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		rec := append([]byte{0x16, 0x03, 0x01, byte(len(body) >> 8), byte(len(body))}, body...)
 		br := bufio.NewReaderSize(&chunkReader{data: rec, n: 7, err: io.EOF}, sniffBufSize)
