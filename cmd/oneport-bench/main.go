@@ -83,15 +83,30 @@ func (r row) ratio(i int) float64 {
 	return r.vals[0] / r.vals[i]
 }
 
+// tmpRoot holds every file the benchmark makes: the oneport binary it
+// builds, state directories and HAProxy's configuration. run removes it,
+// also when the benchmark is interrupted.
+var tmpRoot string
+
 func run(o options) error {
+	var err error
+	if tmpRoot, err = os.MkdirTemp("", "oneport-bench"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmpRoot)
+	// An interrupted benchmark exits here; its processes get SIGTERM as it
+	// dies (dieWithParent).
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, os.Interrupt, syscall.SIGHUP)
+	go func() {
+		s := <-sig
+		os.RemoveAll(tmpRoot)
+		fmt.Fprintln(os.Stderr, "oneport-bench:", s)
+		os.Exit(1)
+	}()
 	bin := o.binary
 	if bin == "" {
-		dir, err := os.MkdirTemp("", "oneport-bench")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		bin = filepath.Join(dir, "oneport")
+		bin = filepath.Join(tmpRoot, "oneport")
 		build := exec.Command("go", "build", "-o", bin, "github.com/oneport/oneport/cmd/oneport")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
@@ -158,7 +173,7 @@ func startOneport(bin string, args ...string) (*daemon, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	// State (the internal CA) goes to a directory removed on stop, and no
 	// admin socket is made: the benchmark leaves nothing on the host.
-	state, err := os.MkdirTemp("", "oneport-bench-state")
+	state, err := os.MkdirTemp(tmpRoot, "state")
 	if err != nil {
 		return nil, err
 	}
@@ -291,7 +306,7 @@ func startHAProxy(backend string, mode string) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "oneport-bench-haproxy")
+	dir, err := os.MkdirTemp(tmpRoot, "haproxy")
 	if err != nil {
 		return nil, err
 	}
