@@ -64,23 +64,29 @@ func (p *parker) add(c *h1conn, since time.Time) bool {
 			}
 		})
 	}
+	op := syscall.EPOLL_CTL_ADD
+	if c.inEpoll {
+		op = syscall.EPOLL_CTL_MOD
+	}
+	// Set before the registration: once registered, the loop may hand c
+	// to another goroutine before EpollCtl returns here. It is put back
+	// below while c is still parked, so only this goroutine has it.
+	c.inEpoll = true
 	p.mu.Unlock()
 	var err error
 	cerr := c.raw.Control(func(fd uintptr) {
 		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(tok)}
-		op := syscall.EPOLL_CTL_ADD
-		if c.inEpoll {
-			op = syscall.EPOLL_CTL_MOD
-		}
 		err = syscall.EpollCtl(p.epfd, op, int(fd), &ev)
 	})
 	if cerr != nil || err != nil {
-		if !p.take(c) {
-			return true // the idle timer has it already
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.takeLocked(tok) == nil {
+			return true // the idle timer or a shutdown has it already
 		}
+		c.inEpoll = op == syscall.EPOLL_CTL_MOD
 		return false
 	}
-	c.inEpoll = true
 	return true
 }
 
