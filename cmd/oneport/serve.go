@@ -125,7 +125,7 @@ func serveContext(ctx context.Context, cfg *Config, res *resolved, log *slog.Log
 	ln := opts.listener
 	if ln == nil {
 		var err error
-		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		if ln, err = mux.Listen(ctx, "tcp", cfg.Listen); err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
 	}
