@@ -1,6 +1,7 @@
 package sshfwd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -123,6 +124,35 @@ func TestDialAddrPortKeepAlive(t *testing.T) {
 		c.Close()
 		if on != tc.on || (tc.on == 1 && idle != tc.idleSecs) {
 			t.Errorf("KeepAlive %v: SO_KEEPALIVE %d, TCP_KEEPIDLE %d; want %d, %d", tc.ka, on, idle, tc.on, tc.idleSecs)
+		}
+	}
+}
+
+// A Forwarder leaves keepalive off toward a loopback address unless
+// KeepAlive asks for it.
+func TestForwarderLoopbackKeepAlive(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, tc := range []struct {
+		ka time.Duration
+		on int
+	}{{0, 0}, {40 * time.Second, 1}, {-1, 0}} {
+		f := &Forwarder{Addr: ln.Addr().String(), KeepAlive: tc.ka}
+		c, err := f.dial(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, _ := c.(*net.TCPConn).SyscallConn()
+		var on int
+		rc.Control(func(fd uintptr) {
+			on, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE)
+		})
+		c.Close()
+		if on != tc.on {
+			t.Errorf("KeepAlive %v to %s: SO_KEEPALIVE %d, want %d", tc.ka, f.Addr, on, tc.on)
 		}
 	}
 }

@@ -46,7 +46,9 @@ type Forwarder struct {
 	// DialTimeout bounds the dial; zero means DefaultDialTimeout.
 	DialTimeout time.Duration
 	// KeepAlive is the TCP keepalive period of the upstream connection;
-	// zero means DefaultKeepAlive, negative turns keepalive off.
+	// zero means DefaultKeepAlive, except to a loopback address, where no
+	// probe could find anything the kernel would not report itself;
+	// negative turns keepalive off.
 	KeepAlive time.Duration
 	// Dial, if set, replaces net.Dialer's DialContext (tests, and
 	// transparent dials that bind the client's address).
@@ -100,6 +102,9 @@ func (f *Forwarder) dial(ctx context.Context, client net.Conn) (net.Conn, error)
 	}
 	if f.Dial == nil && !f.Transparent {
 		if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Zone() == "" {
+			if f.KeepAlive == 0 && ap.Addr().Unmap().IsLoopback() {
+				ka = -1 // a peer on this box cannot vanish unseen
+			}
 			return dialAddrPort(ap, timeout, f.Mark, ka)
 		}
 	}
