@@ -8,9 +8,9 @@
 // Bytes the sniffer had already read were sent on a second time (the
 // verdict is handed whole socket buffers, however much of one was read);
 // nothing holds the client back (a 1 GiB upload was taken in at memory
-// speed and queued in the kernel ahead of the backend); and what is still
-// queued when a socket is shut down is lost. A splice moves at most a pipe
-// at a time, so a slow sshd slows the client, and it loses nothing.
+// speed and queued in the kernel ahead of the backend); and a half-close
+// overtook the bytes still queued, which were lost. A splice moves at most
+// a pipe at a time, so a slow sshd slows the client, and it loses nothing.
 package sshfwd
 
 import (
