@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -17,8 +16,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/pelletier/go-toml/v2"
 
 	"github.com/oneport/oneport/httproute"
 )
@@ -380,84 +377,6 @@ func (s *server) adminDrain(w http.ResponseWriter, r *http.Request, drain bool) 
 	}
 	s.log.Info("upstream changed through the admin API", "upstream", addr, "drained", drain)
 	writeJSON(w, http.StatusOK, s.handler.Upstreams())
-}
-
-// persistRoutes rewrites the config file's [[route]] tables, keeping a
-// copy of the old file as FILE.bak. Other keys keep their values;
-// comments are not kept.
-func (s *server) persistRoutes(routes []httproute.Route) error {
-	path := s.cfg.file
-	if path == "" {
-		return errors.New("oneport was started without --config: there is no file to persist to")
-	}
-	old, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("persist: %w", err)
-	}
-	var doc map[string]any
-	if err := toml.Unmarshal(old, &doc); err != nil {
-		return fmt.Errorf("persist: %w", err)
-	}
-	var tables []map[string]any
-	for _, r := range routes {
-		tables = append(tables, routeTable(r))
-	}
-	doc["route"] = tables
-	var buf bytes.Buffer
-	buf.WriteString("# Written by oneport's admin API (persist=true); the previous file is " + filepath.Base(path) + ".bak.\n")
-	if err := toml.NewEncoder(&buf).Encode(doc); err != nil {
-		return fmt.Errorf("persist: %w", err)
-	}
-	if err := os.WriteFile(path+".bak", old, 0o600); err != nil {
-		return fmt.Errorf("persist: %w", err)
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("persist: %w", err)
-	}
-	return os.Rename(tmp, path)
-}
-
-func routeTable(r httproute.Route) map[string]any {
-	t := map[string]any{"path": r.Path}
-	set := func(k string, v any, zero bool) {
-		if !zero {
-			t[k] = v
-		}
-	}
-	set("name", r.Name, r.Name == "")
-	set("host", r.Host, r.Host == "")
-	set("policy", r.Policy, r.Policy == "")
-	set("tag", r.Tag, r.Tag == "")
-	set("rewrite", r.Rewrite, r.Rewrite == "")
-	set("upstream_host", r.UpstreamHost, !r.UpstreamHost)
-	set("retries", r.Retries, r.Retries == 0)
-	if r.StripPrefix != nil {
-		t["strip_prefix"] = *r.StripPrefix
-	}
-	var ups []any
-	for _, u := range r.Upstreams {
-		o, ok := r.UpstreamOptions[u]
-		if !ok {
-			ups = append(ups, u)
-			continue
-		}
-		m := map[string]any{"address": u}
-		set2 := func(k string, v any, zero bool) {
-			if !zero {
-				m[k] = v
-			}
-		}
-		set2("weight", o.Weight, o.Weight == 0)
-		set2("tags", o.Tags, len(o.Tags) == 0)
-		ups = append(ups, m)
-	}
-	t["upstream"] = ups
-	if r.Health.Kind != "" {
-		t["health"] = map[string]any{"check": r.Health.Kind, "path": r.Health.Path, "interval": r.Health.Interval.String(),
-			"timeout": r.Health.Timeout.String(), "healthy": r.Health.Healthy, "unhealthy": r.Health.Unhealthy}
-	}
-	return t
 }
 
 // serveAdmin serves the admin API on the unix socket (mode 0660) and,
