@@ -168,14 +168,24 @@ func TestAdminTagAndDrainCLI(t *testing.T) {
 }
 
 // persist=true writes the change to the config file, which a new oneport
-// then serves; the old file is kept.
+// then serves; the old file is kept, and neither is more readable than the
+// file was.
 func TestAdminPersistRoundTrip(t *testing.T) {
 	f := startAdminFixture(t, "")
+	if err := os.Chmod(f.config, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if code, out, errOut := runCmd("route", "add", "/embed/="+f.b+"*2#green", "--name", "embed", "--persist", "--admin-socket", f.socket); code != 0 {
 		t.Fatalf("%s %s", out, errOut)
 	}
-	if _, err := os.Stat(f.config + ".bak"); err != nil {
-		t.Fatal("no backup of the old config")
+	for _, p := range []string{f.config, f.config + ".bak"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600 like the file before", p, fi.Mode().Perm())
+		}
 	}
 	cfg, err := loadFile(f.config)
 	if err != nil {

@@ -27,18 +27,38 @@ func (s *server) persistRoutes(routes []httproute.Route) error {
 	if err != nil {
 		return fmt.Errorf("persist: %w", err)
 	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("persist: %w", err)
+	}
 	out, err := spliceRoutes(old, routes)
 	if err != nil {
 		return fmt.Errorf("persist to %s: %w", path, err)
 	}
-	if err := os.WriteFile(path+".bak", old, 0o600); err != nil {
+	// The new file and the copy are as readable as the old file was, no
+	// more: it may hold secrets (admin_token, dns_update_key).
+	mode := fi.Mode().Perm()
+	if err := writeFileMode(path+".bak", old, mode); err != nil {
 		return fmt.Errorf("persist: %w", err)
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, out, 0o644); err != nil {
+	if err := writeFileMode(tmp, out, mode); err != nil {
 		return fmt.Errorf("persist: %w", err)
 	}
-	return os.Rename(tmp, path)
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("persist: %w", err)
+	}
+	return nil
+}
+
+// writeFileMode writes data to path with exactly mode, whatever the file
+// was before and whatever the umask.
+func writeFileMode(path string, data []byte, mode os.FileMode) error {
+	if err := os.WriteFile(path, data, mode); err != nil {
+		return err
+	}
+	return os.Chmod(path, mode)
 }
 
 // routeBlock is one [[route]] table of a config file: its header, its
