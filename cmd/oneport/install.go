@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/oneport/oneport/packaging"
@@ -86,9 +88,32 @@ func runInstall(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "oneport install:", err)
 			return 1
 		}
+		if err := groupWritable("/etc/oneport", "oneport"); err != nil {
+			fmt.Fprintln(stderr, "oneport install:", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, "made     /etc/oneport writable by group oneport (for the admin API's persist)")
 	}
 	fmt.Fprintln(stdout, "next:    systemctl daemon-reload && systemctl enable --now oneport")
 	return 0
+}
+
+// groupWritable gives dir to group and lets the group write it, as the
+// package's postinst does: the admin API's persist writes a new config
+// file beside the old one and renames it.
+func groupWritable(dir, group string) error {
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		return err
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return fmt.Errorf("group %s: gid %q: %w", group, g.Gid, err)
+	}
+	if err := os.Chown(dir, -1, gid); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o775)
 }
 
 // ensureUser creates the oneport system user the unit runs as.
