@@ -180,18 +180,22 @@ func spliceRoutes(src []byte, routes []httproute.Route) ([]byte, error) {
 		}
 		return out.Bytes(), nil
 	}
-	prev := 0
+	// What stays of src: the text before the first block, and the gaps
+	// between and after the blocks, which the routes go before.
+	var after bytes.Buffer
 	for i, b := range blocks {
-		out.Write(src[prev:b.start])
-		prev = b.end
-		if i == 0 && section.Len() > 0 {
-			out.Write(section.Bytes())
-			if rest := bytes.TrimSpace(src[b.end:]); len(rest) > 0 {
-				out.WriteString("\n")
-			}
+		next := len(src)
+		if i+1 < len(blocks) {
+			next = blocks[i+1].start
 		}
+		after.Write(src[b.end:next])
 	}
-	out.Write(src[prev:])
+	out.Write(src[:blocks[0].start])
+	out.Write(section.Bytes())
+	if section.Len() > 0 && len(bytes.TrimSpace(after.Bytes())) > 0 {
+		out.WriteString("\n") // a blank line before what follows the routes
+	}
+	out.Write(after.Bytes())
 	return out.Bytes(), nil
 }
 

@@ -209,3 +209,16 @@ func FuzzSpliceRoutes(f *testing.F) {
 		}
 	})
 }
+
+// Persisting the routes a file already says, in the order a running
+// oneport holds them, leaves the file byte for byte as it was.
+func TestSpliceRoutesUnchanged(t *testing.T) {
+	src := []byte("listen = \":2222\"\n\n# embeddings\n[[route]]\npath = \"/embed/\"\nupstream = \"127.0.0.1:30001\"\n\n[[route]]\npath = \"/\"\nupstream = \"127.0.0.1:30000\" # chat\n")
+	out, err := spliceRoutes(src, routesOf(t, src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out, src) {
+		t.Fatalf("changed:\n%q\nwant:\n%q", out, src)
+	}
+}
