@@ -1,7 +1,8 @@
-package httproute_test
+package h1_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -11,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oneport/oneport/httproute"
+	"github.com/oneport/oneport/httproute/internal/h1"
 )
 
 // closingUpstream answers each request with keep-alive, then closes the
@@ -49,14 +50,23 @@ func closingUpstream(t *testing.T, idle time.Duration) (string, *atomic.Int64) {
 	return ln.Addr().String(), &served
 }
 
+// transportClient sends requests to up through a Transport, as the proxy
+// does.
+func transportClient(t *testing.T, up string) *http.Client {
+	d := &net.Dialer{}
+	dial := func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", up) }
+	tr := h1.NewTransport(dial, &http.Transport{}, time.Minute, 256, 90*time.Second)
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
 // Requests after the upstream closed its idle connections still succeed,
 // GET and POST alike: a closed pooled connection is noticed before use.
 func TestStaleKeepAliveConnections(t *testing.T) {
 	up, served := closingUpstream(t, 30*time.Millisecond)
 	// Connections idle for longer than this are checked before reuse.
-	t.Cleanup(httproute.SetAliveCheckAfter(10 * time.Millisecond))
-	addr := startProxy(t, nil, route("/="+up))
-	client := &http.Client{}
+	t.Cleanup(h1.SetAliveCheckAfter(10 * time.Millisecond))
+	addr, client := up, transportClient(t, up)
 	for i := range 4 {
 		resp, err := client.Post("http://"+addr+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"m"}`))
 		if err != nil {
@@ -81,12 +91,12 @@ func TestStaleKeepAliveConnections(t *testing.T) {
 // Large and chunked request bodies stream through the standard transport.
 func TestLargeAndChunkedBodiesStream(t *testing.T) {
 	up, _ := closingUpstream(t, time.Second)
-	addr := startProxy(t, nil, route("/="+up))
+	addr, client := up, transportClient(t, up)
 	for _, body := range []io.Reader{
 		strings.NewReader(strings.Repeat("x", 200<<10)),   // over the fast path's limit
 		io.MultiReader(strings.NewReader("chunked body")), // unknown length
 	} {
-		resp, err := http.Post("http://"+addr+"/upload", "application/octet-stream", body)
+		resp, err := client.Post("http://"+addr+"/upload", "application/octet-stream", body)
 		if err != nil {
 			t.Fatal(err)
 		}

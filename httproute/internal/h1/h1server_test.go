@@ -1,4 +1,4 @@
-package httproute_test
+package h1_test
 
 import (
 	"bufio"
@@ -16,19 +16,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oneport/oneport/httproute"
+	"github.com/oneport/oneport/httproute/internal/h1"
 	"github.com/oneport/oneport/mux"
 )
 
-// startServer serves h with httproute's Server behind a mux, as oneport
+// startServer serves h with the engine's Server behind a mux, as oneport
 // does, and returns its address.
-func startServer(t testing.TB, h http.Handler, tune func(*httproute.Server)) (string, *httproute.Server) {
+func startServer(t testing.TB, h http.Handler, tune func(*h1.Server)) (string, *h1.Server) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := httproute.NewServer(h, nil)
+	s := h1.NewServer(h, nil)
+	s.Fallback = closeTarget{}
 	if tune != nil {
 		tune(s)
 	}
@@ -37,6 +38,10 @@ func startServer(t testing.TB, h http.Handler, tune func(*httproute.Server)) (st
 	t.Cleanup(func() { m.Close(); s.Close() })
 	return ln.Addr().String(), s
 }
+
+type closeTarget struct{}
+
+func (closeTarget) HandleConn(c net.Conn) { c.Close() }
 
 // startStd serves h with a plain net/http server, the reference.
 func startStd(t testing.TB, h http.Handler) string {
@@ -328,7 +333,7 @@ func TestIdleConnectionParksAndServesOn(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for goroutinesIn("httproute.(*h1conn)") != 0 || goroutinesIn("mux.(*Server).handle") != 0 {
+	for goroutinesIn("h1.(*h1conn)") != 0 || goroutinesIn("mux.(*Server).handle") != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("an idle connection still has a goroutine")
 		}
@@ -339,11 +344,11 @@ func TestIdleConnectionParksAndServesOn(t *testing.T) {
 			t.Fatalf("after parking: got %q, %v", body, err)
 		}
 	}
-	if goroutinesIn("httproute.(*parker).loop(") != 1 {
+	if goroutinesIn("h1.(*parker).loop(") != 1 {
 		t.Fatal("no parker goroutine")
 	}
 	s.Close()
-	for deadline := time.Now().Add(5 * time.Second); goroutinesIn("httproute.(*parker).loop(") != 0; {
+	for deadline := time.Now().Add(5 * time.Second); goroutinesIn("h1.(*parker).loop(") != 0; {
 		if time.Now().After(deadline) {
 			t.Fatal("the parker's goroutine outlived the server")
 		}
@@ -352,7 +357,7 @@ func TestIdleConnectionParksAndServesOn(t *testing.T) {
 }
 
 func TestIdleAndHeaderTimeouts(t *testing.T) {
-	addr, _ := startServer(t, behaviours(), func(s *httproute.Server) {
+	addr, _ := startServer(t, behaviours(), func(s *h1.Server) {
 		s.IdleTimeout = 300 * time.Millisecond
 		s.ReadHeaderTimeout = 300 * time.Millisecond
 	})
