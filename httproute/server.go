@@ -3,6 +3,8 @@ package httproute
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,8 +17,9 @@ import (
 )
 
 // Server serves oneport's HTTP. Plain HTTP/1 connections that the mux
-// sniffed are served by oneport's own HTTP/1.1 engine; everything else
-// (h2c, and HTTP that came out of TLS) goes to the embedded http.Server.
+// sniffed are served by oneport's own HTTP/1.1 engine, or by the embedded
+// http.Server when Engine says so; everything else (h2c, and HTTP that
+// came out of TLS) always goes to the embedded http.Server.
 //
 // The own engine exists for what net/http's server costs a proxy in front
 // of model servers. net/http keeps two 4 KiB buffers and a grown goroutine
@@ -39,7 +42,8 @@ type Server struct {
 	// Handler answers requests on both paths.
 	Handler http.Handler
 	// ReadHeaderTimeout bounds reading a request's header once its first
-	// byte has arrived; zero means no limit.
+	// byte has arrived; zero means no limit. It and the next two fields
+	// configure the own engine; HTTP has its own.
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout is how long a keep-alive connection may wait for its
 	// next request; zero means no limit.
@@ -47,10 +51,17 @@ type Server struct {
 	// MaxHeaderBytes bounds a request's header; zero means
 	// http.DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
-	// HTTP serves h2c and TLS connections.
+	// HTTP serves h2c and TLS connections, and plain HTTP/1 under
+	// EngineNetHTTP.
 	HTTP *http.Server
+	// Engine chooses what serves plain HTTP/1 connections: EngineOneport
+	// (the zero value "" means the same) or EngineNetHTTP. Any other value
+	// makes Serve return an error wrapping ErrUnknownEngine and
+	// HandleConn close connections; check it first with CheckEngine.
+	Engine string
 
 	log *slog.Logger
+	err error // the Engine's, once started
 
 	once    sync.Once
 	inner   *mux.ListenerTarget // feeds HTTP
@@ -87,6 +98,27 @@ func NewServer(h http.Handler, log *slog.Logger) *Server {
 	}
 }
 
+// Engines for Server.Engine.
+const (
+	// EngineOneport is oneport's own HTTP/1.1 engine, which holds no
+	// buffer and no goroutine while a keep-alive connection is idle.
+	EngineOneport = "oneport"
+	// EngineNetHTTP is net/http's HTTP/1 server.
+	EngineNetHTTP = "net/http"
+)
+
+// ErrUnknownEngine is returned for a Server.Engine that names no engine.
+var ErrUnknownEngine = errors.New("unknown HTTP/1 engine")
+
+// CheckEngine reports whether name is a valid Server.Engine.
+func CheckEngine(name string) error {
+	switch name {
+	case "", EngineOneport, EngineNetHTTP:
+		return nil
+	}
+	return fmt.Errorf("http engine %q: %w (want %q or %q)", name, ErrUnknownEngine, EngineOneport, EngineNetHTTP)
+}
+
 // tlsInside marks requests whose connection is TLS that oneport
 // terminated but that reached the server wrapped (HTTP found inside TLS
 // without ALPN), where r.TLS stays nil.
@@ -108,7 +140,14 @@ func isTLS(r *http.Request) bool {
 func (s *Server) start() {
 	s.once.Do(func() {
 		s.inner = mux.NewListenerTarget("http", nil)
+		if s.err = CheckEngine(s.Engine); s.err != nil {
+			s.log.Error("http server not started", "err", s.err)
+			return
+		}
 		go s.HTTP.Serve(s.inner)
+		if s.Engine == EngineNetHTTP {
+			return
+		}
 		s.own = h1.NewServer(s.Handler, s.log)
 		s.own.ReadHeaderTimeout = s.ReadHeaderTimeout
 		s.own.IdleTimeout = s.IdleTimeout
@@ -121,13 +160,23 @@ func (s *Server) start() {
 // Server a mux.Target.
 func (s *Server) HandleConn(c net.Conn) {
 	s.start()
-	s.own.HandleConn(c)
+	switch {
+	case s.err != nil:
+		c.Close()
+	case s.own != nil:
+		s.own.HandleConn(c)
+	default:
+		s.inner.HandleConn(c)
+	}
 }
 
 // Serve serves the connections ln accepts, as HandleConn does, until ln
 // fails. It returns http.ErrServerClosed after Shutdown or Close.
 func (s *Server) Serve(ln net.Listener) error {
 	s.start()
+	if s.err != nil {
+		return s.err
+	}
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -148,9 +197,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.start()
 	errc := make(chan error, 1)
 	go func() { errc <- s.HTTP.Shutdown(ctx) }()
-	if err := s.own.Shutdown(ctx); err != nil {
-		<-errc
-		return err
+	if s.own != nil {
+		if err := s.own.Shutdown(ctx); err != nil {
+			<-errc
+			return err
+		}
 	}
 	return <-errc
 }
@@ -159,6 +210,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	s.closing.Store(true)
 	s.start()
-	s.own.Close()
+	if s.own != nil {
+		s.own.Close()
+	}
 	return s.HTTP.Close()
 }
