@@ -1,7 +1,6 @@
-package httproute_test
+package certs_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,7 +13,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -24,70 +22,78 @@ import (
 
 	"github.com/oneport/oneport/internal/syncbuf"
 
-	"golang.org/x/crypto/ssh"
-
-	"github.com/oneport/oneport/httproute"
-	"github.com/oneport/oneport/internal/sshtest"
+	"github.com/oneport/oneport/internal/certs"
 	"github.com/oneport/oneport/mux"
-	"github.com/oneport/oneport/sshfwd"
 )
 
-// tlsStack serves the whole oneport data path on 127.0.0.1:0: the mux,
-// SNI passthrough, TLS termination, SSH, and HTTP routes.
+// tlsStack serves the TLS part of oneport's data path on 127.0.0.1:0: the
+// mux, SNI passthrough, and TLS termination with the Manager's
+// certificates, in front of an HTTP server.
 type tlsStack struct {
-	addr string
-	tls  *httproute.TLS
-	logs *syncbuf.Buffer
+	addr  string
+	certs *certs.Manager
+	logs  *syncbuf.Buffer
 }
 
-func startTLSStack(t *testing.T, opts httproute.TLSOptions, passthrough []mux.SNIRoute, routes ...httproute.Route) *tlsStack {
+func startTLSStack(t *testing.T, opts certs.Options, passthrough []mux.SNIRoute) *tlsStack {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startTLSStackOn(t, ln, opts, passthrough, routes...)
+	return startTLSStackOn(t, ln, opts, passthrough)
 }
 
-func startTLSStackOn(t *testing.T, ln net.Listener, opts httproute.TLSOptions, passthrough []mux.SNIRoute, routes ...httproute.Route) *tlsStack {
+// startTLSStackOn serves on ln; its HTTP server answers "plain" or "tls"
+// by how the request arrived, and ACME HTTP-01 challenges.
+func startTLSStackOn(t *testing.T, ln net.Listener, opts certs.Options, passthrough []mux.SNIRoute) *tlsStack {
 	t.Helper()
 	st := &tlsStack{logs: &syncbuf.Buffer{}}
 	log := slog.New(slog.NewTextHandler(st.logs, nil))
-	h, err := httproute.NewHandler(routes, httproute.WithLogger(log))
-	if err != nil {
-		t.Fatal(err)
-	}
 	lt := mux.NewListenerTarget("http", ln.Addr())
-	if opts.SSH == nil {
-		opts.SSH = closeTarget{}
-	}
-	opts.HTTP, opts.Logger = lt, log
+	opts.Logger = log
 	if opts.StateDir == "" {
 		opts.StateDir = t.TempDir()
 	}
 	if opts.IPs == nil {
 		opts.IPs = []net.IP{net.IPv4(127, 0, 0, 1)}
 	}
-	st.tls, err = httproute.NewTLS(context.Background(), opts)
+	var err error
+	st.certs, err = certs.New(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httproute.NewServer(st.tls.HTTPChallenge(h), log)
-	m := &mux.Server{HTTP: lt, SSH: opts.SSH, TLS: &mux.SNIRouter{Routes: passthrough, Default: st.tls}, Logger: log}
+	answer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil {
+			io.WriteString(w, "tls")
+			return
+		}
+		io.WriteString(w, "plain")
+	})
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetHTTP2(true)
+	hs := &http.Server{Handler: st.certs.HTTPChallenge(answer), Protocols: &protos,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	term := &mux.TLSTerminator{Config: st.certs.TLSConfig(), HTTP: lt, SSH: closeTarget{}, Logger: log}
+	m := &mux.Server{HTTP: lt, SSH: closeTarget{}, TLS: &mux.SNIRouter{Routes: passthrough, Default: term}, Logger: log}
 	go hs.Serve(lt)
 	go m.Serve(ln)
 	t.Cleanup(func() {
 		m.Close()
 		hs.Close()
-		h.CloseIdleConnections()
-		st.tls.Close()
+		st.certs.Close()
 		waitCertmagicDone(t)
 	})
 	st.addr = ln.Addr().String()
 	return st
 }
 
-func rootPool(t *testing.T, ca *httproute.InternalCA) *x509.CertPool {
+type closeTarget struct{}
+
+func (closeTarget) HandleConn(c net.Conn) { c.Close() }
+
+func rootPool(t *testing.T, ca *certs.InternalCA) *x509.CertPool {
 	p := x509.NewCertPool()
 	if !p.AppendCertsFromPEM(ca.RootPEM()) {
 		t.Fatal("root PEM does not parse")
@@ -95,47 +101,9 @@ func rootPool(t *testing.T, ca *httproute.InternalCA) *x509.CertPool {
 	return p
 }
 
-// A client that trusts only the internal CA's root completes handshakes
-// for the box's IP and for a host name, negotiates h2, and reaches the
-// routes; X-Forwarded-Proto says https.
-func TestInternalCAHandshakeIPAndName(t *testing.T) {
-	b := echoBackend(t, "b")
-	st := startTLSStack(t, httproute.TLSOptions{Hosts: []string{"llm.example.com"}}, nil, route("/="+hostOf(b)))
-	pool := rootPool(t, st.tls.CA)
-	for _, name := range []string{"", "llm.example.com", "localhost"} {
-		tr := &http.Transport{
-			TLSClientConfig:   &tls.Config{RootCAs: pool, ServerName: name},
-			ForceAttemptHTTP2: true,
-			DialTLSContext:    nil,
-		}
-		host := "127.0.0.1"
-		if name != "" {
-			host = name
-			tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, network, st.addr)
-			}
-		}
-		_, port, _ := net.SplitHostPort(st.addr)
-		resp, err := (&http.Client{Transport: tr}).Get("https://" + net.JoinHostPort(host, port) + "/v1/models")
-		if err != nil {
-			t.Fatalf("%q: %v", name, err)
-		}
-		var body bytes.Buffer
-		body.ReadFrom(resp.Body)
-		resp.Body.Close()
-		tr.CloseIdleConnections()
-		if resp.ProtoMajor != 2 {
-			t.Errorf("%q: %s, want HTTP/2", name, resp.Proto)
-		}
-		if !strings.Contains(body.String(), `"Xfp":"https"`) && !strings.Contains(body.String(), `"xfp":"https"`) {
-			t.Errorf("%q: upstream did not see X-Forwarded-Proto https: %s", name, body.String())
-		}
-	}
-}
-
 func TestCARootKeyMode(t *testing.T) {
 	dir := t.TempDir()
-	ca, err := httproute.LoadCA(dir)
+	ca, err := certs.LoadCA(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +111,7 @@ func TestCARootKeyMode(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("root key mode %v (%v), want 0600", fi.Mode().Perm(), err)
 	}
-	again, err := httproute.LoadCA(dir)
+	again, err := certs.LoadCA(dir)
 	if err != nil || again.Fingerprint() != ca.Fingerprint() {
 		t.Fatalf("reloaded CA differs: %v", err)
 	}
@@ -183,7 +151,7 @@ func peerCert(t *testing.T, addr, sni string) (*x509.Certificate, error) {
 func TestFileCertsReloadWithoutRestart(t *testing.T) {
 	dir := t.TempDir()
 	certPath, keyPath, first := writeCert(t, dir, "site", []string{"files.example.com"}, time.Now().Add(24*time.Hour))
-	st := startTLSStack(t, httproute.TLSOptions{Files: []httproute.CertFile{{Cert: certPath, Key: keyPath}}}, nil)
+	st := startTLSStack(t, certs.Options{Files: []certs.CertFile{{Cert: certPath, Key: keyPath}}}, nil)
 	got, err := peerCert(t, st.addr, "files.example.com")
 	if err != nil || !got.Equal(first) {
 		t.Fatalf("first handshake: %v", err)
@@ -205,7 +173,7 @@ func TestFileCertsReloadWithoutRestart(t *testing.T) {
 	}
 	// A half-written replacement keeps the good certificate in service.
 	os.WriteFile(certPath, []byte("-----BEGIN CERTIFICATE-----\ngarbage"), 0o644)
-	st.tls.ReloadFiles()
+	st.certs.ReloadFiles()
 	if got, err = peerCert(t, st.addr, "files.example.com"); err != nil || !got.Equal(second) {
 		t.Fatalf("after a bad write: %v", err)
 	}
@@ -221,20 +189,20 @@ func TestFileCertsBadInput(t *testing.T) {
 	_, otherKey, _ := writeCert(t, dir, "other", []string{"b.example"}, time.Now().Add(time.Hour))
 	oldCert, oldKey, _ := writeCert(t, dir, "old", []string{"c.example"}, time.Now().Add(-time.Hour))
 	for _, tc := range []struct {
-		f    httproute.CertFile
+		f    certs.CertFile
 		want string
 	}{
-		{httproute.CertFile{Cert: goodCert, Key: filepath.Join(dir, "missing.key")}, "missing.key"},
-		{httproute.CertFile{Cert: goodCert, Key: otherKey}, "private key does not match public key"},
-		{httproute.CertFile{Cert: oldCert, Key: oldKey}, "expired"},
+		{certs.CertFile{Cert: goodCert, Key: filepath.Join(dir, "missing.key")}, "missing.key"},
+		{certs.CertFile{Cert: goodCert, Key: otherKey}, "private key does not match public key"},
+		{certs.CertFile{Cert: oldCert, Key: oldKey}, "expired"},
 	} {
-		_, err := httproute.NewTLS(context.Background(), httproute.TLSOptions{StateDir: t.TempDir(), Files: []httproute.CertFile{tc.f}, IPs: []net.IP{}})
+		_, err := certs.New(context.Background(), certs.Options{StateDir: t.TempDir(), Files: []certs.CertFile{tc.f}, IPs: []net.IP{}})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: err = %v, want it to say %q", tc.f, err, tc.want)
 		}
 	}
-	good, err := httproute.NewTLS(context.Background(), httproute.TLSOptions{StateDir: t.TempDir(),
-		Files: []httproute.CertFile{{Cert: goodCert, Key: goodKey}}, IPs: []net.IP{}})
+	good, err := certs.New(context.Background(), certs.Options{StateDir: t.TempDir(),
+		Files: []certs.CertFile{{Cert: goodCert, Key: goodKey}}, IPs: []net.IP{}})
 	if err != nil {
 		t.Fatalf("good pair refused: %v", err)
 	}
@@ -242,79 +210,10 @@ func TestFileCertsBadInput(t *testing.T) {
 	waitCertmagicDone(t)
 }
 
-// SNI passthrough reaches a TLS backend untouched: the client sees the
-// backend's own certificate.
-func TestSNIPassthrough(t *testing.T) {
-	backend := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "jupyter")
-	}))
-	defer backend.Close()
-	st := startTLSStack(t, httproute.TLSOptions{}, []mux.SNIRoute{{
-		SNI: "*.jupyter.example", Target: &sshfwd.Forwarder{Addr: hostOf(backendPlain(backend))},
-	}})
-	got, err := peerCert(t, st.addr, "nb.jupyter.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !got.Equal(backend.Certificate()) {
-		t.Fatalf("client saw %v, not the backend's certificate", got.Subject)
-	}
-	// Other names are terminated by oneport.
-	got, err = peerCert(t, st.addr, "localhost")
-	if err != nil || got.Equal(backend.Certificate()) {
-		t.Fatalf("localhost: %v", err)
-	}
-	// Plain HTTP for a passthrough name is HTTP: oneport's router answers
-	// (with no routes, the welcome page), it is never spliced to the TLS
-	// backend.
-	req, _ := http.NewRequest("GET", "http://"+st.addr+"/", nil)
-	req.Host = "nb.jupyter.example"
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), "oneport is running") || strings.Contains(string(body), "jupyter") {
-		t.Errorf("plain HTTP to a TLS route: %d %q", resp.StatusCode, body)
-	}
-}
-
-func backendPlain(s *httptest.Server) *httptest.Server {
-	return &httptest.Server{URL: strings.Replace(s.URL, "https://", "http://", 1)}
-}
-
-// SSH over TLS: an SSH client over a TLS connection without ALPN, as
-// `ssh -o ProxyCommand='openssl s_client ...'` makes, logs in.
-func TestSSHOverTLS(t *testing.T) {
-	srv := sshtest.StartInProcess(t)
-	st := startTLSStack(t, httproute.TLSOptions{Hosts: []string{"ssh.example"}, SSH: &sshfwd.Forwarder{Addr: srv.Addr}}, nil)
-	tc, err := tls.Dial("tcp", st.addr, &tls.Config{ServerName: "ssh.example", RootCAs: rootPool(t, st.tls.CA)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
-	c, chans, reqs, err := ssh.NewClientConn(tc, st.addr, srv.Client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := ssh.NewClient(c, chans, reqs)
-	defer client.Close()
-	sess, err := client.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := sess.Output("echo inside tls")
-	if err != nil || string(out) != "inside tls\n" {
-		t.Fatalf("%q %v", out, err)
-	}
-}
-
 // Unknown SNI and truncated ClientHellos fail the handshake with a log
 // line; the server keeps serving.
 func TestTLSBadInput(t *testing.T) {
-	b := echoBackend(t, "b")
-	st := startTLSStack(t, httproute.TLSOptions{}, nil, route("/="+hostOf(b)))
+	st := startTLSStack(t, certs.Options{}, nil)
 	if _, err := peerCert(t, st.addr, "unknown.example"); err == nil {
 		t.Error("handshake for an unknown name succeeded")
 	}
