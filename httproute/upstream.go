@@ -22,7 +22,7 @@ type upstream struct {
 	socket string // unix socket path, or ""
 	weight int
 	tags   []string
-	st     *upstreamState // set when a Handler adopts the table
+	st     *upstreamState // set only in a Handler's copy of a table
 }
 
 // parseUpstream accepts host:port, http://, https://, h2c:// URLs and
