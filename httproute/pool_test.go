@@ -192,10 +192,8 @@ func TestPassiveEjectionAndRecovery(t *testing.T) {
 		if st := statusOf(h, dead); !st.Ejected {
 			t.Errorf("status %+v, want ejected", st)
 		}
-		time.Sleep(350 * time.Millisecond)
-		if st := statusOf(h, dead); st.Ejected {
-			t.Errorf("still ejected after the cool-down: %+v", st)
-		}
+		// The cool-down is a timer with no event of its own.
+		eventually(t, "the dead upstream is back after its cool-down", func() bool { return !statusOf(h, dead).Ejected })
 	})
 }
 
@@ -226,11 +224,7 @@ func TestActiveHealthChecks(t *testing.T) {
 		addr := startHandler(t, engine, h, nil)
 		waitHealth := func(want bool) {
 			t.Helper()
-			for deadline := time.Now().Add(3 * time.Second); statusOf(h, hostOf(b)).Healthy != want; time.Sleep(5 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("health never became %v", want)
-				}
-			}
+			eventually(t, fmt.Sprintf("health becomes %v", want), func() bool { return statusOf(h, hostOf(b)).Healthy == want })
 		}
 		sick.Store(true)
 		waitHealth(false)
@@ -275,11 +269,7 @@ func TestTCPCheckAndDrain(t *testing.T) {
 			t.Error("draining an unknown upstream succeeded")
 		}
 		b.srv.Close()
-		for deadline := time.Now().Add(3 * time.Second); statusOf(h, hostOf(b.srv)).Healthy; time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("tcp check did not mark a closed upstream unhealthy")
-			}
-		}
+		eventually(t, "the tcp check marks a closed upstream unhealthy", func() bool { return !statusOf(h, hostOf(b.srv)).Healthy })
 	})
 }
 
@@ -386,5 +376,23 @@ var engines = []string{httproute.EngineOneport, httproute.EngineNetHTTP}
 func forEachEngine(t *testing.T, test func(t *testing.T, engine string)) {
 	for _, e := range engines {
 		t.Run(strings.ReplaceAll(e, "/", "_"), func(t *testing.T) { test(t, e) })
+	}
+}
+
+// eventually waits up to five seconds for cond, checking it every few
+// milliseconds, and fails t if it never holds. It is for states that no
+// event announces (health checks, cool-downs, which run on timers of
+// their own); anything else waits on an event.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(5 * time.Second)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("timed out waiting until %s", what)
+		}
 	}
 }

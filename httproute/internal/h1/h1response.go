@@ -557,6 +557,7 @@ func (wt *watcher) run() {
 	c := wt.c
 	wt.mu.Unlock()
 	defer close(done)
+	runHook(&hookWatching)
 	for {
 		err := c.waitReadable()
 		if errors.Is(err, os.ErrDeadlineExceeded) {

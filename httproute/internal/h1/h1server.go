@@ -334,6 +334,7 @@ func (c *h1conn) waitIdle() bool {
 		if !c.srv.park(c, since) {
 			go c.parked(since)
 		}
+		runHook(&hookIdle)
 		return false
 	}
 	c.close()

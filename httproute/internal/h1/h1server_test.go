@@ -325,6 +325,7 @@ func goroutinesIn(fn string) int {
 // and goes on serving when its client sends again; the parker's goroutine
 // ends with the server.
 func TestIdleConnectionParksAndServesOn(t *testing.T) {
+	idle := idleEvents(t)
 	addr, s := startServer(t, behaviours(), nil)
 	get, _ := keepAlive(t, addr)
 	for range 3 {
@@ -332,13 +333,10 @@ func TestIdleConnectionParksAndServesOn(t *testing.T) {
 			t.Fatalf("got %q, %v", body, err)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for goroutinesIn("h1.(*h1conn)") != 0 || goroutinesIn("mux.(*Server).handle") != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("an idle connection still has a goroutine")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	<-idle
+	h1.Eventually(t, "the idle connection's goroutines end", func() bool {
+		return goroutinesIn("h1.(*h1conn)") == 0 && goroutinesIn("mux.(*Server).handle") == 0
+	})
 	for range 3 {
 		if body, err := get("/cl"); err != nil || body != "hello" {
 			t.Fatalf("after parking: got %q, %v", body, err)
@@ -348,12 +346,22 @@ func TestIdleConnectionParksAndServesOn(t *testing.T) {
 		t.Fatal("no parker goroutine")
 	}
 	s.Close()
-	for deadline := time.Now().Add(5 * time.Second); goroutinesIn("h1.(*parker).loop(") != 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("the parker's goroutine outlived the server")
+	h1.Eventually(t, "the parker's goroutine ends with the server", func() bool {
+		return goroutinesIn("h1.(*parker).loop(") == 0
+	})
+}
+
+// idleEvents returns a channel that receives when a connection goes idle
+// and gives up its goroutine.
+func idleEvents(t *testing.T) <-chan struct{} {
+	idle := make(chan struct{}, 16)
+	t.Cleanup(h1.OnIdle(func() {
+		select {
+		case idle <- struct{}{}:
+		default:
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	}))
+	return idle
 }
 
 func TestIdleAndHeaderTimeouts(t *testing.T) {
@@ -381,7 +389,6 @@ func TestIdleAndHeaderTimeouts(t *testing.T) {
 	}
 	defer c2.Close()
 	io.WriteString(c2, "GET /small HTTP/1.1\r\n")
-	time.Sleep(50 * time.Millisecond)
 	io.WriteString(c2, "Host: x\r\n")
 	c2.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, err := c2.Read(make([]byte, 1)); n != 0 || err != io.EOF {
@@ -401,12 +408,13 @@ func TestServerShutdownLetsRequestsFinish(t *testing.T) {
 		}
 		io.WriteString(w, "done")
 	})
+	parked := idleEvents(t)
 	addr, s := startServer(t, h, nil)
 	idleGet, idle := keepAlive(t, addr)
 	if _, err := idleGet("/"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // long enough to be parked
+	<-parked
 	busyGet, _ := keepAlive(t, addr)
 	result := make(chan string, 1)
 	go func() {
@@ -456,6 +464,8 @@ func TestClientLeavingCancelsRequest(t *testing.T) {
 		case <-time.After(10 * time.Second):
 		}
 	})
+	watching := make(chan struct{}, 1)
+	t.Cleanup(h1.OnWatching(func() { watching <- struct{}{} }))
 	addr, _ := startServer(t, h, nil)
 	for _, raw := range []string{
 		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -470,7 +480,7 @@ func TestClientLeavingCancelsRequest(t *testing.T) {
 		if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond) // past the watch delay
+		<-watching // the server watches for the client leaving
 		c.Close()
 		select {
 		case <-cancelled:
