@@ -1,5 +1,8 @@
 // Package httproute routes HTTP requests by host and path to local
-// upstreams (model servers) through net/http/httputil.ReverseProxy.
+// upstreams (model servers) through net/http/httputil.ReverseProxy. It
+// owns routing and proxying only: the mux decides what a connection
+// carries and terminates TLS (certificates come from internal/certs), so
+// httproute only ever sees HTTP connections.
 //
 // Routes come from --route specs (ParseSpec) or config tables. A Table
 // compiles them once; a Handler serves a Table and can swap it atomically.
