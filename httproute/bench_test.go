@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,31 +15,35 @@ import (
 // (mux, http.Server, ReverseProxy) with the same request to the backend
 // directly, in turns, and reports the ratio of their rates.
 func BenchmarkProxyJSON(b *testing.B) {
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"object":"list","data":[{"id":"m"}]}`)
-	}))
-	defer backend.Close()
-	addr := startProxy(b, nil, route("/="+hostOf(backend)))
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	get := func(url string) time.Duration {
-		start := time.Now()
-		resp, err := client.Get(url)
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return time.Since(start)
+	for _, engine := range engines {
+		b.Run(strings.ReplaceAll(engine, "/", "_"), func(b *testing.B) {
+			backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, `{"object":"list","data":[{"id":"m"}]}`)
+			}))
+			defer backend.Close()
+			addr := startProxy(b, engine, nil, route("/="+hostOf(backend)))
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+			get := func(url string) time.Duration {
+				start := time.Now()
+				resp, err := client.Get(url)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				return time.Since(start)
+			}
+			var direct, proxied time.Duration
+			for b.Loop() {
+				direct += get(backend.URL + "/v1/models")
+				proxied += get("http://" + addr + "/v1/models")
+			}
+			b.ReportMetric(float64(direct)/float64(proxied), "ratio")
+			b.ReportMetric(float64(proxied.Microseconds())/float64(b.N), "oneport-µs/req")
+			b.ReportMetric(float64(direct.Microseconds())/float64(b.N), "direct-µs/req")
+		})
 	}
-	var direct, proxied time.Duration
-	for b.Loop() {
-		direct += get(backend.URL + "/v1/models")
-		proxied += get("http://" + addr + "/v1/models")
-	}
-	b.ReportMetric(float64(direct)/float64(proxied), "ratio")
-	b.ReportMetric(float64(proxied.Microseconds())/float64(b.N), "oneport-µs/req")
-	b.ReportMetric(float64(direct.Microseconds())/float64(b.N), "direct-µs/req")
 }
 
 // BenchmarkMatch measures route selection on a table of typical size.

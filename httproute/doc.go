@@ -1,5 +1,8 @@
 // Package httproute routes HTTP requests by host and path to local
-// upstreams (model servers) through net/http/httputil.ReverseProxy.
+// upstreams (model servers) through net/http/httputil.ReverseProxy. It
+// owns routing and proxying only: the mux decides what a connection
+// carries and terminates TLS (certificates come from internal/certs), so
+// httproute only ever sees HTTP connections.
 //
 // Routes come from --route specs (ParseSpec) or config tables. A Table
 // compiles them once; a Handler serves a Table and can swap it atomically.
@@ -10,8 +13,16 @@
 // as they arrive, request bodies stream to the upstream, and WebSocket
 // upgrades pass through HTTP/1 upstreams.
 //
-// Server serves a Handler: plain HTTP/1 connections with its own request
-// loop, which holds no buffer while a keep-alive connection is idle and
-// frames responses as net/http does; h2c and TLS connections with an
-// embedded http.Server.
+// Server serves a Handler: h2c and TLS connections with an embedded
+// http.Server, and plain HTTP/1 connections with the engine that its
+// Engine field names:
+//
+//   - EngineOneport ("oneport", also the zero value ""): oneport's own
+//     request loop (package httproute/internal/h1), which holds no buffer
+//     and no goroutine while a keep-alive connection is idle and frames
+//     responses as net/http does;
+//   - EngineNetHTTP ("net/http"): the embedded http.Server, as for h2c.
+//
+// Each Server chooses for itself; any other value is refused with an error
+// wrapping ErrUnknownEngine (see CheckEngine).
 package httproute

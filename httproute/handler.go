@@ -73,33 +73,44 @@ func NewHandler(routes []Route, opts ...Option) (*Handler, error) {
 	return h, nil
 }
 
-// Table returns the routes in use.
+// Table returns the routes in use: an immutable snapshot, which SetTable
+// replaces rather than changes. It is the Handler's copy of the Table
+// last given to SetTable, not that Table itself.
 func (h *Handler) Table() *Table { return h.table.Load() }
 
-// SetTable swaps in a new table at once; a table is served by one Handler
-// only. Upstreams it shares with the old
-// one keep their connections, health and drain state; health checks of
-// upstreams it drops stop.
+// SetTable swaps in the routes of t at once; requests in flight finish on
+// the table they started with. t is not changed: the Handler serves a copy
+// of it wired to its upstream state, so t may be served by other Handlers
+// too. Upstreams the new routes share with the old ones keep their
+// connections, health and drain state; health checks of upstreams they
+// drop stop.
 func (h *Handler) SetTable(t *Table) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	next := map[string]*upstreamState{}
-	for _, c := range t.routes {
-		c.proxy = newProxy(c, h.opts)
-		for _, u := range c.upstreams {
-			key := upstreamKey(u, c.Route)
+	served := &Table{routes: make([]*compiled, len(t.routes))}
+	for i, c := range t.routes {
+		sc := *c
+		sc.upstreams = make([]*upstream, len(c.upstreams))
+		for j, u := range c.upstreams {
+			su := *u
+			key := upstreamKey(&su, sc.Route)
 			st := next[key]
 			if st == nil {
 				st = h.upstreams[key]
 			}
 			if st == nil {
-				st = newUpstreamState(u, c.Route)
-				st.startCheck(u, c.Route.Health, h.opts.logger())
+				st = newUpstreamState(&su, sc.Route)
+				st.startCheck(&su, sc.Route.Health, h.opts.logger())
 			}
-			u.st, next[key] = st, st
+			su.st, next[key] = st, st
+			sc.upstreams[j] = &su
 		}
+		sc.next = new(atomic.Uint64)
+		sc.proxy = newProxy(&sc, h.opts)
+		served.routes[i] = &sc
 	}
-	h.table.Store(t)
+	h.table.Store(served)
 	for key, st := range h.upstreams {
 		if next[key] == nil {
 			st.stop()

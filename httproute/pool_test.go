@@ -20,9 +20,18 @@ import (
 	"github.com/oneport/oneport/mux"
 )
 
-// startHandler serves h the way oneport does: a mux on 127.0.0.1:0 hands
-// HTTP and h2c connections to httproute's server. It returns the address.
-func startHandler(t testing.TB, h *httproute.Handler, log *slog.Logger) string {
+// startHandler serves h the way oneport does (see startServing) and
+// closes its upstream connections at the end.
+func startHandler(t testing.TB, engine string, h *httproute.Handler, log *slog.Logger) string {
+	t.Helper()
+	t.Cleanup(h.CloseIdleConnections) // after the servers have stopped
+	return startServing(t, engine, h, log)
+}
+
+// startServing serves h the way oneport does: a mux on 127.0.0.1:0 hands
+// HTTP and h2c connections to httproute's server with the given engine.
+// It returns the address.
+func startServing(t testing.TB, engine string, h http.Handler, log *slog.Logger) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -30,10 +39,11 @@ func startHandler(t testing.TB, h *httproute.Handler, log *slog.Logger) string {
 	}
 	lt := mux.NewListenerTarget("http", ln.Addr())
 	hs := httproute.NewServer(h, log)
+	hs.Engine = engine
 	m := &mux.Server{HTTP: lt, SSH: closeTarget{}}
 	go hs.Serve(lt)
 	go m.Serve(ln)
-	t.Cleanup(func() { m.Close(); hs.Close(); h.CloseIdleConnections() })
+	t.Cleanup(func() { m.Close(); hs.Close() })
 	return ln.Addr().String()
 }
 
@@ -75,112 +85,116 @@ func fetch(t testing.TB, client *http.Client, url string) (int, string) {
 }
 
 func TestWeightedRoundRobin(t *testing.T) {
-	a, b := newCounting(t, "a"), newCounting(t, "b")
-	addr := startProxy(t, nil, httproute.Route{Path: "/", Policy: httproute.PolicyRoundRobin,
-		Upstreams:       []string{hostOf(a.srv), hostOf(b.srv)},
-		UpstreamOptions: map[string]httproute.UpstreamOptions{hostOf(b.srv): {Weight: 3}}})
-	for range 400 {
-		fetch(t, http.DefaultClient, "http://"+addr+"/")
-	}
-	if share := float64(b.n.Load()) / 400; share < 0.70 || share > 0.80 {
-		t.Errorf("weight-3 upstream got %.2f of requests, want 0.75 (a=%d b=%d)", share, a.n.Load(), b.n.Load())
-	}
+	forEachEngine(t, func(t *testing.T, engine string) {
+		a, b := newCounting(t, "a"), newCounting(t, "b")
+		addr := startProxy(t, engine, nil, httproute.Route{Path: "/", Policy: httproute.PolicyRoundRobin,
+			Upstreams:       []string{hostOf(a.srv), hostOf(b.srv)},
+			UpstreamOptions: map[string]httproute.UpstreamOptions{hostOf(b.srv): {Weight: 3}}})
+		for range 400 {
+			fetch(t, http.DefaultClient, "http://"+addr+"/")
+		}
+		if share := float64(b.n.Load()) / 400; share < 0.70 || share > 0.80 {
+			t.Errorf("weight-3 upstream got %.2f of requests, want 0.75 (a=%d b=%d)", share, a.n.Load(), b.n.Load())
+		}
+	})
 }
 
 // Least connections sends new streams away from an upstream busy with a
 // long generation.
 func TestLeastConnAvoidsBusyUpstream(t *testing.T) {
-	release := make(chan struct{})
-	var busyStarted sync.Once
-	started := make(chan struct{})
-	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/stream" {
-			w.WriteHeader(200)
-			w.(http.Flusher).Flush()
-			busyStarted.Do(func() { close(started) })
-			<-release
-			return
+	forEachEngine(t, func(t *testing.T, engine string) {
+		release := make(chan struct{})
+		var busyStarted sync.Once
+		started := make(chan struct{})
+		busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/stream" {
+				w.WriteHeader(200)
+				w.(http.Flusher).Flush()
+				busyStarted.Do(func() { close(started) })
+				<-release
+				return
+			}
+			io.WriteString(w, "busy")
+		}))
+		defer busy.Close()
+		defer close(release)
+		idle := newCounting(t, "idle")
+		addr := startProxy(t, engine, nil, httproute.Route{Path: "/", Upstreams: []string{hostOf(busy), hostOf(idle.srv)}})
+		// Open streams until one lands on the busy upstream.
+		var streams []*http.Response
+		defer func() {
+			for _, s := range streams {
+				s.Body.Close()
+			}
+		}()
+		for i := 0; i < 10; i++ {
+			resp, err := http.Get("http://" + addr + "/stream")
+			if err != nil {
+				t.Fatal(err)
+			}
+			streams = append(streams, resp)
+			select {
+			case <-started:
+				i = 10
+			default:
+			}
 		}
-		io.WriteString(w, "busy")
-	}))
-	defer busy.Close()
-	defer close(release)
-	idle := newCounting(t, "idle")
-	addr := startProxy(t, nil, httproute.Route{Path: "/", Upstreams: []string{hostOf(busy), hostOf(idle.srv)}})
-	// Open streams until one lands on the busy upstream.
-	var streams []*http.Response
-	defer func() {
-		for _, s := range streams {
-			s.Body.Close()
+		<-started
+		before := idle.n.Load()
+		for range 10 {
+			if _, body := fetch(t, http.DefaultClient, "http://"+addr+"/x"); body != "idle" {
+				t.Fatalf("new request went to %q while the other upstream streams", body)
+			}
 		}
-	}()
-	for i := 0; i < 10; i++ {
-		resp, err := http.Get("http://" + addr + "/stream")
-		if err != nil {
-			t.Fatal(err)
+		if idle.n.Load()-before != 10 {
+			t.Fatal("requests did not all reach the idle upstream")
 		}
-		streams = append(streams, resp)
-		select {
-		case <-started:
-			i = 10
-		default:
-		}
-	}
-	<-started
-	before := idle.n.Load()
-	for range 10 {
-		if _, body := fetch(t, http.DefaultClient, "http://"+addr+"/x"); body != "idle" {
-			t.Fatalf("new request went to %q while the other upstream streams", body)
-		}
-	}
-	if idle.n.Load()-before != 10 {
-		t.Fatal("requests did not all reach the idle upstream")
-	}
+	})
 }
 
 // A dead upstream under load fails no idempotent request, is taken out
 // after its failures, and comes back after the cool-down.
 func TestPassiveEjectionAndRecovery(t *testing.T) {
-	live := newCounting(t, "live")
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	dead := ln.Addr().String()
-	ln.Close()
-	var logs syncbuf.Buffer
-	h := newHandler(t, slog.New(slog.NewTextHandler(&logs, nil)), httproute.Route{Path: "/", Policy: httproute.PolicyRoundRobin,
-		Upstreams: []string{dead, hostOf(live.srv)},
-		Passive:   httproute.PassiveHealth{MaxFails: 2, Cooldown: 300 * time.Millisecond}})
-	addr := startHandler(t, h, nil)
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range 25 {
-				resp, err := http.Get("http://" + addr + "/v1/models")
-				if err != nil || resp.StatusCode != 200 {
-					failed.Add(1)
+	forEachEngine(t, func(t *testing.T, engine string) {
+		live := newCounting(t, "live")
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		dead := ln.Addr().String()
+		ln.Close()
+		var logs syncbuf.Buffer
+		h := newHandler(t, slog.New(slog.NewTextHandler(&logs, nil)), httproute.Route{Path: "/", Policy: httproute.PolicyRoundRobin,
+			Upstreams: []string{dead, hostOf(live.srv)},
+			Passive:   httproute.PassiveHealth{MaxFails: 2, Cooldown: 300 * time.Millisecond}})
+		addr := startHandler(t, engine, h, nil)
+		var wg sync.WaitGroup
+		var failed atomic.Int64
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 25 {
+					resp, err := http.Get("http://" + addr + "/v1/models")
+					if err != nil || resp.StatusCode != 200 {
+						failed.Add(1)
+					}
+					if resp != nil {
+						resp.Body.Close()
+					}
 				}
-				if resp != nil {
-					resp.Body.Close()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if failed.Load() != 0 {
-		t.Fatalf("%d idempotent requests failed with one of two upstreams dead", failed.Load())
-	}
-	if !strings.Contains(logs.String(), "upstream taken out after failures") {
-		t.Fatalf("dead upstream never taken out:\n%s", logs.String())
-	}
-	if st := statusOf(h, dead); !st.Ejected {
-		t.Errorf("status %+v, want ejected", st)
-	}
-	time.Sleep(350 * time.Millisecond)
-	if st := statusOf(h, dead); st.Ejected {
-		t.Errorf("still ejected after the cool-down: %+v", st)
-	}
+			}()
+		}
+		wg.Wait()
+		if failed.Load() != 0 {
+			t.Fatalf("%d idempotent requests failed with one of two upstreams dead", failed.Load())
+		}
+		if !strings.Contains(logs.String(), "upstream taken out after failures") {
+			t.Fatalf("dead upstream never taken out:\n%s", logs.String())
+		}
+		if st := statusOf(h, dead); !st.Ejected {
+			t.Errorf("status %+v, want ejected", st)
+		}
+		// The cool-down is a timer with no event of its own.
+		eventually(t, "the dead upstream is back after its cool-down", func() bool { return !statusOf(h, dead).Ejected })
+	})
 }
 
 func statusOf(h *httproute.Handler, addr string) httproute.UpstreamStatus {
@@ -195,159 +209,190 @@ func statusOf(h *httproute.Handler, addr string) httproute.UpstreamStatus {
 // Active checks flip health after the configured number of results, and
 // requests avoid an unhealthy upstream; all down is a 503 with a reason.
 func TestActiveHealthChecks(t *testing.T) {
-	var sick atomic.Bool
-	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/health" && sick.Load() {
-			http.Error(w, "loading model", 503)
-			return
-		}
-		io.WriteString(w, "ok")
-	}))
-	defer b.Close()
-	h := newHandler(t, nil, httproute.Route{Path: "/", Upstreams: []string{hostOf(b)},
-		Health: httproute.HealthCheck{Kind: "http", Interval: 20 * time.Millisecond, Healthy: 2, Unhealthy: 2}})
-	addr := startHandler(t, h, nil)
-	waitHealth := func(want bool) {
-		t.Helper()
-		for deadline := time.Now().Add(3 * time.Second); statusOf(h, hostOf(b)).Healthy != want; time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("health never became %v", want)
+	forEachEngine(t, func(t *testing.T, engine string) {
+		var sick atomic.Bool
+		b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/health" && sick.Load() {
+				http.Error(w, "loading model", 503)
+				return
 			}
+			io.WriteString(w, "ok")
+		}))
+		defer b.Close()
+		h := newHandler(t, nil, httproute.Route{Path: "/", Upstreams: []string{hostOf(b)},
+			Health: httproute.HealthCheck{Kind: "http", Interval: 20 * time.Millisecond, Healthy: 2, Unhealthy: 2}})
+		addr := startHandler(t, engine, h, nil)
+		waitHealth := func(want bool) {
+			t.Helper()
+			eventually(t, fmt.Sprintf("health becomes %v", want), func() bool { return statusOf(h, hostOf(b)).Healthy == want })
 		}
-	}
-	sick.Store(true)
-	waitHealth(false)
-	code, body := fetch(t, http.DefaultClient, "http://"+addr+"/x")
-	if code != 503 || !strings.Contains(body, "no healthy upstream") {
-		t.Errorf("all down: %d %q, want 503 with a reason", code, body)
-	}
-	sick.Store(false)
-	waitHealth(true)
-	if code, _ := fetch(t, http.DefaultClient, "http://"+addr+"/x"); code != 200 {
-		t.Errorf("after recovery: %d", code)
-	}
+		sick.Store(true)
+		waitHealth(false)
+		code, body := fetch(t, http.DefaultClient, "http://"+addr+"/x")
+		if code != 503 || !strings.Contains(body, "no healthy upstream") {
+			t.Errorf("all down: %d %q, want 503 with a reason", code, body)
+		}
+		sick.Store(false)
+		waitHealth(true)
+		if code, _ := fetch(t, http.DefaultClient, "http://"+addr+"/x"); code != 200 {
+			t.Errorf("after recovery: %d", code)
+		}
+	})
 }
 
 // TCP checks and draining.
 func TestTCPCheckAndDrain(t *testing.T) {
-	a, b := newCounting(t, "a"), newCounting(t, "b")
-	h := newHandler(t, nil, httproute.Route{Path: "/", Upstreams: []string{hostOf(a.srv), hostOf(b.srv)},
-		Health: httproute.HealthCheck{Kind: "tcp", Interval: 20 * time.Millisecond}})
-	addr := startHandler(t, h, nil)
-	if err := h.SetDrained(hostOf(a.srv), true); err != nil {
-		t.Fatal(err)
-	}
-	for range 10 {
-		if _, body := fetch(t, http.DefaultClient, "http://"+addr+"/"); body != "b" {
-			t.Fatalf("drained upstream got a request")
+	forEachEngine(t, func(t *testing.T, engine string) {
+		a, b := newCounting(t, "a"), newCounting(t, "b")
+		h := newHandler(t, nil, httproute.Route{Path: "/", Upstreams: []string{hostOf(a.srv), hostOf(b.srv)},
+			Health: httproute.HealthCheck{Kind: "tcp", Interval: 20 * time.Millisecond}})
+		addr := startHandler(t, engine, h, nil)
+		if err := h.SetDrained(hostOf(a.srv), true); err != nil {
+			t.Fatal(err)
 		}
-	}
-	h.SetDrained(hostOf(a.srv), false)
-	seenA := false
-	for range 20 {
-		if _, body := fetch(t, http.DefaultClient, "http://"+addr+"/"); body == "a" {
-			seenA = true
+		for range 10 {
+			if _, body := fetch(t, http.DefaultClient, "http://"+addr+"/"); body != "b" {
+				t.Fatalf("drained upstream got a request")
+			}
 		}
-	}
-	if !seenA {
-		t.Error("enabled upstream got no request")
-	}
-	if err := h.SetDrained("127.0.0.1:1", true); err == nil {
-		t.Error("draining an unknown upstream succeeded")
-	}
-	b.srv.Close()
-	for deadline := time.Now().Add(3 * time.Second); statusOf(h, hostOf(b.srv)).Healthy; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("tcp check did not mark a closed upstream unhealthy")
+		h.SetDrained(hostOf(a.srv), false)
+		seenA := false
+		for range 20 {
+			if _, body := fetch(t, http.DefaultClient, "http://"+addr+"/"); body == "a" {
+				seenA = true
+			}
 		}
-	}
+		if !seenA {
+			t.Error("enabled upstream got no request")
+		}
+		if err := h.SetDrained("127.0.0.1:1", true); err == nil {
+			t.Error("draining an unknown upstream succeeded")
+		}
+		b.srv.Close()
+		eventually(t, "the tcp check marks a closed upstream unhealthy", func() bool { return !statusOf(h, hostOf(b.srv)).Healthy })
+	})
 }
 
 // Switching a route's tag moves new requests to the other pool at once,
 // while a stream in flight finishes on the old one.
 func TestTagSwitchUnderLoad(t *testing.T) {
-	streamGate := make(chan struct{})
-	blue := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/stream" {
-			w.Header().Set("Content-Type", "text/event-stream")
-			for i := range 3 {
-				fmt.Fprintf(w, "data: blue %d\n\n", i)
-				w.(http.Flusher).Flush()
-				if i == 0 {
-					<-streamGate
+	forEachEngine(t, func(t *testing.T, engine string) {
+		streamGate := make(chan struct{})
+		blue := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/stream" {
+				w.Header().Set("Content-Type", "text/event-stream")
+				for i := range 3 {
+					fmt.Fprintf(w, "data: blue %d\n\n", i)
+					w.(http.Flusher).Flush()
+					if i == 0 {
+						<-streamGate
+					}
 				}
+				return
 			}
-			return
+			io.WriteString(w, "blue")
+		}))
+		defer blue.Close()
+		green := newCounting(t, "green")
+		route := httproute.Route{Path: "/", Tag: "blue", Upstreams: []string{hostOf(blue), hostOf(green.srv)},
+			UpstreamOptions: map[string]httproute.UpstreamOptions{hostOf(blue): {Tags: []string{"blue"}}, hostOf(green.srv): {Tags: []string{"green"}}}}
+		h := newHandler(t, nil, route)
+		addr := startHandler(t, engine, h, nil)
+		resp, err := http.Get("http://" + addr + "/stream")
+		if err != nil {
+			t.Fatal(err)
 		}
-		io.WriteString(w, "blue")
-	}))
-	defer blue.Close()
-	green := newCounting(t, "green")
-	route := httproute.Route{Path: "/", Tag: "blue", Upstreams: []string{hostOf(blue), hostOf(green.srv)},
-		UpstreamOptions: map[string]httproute.UpstreamOptions{hostOf(blue): {Tags: []string{"blue"}}, hostOf(green.srv): {Tags: []string{"green"}}}}
-	h := newHandler(t, nil, route)
-	addr := startHandler(t, h, nil)
-	resp, err := http.Get("http://" + addr + "/stream")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	r := bufio.NewReader(resp.Body)
-	if l, _ := r.ReadString('\n'); l != "data: blue 0\n" {
-		t.Fatalf("stream started with %q", l)
-	}
-	route.Tag = "green"
-	tab, err := httproute.NewTable([]httproute.Route{route})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.SetTable(tab)
-	for range 5 {
-		if _, body := fetch(t, http.DefaultClient, "http://"+addr+"/x"); body != "green" {
-			t.Fatalf("after the switch a new request reached %q", body)
+		defer resp.Body.Close()
+		r := bufio.NewReader(resp.Body)
+		if l, _ := r.ReadString('\n'); l != "data: blue 0\n" {
+			t.Fatalf("stream started with %q", l)
 		}
-	}
-	close(streamGate)
-	rest, _ := io.ReadAll(r)
-	if !strings.Contains(string(rest), "data: blue 2") {
-		t.Fatalf("in-flight stream did not finish on the old pool: %q", rest)
-	}
+		route.Tag = "green"
+		tab, err := httproute.NewTable([]httproute.Route{route})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.SetTable(tab)
+		for range 5 {
+			if _, body := fetch(t, http.DefaultClient, "http://"+addr+"/x"); body != "green" {
+				t.Fatalf("after the switch a new request reached %q", body)
+			}
+		}
+		close(streamGate)
+		rest, _ := io.ReadAll(r)
+		if !strings.Contains(string(rest), "data: blue 2") {
+			t.Fatalf("in-flight stream did not finish on the old pool: %q", rest)
+		}
+	})
 }
 
 // ip_hash keeps a client on one upstream.
 func TestIPHashSticks(t *testing.T) {
-	a, b, c := newCounting(t, "a"), newCounting(t, "b"), newCounting(t, "c")
-	addr := startProxy(t, nil, httproute.Route{Path: "/", Policy: httproute.PolicyIPHash,
-		Upstreams: []string{hostOf(a.srv), hostOf(b.srv), hostOf(c.srv)}})
-	_, first := fetch(t, http.DefaultClient, "http://"+addr+"/")
-	for range 20 {
-		if _, body := fetch(t, http.DefaultClient, "http://"+addr+"/"); body != first {
-			t.Fatalf("client moved from %s to %s", first, body)
+	forEachEngine(t, func(t *testing.T, engine string) {
+		a, b, c := newCounting(t, "a"), newCounting(t, "b"), newCounting(t, "c")
+		addr := startProxy(t, engine, nil, httproute.Route{Path: "/", Policy: httproute.PolicyIPHash,
+			Upstreams: []string{hostOf(a.srv), hostOf(b.srv), hostOf(c.srv)}})
+		_, first := fetch(t, http.DefaultClient, "http://"+addr+"/")
+		for range 20 {
+			if _, body := fetch(t, http.DefaultClient, "http://"+addr+"/"); body != first {
+				t.Fatalf("client moved from %s to %s", first, body)
+			}
 		}
-	}
+	})
 }
 
 // A POST whose first upstream refuses the connection is retried on another
 // with its whole body (nothing was sent to the first).
 func TestRetryRefusedKeepsBody(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	dead := ln.Addr().String()
-	ln.Close()
-	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		fmt.Fprintf(w, "got %q", b)
-	}))
-	defer echo.Close()
-	addr := startProxy(t, nil, httproute.Route{Path: "/", Policy: httproute.PolicyFirst, Upstreams: []string{dead, hostOf(echo)}})
-	for _, body := range []string{`{"model":"m"}`, strings.Repeat("x", 100<<10)} { // fast path and http.Transport
-		resp, err := http.Post("http://"+addr+"/v1/chat/completions", "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
+	forEachEngine(t, func(t *testing.T, engine string) {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		dead := ln.Addr().String()
+		ln.Close()
+		echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			fmt.Fprintf(w, "got %q", b)
+		}))
+		defer echo.Close()
+		addr := startProxy(t, engine, nil, httproute.Route{Path: "/", Policy: httproute.PolicyFirst, Upstreams: []string{dead, hostOf(echo)}})
+		for _, body := range []string{`{"model":"m"}`, strings.Repeat("x", 100<<10)} { // fast path and http.Transport
+			resp, err := http.Post("http://"+addr+"/v1/chat/completions", "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(b) != fmt.Sprintf("got %q", body) {
+				t.Errorf("%d-byte POST after a refused upstream: %d %.80q", len(body), resp.StatusCode, b)
+			}
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || string(b) != fmt.Sprintf("got %q", body) {
-			t.Errorf("%d-byte POST after a refused upstream: %d %.80q", len(body), resp.StatusCode, b)
+	})
+}
+
+// engines are the values of Server.Engine that tests serving through a
+// Server run against, so a regression in either engine fails.
+var engines = []string{httproute.EngineOneport, httproute.EngineNetHTTP}
+
+// forEachEngine runs test once per engine, as a subtest named after it.
+func forEachEngine(t *testing.T, test func(t *testing.T, engine string)) {
+	for _, e := range engines {
+		t.Run(strings.ReplaceAll(e, "/", "_"), func(t *testing.T) { test(t, e) })
+	}
+}
+
+// eventually waits up to five seconds for cond, checking it every few
+// milliseconds, and fails t if it never holds. It is for states that no
+// event announces (health checks, cool-downs, which run on timers of
+// their own); anything else waits on an event.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(5 * time.Second)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("timed out waiting until %s", what)
 		}
 	}
 }

@@ -26,9 +26,9 @@ import (
 )
 
 // startProxy serves routes the way oneport does (see startHandler).
-func startProxy(t testing.TB, log *slog.Logger, routes ...httproute.Route) string {
+func startProxy(t testing.TB, engine string, log *slog.Logger, routes ...httproute.Route) string {
 	t.Helper()
-	return startHandler(t, newHandler(t, log, routes...), log)
+	return startHandler(t, engine, newHandler(t, log, routes...), log)
 }
 
 type closeTarget struct{}
@@ -87,102 +87,114 @@ func get(t testing.TB, url string, hdr map[string]string) (*http.Response, seen)
 }
 
 func TestRoutesToModelServers(t *testing.T) {
-	chat, embed, health := echoBackend(t, "chat"), echoBackend(t, "embed"), echoBackend(t, "health")
-	keep := false
-	addr := startProxy(t, nil,
-		route("/="+hostOf(chat)),
-		route("/embedding-model/="+hostOf(embed)),
-		httproute.Route{Path: "/keep", Upstreams: []string{hostOf(embed)}, StripPrefix: &keep},
-		route("=/health="+hostOf(health)),
-	)
-	tests := []struct{ path, backend, upstreamPath string }{
-		{"/v1/models", "chat", "/v1/models"},
-		{"/embedding-model/v1/models", "embed", "/v1/models"},
-		{"/embedding-model", "embed", "/"},
-		{"/embedding-modelx/v1", "chat", "/embedding-modelx/v1"},
-		{"/keep/v1/embeddings", "embed", "/keep/v1/embeddings"},
-		{"/health", "health", "/health"},
-		{"/embedding-model/../health", "health", "/health"},
-		{"/embedding-model/%2e%2e/health", "health", "/health"},
-		{"/embedding-model/..%2fhealth", "health", "/health"},
-		{"//embedding-model//v1/models", "embed", "/v1/models"},
-	}
-	for _, tt := range tests {
-		resp, s := get(t, "http://"+addr+tt.path+"?q=1", nil)
-		if resp.StatusCode != 200 || s.Backend != tt.backend || s.Path != tt.upstreamPath || s.Query != "q=1" {
-			t.Errorf("%s: status %d, reached %s at %q?%s; want %s at %q", tt.path, resp.StatusCode, s.Backend, s.Path, s.Query, tt.backend, tt.upstreamPath)
+	forEachEngine(t, func(t *testing.T, engine string) {
+		chat, embed, health := echoBackend(t, "chat"), echoBackend(t, "embed"), echoBackend(t, "health")
+		keep := false
+		addr := startProxy(t, engine, nil,
+			route("/="+hostOf(chat)),
+			route("/embedding-model/="+hostOf(embed)),
+			httproute.Route{Path: "/keep", Upstreams: []string{hostOf(embed)}, StripPrefix: &keep},
+			route("=/health="+hostOf(health)),
+		)
+		tests := []struct{ path, backend, upstreamPath string }{
+			{"/v1/models", "chat", "/v1/models"},
+			{"/embedding-model/v1/models", "embed", "/v1/models"},
+			{"/embedding-model", "embed", "/"},
+			{"/embedding-modelx/v1", "chat", "/embedding-modelx/v1"},
+			{"/keep/v1/embeddings", "embed", "/keep/v1/embeddings"},
+			{"/health", "health", "/health"},
+			{"/embedding-model/../health", "health", "/health"},
+			{"/embedding-model/%2e%2e/health", "health", "/health"},
+			{"/embedding-model/..%2fhealth", "health", "/health"},
+			{"//embedding-model//v1/models", "embed", "/v1/models"},
 		}
-	}
+		for _, tt := range tests {
+			resp, s := get(t, "http://"+addr+tt.path+"?q=1", nil)
+			if resp.StatusCode != 200 || s.Backend != tt.backend || s.Path != tt.upstreamPath || s.Query != "q=1" {
+				t.Errorf("%s: status %d, reached %s at %q?%s; want %s at %q", tt.path, resp.StatusCode, s.Backend, s.Path, s.Query, tt.backend, tt.upstreamPath)
+			}
+		}
+	})
 }
 
 func TestHostPreservedAndForwardedHeadersReplaced(t *testing.T) {
-	b := echoBackend(t, "b")
-	addr := startProxy(t, nil, route("/="+hostOf(b)), httproute.Route{
-		Host: "up.example", Path: "/", Upstreams: []string{hostOf(b)}, UpstreamHost: true,
-		RequestHeaders: httproute.HeaderOps{Set: map[string]string{"X-Added": "yes"}, Delete: []string{"Cookie"}},
+	forEachEngine(t, func(t *testing.T, engine string) {
+		b := echoBackend(t, "b")
+		addr := startProxy(t, engine, nil, route("/="+hostOf(b)), httproute.Route{
+			Host: "up.example", Path: "/", Upstreams: []string{hostOf(b)}, UpstreamHost: true,
+			RequestHeaders: httproute.HeaderOps{Set: map[string]string{"X-Added": "yes"}, Delete: []string{"Cookie"}},
+		})
+		_, s := get(t, "http://"+addr+"/", map[string]string{
+			"Host": "llm.example.com", "X-Forwarded-For": "6.6.6.6", "X-Forwarded-Host": "evil", "X-Forwarded-Proto": "https",
+			"Connection": "X-Hop", "X-Hop": "1",
+		})
+		if s.Host != "llm.example.com" {
+			t.Errorf("Host %q, want the client's", s.Host)
+		}
+		if len(s.Xff) != 1 || s.Xff[0] != "127.0.0.1" || s.Xfh != "llm.example.com" || s.Xfp != "http" {
+			t.Errorf("X-Forwarded-*: for %v host %q proto %q", s.Xff, s.Xfh, s.Xfp)
+		}
+		if s.Connection != "" {
+			t.Errorf("hop-by-hop Connection header forwarded: %q", s.Connection)
+		}
+		_, s = get(t, "http://"+addr+"/", map[string]string{"Host": "up.example", "Cookie": "secret=1"})
+		if s.Host != hostOf(b) || s.Added != "yes" || s.Cookie != "" {
+			t.Errorf("upstream_host/header ops: host %q added %q cookie %q", s.Host, s.Added, s.Cookie)
+		}
 	})
-	_, s := get(t, "http://"+addr+"/", map[string]string{
-		"Host": "llm.example.com", "X-Forwarded-For": "6.6.6.6", "X-Forwarded-Host": "evil", "X-Forwarded-Proto": "https",
-		"Connection": "X-Hop", "X-Hop": "1",
-	})
-	if s.Host != "llm.example.com" {
-		t.Errorf("Host %q, want the client's", s.Host)
-	}
-	if len(s.Xff) != 1 || s.Xff[0] != "127.0.0.1" || s.Xfh != "llm.example.com" || s.Xfp != "http" {
-		t.Errorf("X-Forwarded-*: for %v host %q proto %q", s.Xff, s.Xfh, s.Xfp)
-	}
-	if s.Connection != "" {
-		t.Errorf("hop-by-hop Connection header forwarded: %q", s.Connection)
-	}
-	_, s = get(t, "http://"+addr+"/", map[string]string{"Host": "up.example", "Cookie": "secret=1"})
-	if s.Host != hostOf(b) || s.Added != "yes" || s.Cookie != "" {
-		t.Errorf("upstream_host/header ops: host %q added %q cookie %q", s.Host, s.Added, s.Cookie)
-	}
 }
 
 func TestResponseHeaderOps(t *testing.T) {
-	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Server", "vllm")
-		w.Header().Set("X-Keep", "1")
-	}))
-	defer b.Close()
-	addr := startProxy(t, nil, httproute.Route{Path: "/", Upstreams: []string{hostOf(b)},
-		ResponseHeaders: httproute.HeaderOps{Delete: []string{"Server"}, Add: map[string]string{"X-Via": "oneport"}}})
-	resp, _ := get(t, "http://"+addr+"/", nil)
-	if resp.Header.Get("Server") != "" || resp.Header.Get("X-Via") != "oneport" || resp.Header.Get("X-Keep") != "1" {
-		t.Errorf("response headers %v", resp.Header)
-	}
+	forEachEngine(t, func(t *testing.T, engine string) {
+		b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Server", "vllm")
+			w.Header().Set("X-Keep", "1")
+		}))
+		defer b.Close()
+		addr := startProxy(t, engine, nil, httproute.Route{Path: "/", Upstreams: []string{hostOf(b)},
+			ResponseHeaders: httproute.HeaderOps{Delete: []string{"Server"}, Add: map[string]string{"X-Via": "oneport"}}})
+		resp, _ := get(t, "http://"+addr+"/", nil)
+		if resp.Header.Get("Server") != "" || resp.Header.Get("X-Via") != "oneport" || resp.Header.Get("X-Keep") != "1" {
+			t.Errorf("response headers %v", resp.Header)
+		}
+	})
 }
 
 func TestNoRoute404AndWelcome(t *testing.T) {
-	b := echoBackend(t, "b")
-	addr := startProxy(t, nil, route("llm.example.com/="+hostOf(b)))
-	code, body := fetch(t, http.DefaultClient, "http://"+addr+"/x")
-	if code != 404 || strings.Contains(body, hostOf(b)) || !strings.Contains(body, "no route") {
-		t.Errorf("404 %d %q", code, body)
-	}
+	forEachEngine(t, func(t *testing.T, engine string) {
+		b := echoBackend(t, "b")
+		addr := startProxy(t, engine, nil, route("llm.example.com/="+hostOf(b)))
+		code, body := fetch(t, http.DefaultClient, "http://"+addr+"/x")
+		if code != 404 || strings.Contains(body, hostOf(b)) || !strings.Contains(body, "no route") {
+			t.Errorf("404 %d %q", code, body)
+		}
 
-	empty := startProxy(t, nil)
-	resp, _ := get(t, "http://"+empty+"/", map[string]string{"Accept": "application/json"})
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
-		t.Errorf("welcome JSON: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
-	}
-	if _, body = fetch(t, http.DefaultClient, "http://"+empty+"/"); !strings.Contains(body, "--route") {
-		t.Errorf("welcome page does not say how to add a route: %q", body)
-	}
+		empty := startProxy(t, engine, nil)
+		resp, _ := get(t, "http://"+empty+"/", map[string]string{"Accept": "application/json"})
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("welcome JSON: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		if _, body = fetch(t, http.DefaultClient, "http://"+empty+"/"); !strings.Contains(body, "--route") {
+			t.Errorf("welcome page does not say how to add a route: %q", body)
+		}
+	})
 }
 
 // Each SSE chunk reaches the client before the backend sends the next:
 // the backend waits for the client's acknowledgement between chunks.
 func TestSSEStreamsChunkByChunk(t *testing.T) {
-	testStreaming(t, "text/event-stream", func(i int) string { return fmt.Sprintf("data: {\"token\":%d}\n\n", i) })
+	forEachEngine(t, func(t *testing.T, engine string) {
+		testStreaming(t, engine, "text/event-stream", func(i int) string { return fmt.Sprintf("data: {\"token\":%d}\n\n", i) })
+	})
 }
 
 func TestNDJSONStreamsChunkByChunk(t *testing.T) {
-	testStreaming(t, "application/x-ndjson", func(i int) string { return fmt.Sprintf("{\"token\":%d}\n", i) })
+	forEachEngine(t, func(t *testing.T, engine string) {
+		testStreaming(t, engine, "application/x-ndjson", func(i int) string { return fmt.Sprintf("{\"token\":%d}\n", i) })
+	})
 }
 
-func testStreaming(t *testing.T, ctype string, chunk func(int) string) {
+func testStreaming(t *testing.T, engine, ctype string, chunk func(int) string) {
 	const n = 5
 	ack := make(chan int)
 	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -203,7 +215,7 @@ func testStreaming(t *testing.T, ctype string, chunk func(int) string) {
 		}
 	}))
 	defer b.Close()
-	addr := startProxy(t, nil, route("/="+hostOf(b)))
+	addr := startProxy(t, engine, nil, route("/="+hostOf(b)))
 	resp, err := http.Post("http://"+addr+"/v1/chat/completions", "application/json", strings.NewReader(`{"stream":true}`))
 	if err != nil {
 		t.Fatal(err)
@@ -223,53 +235,55 @@ func testStreaming(t *testing.T, ctype string, chunk func(int) string) {
 // A large upload streams to the upstream without being buffered: the
 // proxy's heap stays small while 1 GiB passes.
 func TestLargeUploadStreamsWithBoundedMemory(t *testing.T) {
-	size := int64(1 << 30)
-	if testing.Short() {
-		size = 64 << 20
-	}
-	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, err := io.Copy(io.Discard, r.Body)
-		fmt.Fprintf(w, "%d %v", n, err)
-	}))
-	defer b.Close()
-	addr := startProxy(t, nil, route("/upload/="+hostOf(b)))
-	// What earlier tests left is not this test's to count.
-	runtime.GC()
-	var base runtime.MemStats
-	runtime.ReadMemStats(&base)
-	var peak uint64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var ms runtime.MemStats
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-				runtime.ReadMemStats(&ms)
-				peak = max(peak, ms.HeapInuse)
-			}
+	forEachEngine(t, func(t *testing.T, engine string) {
+		size := int64(1 << 30)
+		if testing.Short() {
+			size = 64 << 20
 		}
-	}()
-	req, _ := http.NewRequest("POST", "http://"+addr+"/upload/file", io.LimitReader(zeroReader{}, size))
-	req.ContentLength = size
-	resp, err := http.DefaultClient.Do(req)
-	close(stop)
-	wg.Wait()
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(body) != fmt.Sprintf("%d <nil>", size) {
-		t.Fatalf("upstream got %q", body)
-	}
-	if grew := peak - min(peak, base.HeapInuse); grew > 64<<20 {
-		t.Errorf("heap grew by %d MiB (from %d) while streaming %d MiB: the body was buffered", grew>>20, base.HeapInuse>>20, size>>20)
-	}
+		b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n, err := io.Copy(io.Discard, r.Body)
+			fmt.Fprintf(w, "%d %v", n, err)
+		}))
+		defer b.Close()
+		addr := startProxy(t, engine, nil, route("/upload/="+hostOf(b)))
+		// What earlier tests left is not this test's to count.
+		runtime.GC()
+		var base runtime.MemStats
+		runtime.ReadMemStats(&base)
+		var peak uint64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var ms runtime.MemStats
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+					runtime.ReadMemStats(&ms)
+					peak = max(peak, ms.HeapInuse)
+				}
+			}
+		}()
+		req, _ := http.NewRequest("POST", "http://"+addr+"/upload/file", io.LimitReader(zeroReader{}, size))
+		req.ContentLength = size
+		resp, err := http.DefaultClient.Do(req)
+		close(stop)
+		wg.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != fmt.Sprintf("%d <nil>", size) {
+			t.Fatalf("upstream got %q", body)
+		}
+		if grew := peak - min(peak, base.HeapInuse); grew > 64<<20 {
+			t.Errorf("heap grew by %d MiB (from %d) while streaming %d MiB: the body was buffered", grew>>20, base.HeapInuse>>20, size>>20)
+		}
+	})
 }
 
 type zeroReader struct{}
@@ -279,61 +293,65 @@ func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 // When the client goes away the upstream's request context is cancelled
 // at once.
 func TestClientCancelReachesUpstream(t *testing.T) {
-	started, cancelled := make(chan struct{}), make(chan struct{})
-	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(200)
-		w.(http.Flusher).Flush()
-		close(started)
-		select {
-		case <-r.Context().Done():
-			close(cancelled)
-		case <-time.After(10 * time.Second):
+	forEachEngine(t, func(t *testing.T, engine string) {
+		started, cancelled := make(chan struct{}), make(chan struct{})
+		b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+			close(started)
+			select {
+			case <-r.Context().Done():
+				close(cancelled)
+			case <-time.After(10 * time.Second):
+			}
+		}))
+		defer b.Close()
+		var logs syncbuf.Buffer
+		addr := startProxy(t, engine, slog.New(slog.NewTextHandler(&logs, nil)), route("/="+hostOf(b)))
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/v1/chat/completions", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}))
-	defer b.Close()
-	var logs syncbuf.Buffer
-	addr := startProxy(t, slog.New(slog.NewTextHandler(&logs, nil)), route("/="+hostOf(b)))
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/v1/chat/completions", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-started
-	cancel()
-	resp.Body.Close()
-	select {
-	case <-cancelled:
-	case <-time.After(2 * time.Second):
-		t.Fatal("the upstream request was not cancelled when the client left")
-	}
+		<-started
+		cancel()
+		resp.Body.Close()
+		select {
+		case <-cancelled:
+		case <-time.After(2 * time.Second):
+			t.Fatal("the upstream request was not cancelled when the client left")
+		}
+	})
 }
 
 func TestUpstreamDown502AndTimeout504(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	dead := ln.Addr().String()
-	ln.Close()
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-time.After(5 * time.Second):
-		case <-r.Context().Done():
+	forEachEngine(t, func(t *testing.T, engine string) {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		dead := ln.Addr().String()
+		ln.Close()
+		slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-time.After(5 * time.Second):
+			case <-r.Context().Done():
+			}
+		}))
+		defer slow.Close()
+		var logs syncbuf.Buffer
+		addr := startProxy(t, engine, slog.New(slog.NewTextHandler(&logs, nil)),
+			route("/dead/="+dead),
+			httproute.Route{Path: "/slow/", Upstreams: []string{hostOf(slow)}, ResponseHeaderTimeout: 100 * time.Millisecond},
+		)
+		for path, want := range map[string]int{"/dead/x": 502, "/slow/x": 504} {
+			code, body := fetch(t, http.DefaultClient, "http://"+addr+path)
+			if code != want || !strings.HasPrefix(body, "oneport: upstream ") || strings.Count(body, "\n") != 1 {
+				t.Errorf("%s: %d %q, want %d with a one-line reason", path, code, body, want)
+			}
 		}
-	}))
-	defer slow.Close()
-	var logs syncbuf.Buffer
-	addr := startProxy(t, slog.New(slog.NewTextHandler(&logs, nil)),
-		route("/dead/="+dead),
-		httproute.Route{Path: "/slow/", Upstreams: []string{hostOf(slow)}, ResponseHeaderTimeout: 100 * time.Millisecond},
-	)
-	for path, want := range map[string]int{"/dead/x": 502, "/slow/x": 504} {
-		code, body := fetch(t, http.DefaultClient, "http://"+addr+path)
-		if code != want || !strings.HasPrefix(body, "oneport: upstream ") || strings.Count(body, "\n") != 1 {
-			t.Errorf("%s: %d %q, want %d with a one-line reason", path, code, body, want)
+		if l := logs.String(); !strings.Contains(l, "status=502") || !strings.Contains(l, "status=504") || !strings.Contains(l, "connection refused") {
+			t.Errorf("log lacks the failures:\n%s", l)
 		}
-	}
-	if l := logs.String(); !strings.Contains(l, "status=502") || !strings.Contains(l, "status=504") || !strings.Contains(l, "connection refused") {
-		t.Errorf("log lacks the failures:\n%s", l)
-	}
+	})
 }
 
 // Ambiguous framing never reaches an upstream: conflicting lengths and
@@ -342,83 +360,87 @@ func TestUpstreamDown502AndTimeout504(t *testing.T) {
 // oneport frames every request it forwards itself, the upstream reads the
 // same boundaries oneport did.
 func TestSmugglingAmbiguousFraming(t *testing.T) {
-	var mu sync.Mutex
-	var got []string
-	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+	forEachEngine(t, func(t *testing.T, engine string) {
+		var mu sync.Mutex
+		var got []string
+		b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			got = append(got, fmt.Sprintf("%s %q", r.URL.Path, body))
+			mu.Unlock()
+		}))
+		defer b.Close()
+		addr := startProxy(t, engine, nil, route("/="+hostOf(b)))
+		send := func(raw string) int {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, raw)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp.StatusCode
+		}
+		for _, raw := range []string{
+			"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 40\r\n\r\nabc",
+			"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+			"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+		} {
+			if code := send(raw); code < 400 {
+				t.Errorf("%q: status %d, want a refusal", raw, code)
+			}
+		}
 		mu.Lock()
-		got = append(got, fmt.Sprintf("%s %q", r.URL.Path, body))
+		if len(got) != 0 {
+			t.Errorf("refused requests reached the upstream: %v", got)
+		}
 		mu.Unlock()
-	}))
-	defer b.Close()
-	addr := startProxy(t, nil, route("/="+hostOf(b)))
-	send := func(raw string) int {
+		if code := send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"); code != 200 {
+			t.Fatalf("CL+TE: status %d", code)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) != 1 || got[0] != `/a "abc"` {
+			t.Errorf("upstream read %v, want the chunked body only", got)
+		}
+	})
+}
+
+// WebSocket upgrades pass through and both directions stream.
+func TestWebSocketEcho(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, engine string) {
+		b := httptest.NewServer(http.HandlerFunc(wsEcho))
+		defer b.Close()
+		addr := startProxy(t, engine, nil, route("/ws/="+hostOf(b)))
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(5 * time.Second))
-		io.WriteString(c, raw)
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))
+		fmt.Fprintf(c, "GET /ws/socket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", key)
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return resp.StatusCode
-	}
-	for _, raw := range []string{
-		"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 40\r\n\r\nabc",
-		"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-		"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
-	} {
-		if code := send(raw); code < 400 {
-			t.Errorf("%q: status %d, want a refusal", raw, code)
+		if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != wsAccept(key) {
+			t.Fatalf("upgrade: %d %v", resp.StatusCode, resp.Header)
 		}
-	}
-	mu.Lock()
-	if len(got) != 0 {
-		t.Errorf("refused requests reached the upstream: %v", got)
-	}
-	mu.Unlock()
-	if code := send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"); code != 200 {
-		t.Fatalf("CL+TE: status %d", code)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(got) != 1 || got[0] != `/a "abc"` {
-		t.Errorf("upstream read %v, want the chunked body only", got)
-	}
-}
-
-// WebSocket upgrades pass through and both directions stream.
-func TestWebSocketEcho(t *testing.T) {
-	b := httptest.NewServer(http.HandlerFunc(wsEcho))
-	defer b.Close()
-	addr := startProxy(t, nil, route("/ws/="+hostOf(b)))
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))
-	fmt.Fprintf(c, "GET /ws/socket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", key)
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != wsAccept(key) {
-		t.Fatalf("upgrade: %d %v", resp.StatusCode, resp.Header)
-	}
-	for _, msg := range []string{"hello", "token by token", strings.Repeat("x", 300)} {
-		writeFrame(c, []byte(msg), true)
-		got, err := readFrame(br)
-		if err != nil || string(got) != msg {
-			t.Fatalf("echo %q: %q %v", msg, got, err)
+		for _, msg := range []string{"hello", "token by token", strings.Repeat("x", 300)} {
+			writeFrame(c, []byte(msg), true)
+			got, err := readFrame(br)
+			if err != nil || string(got) != msg {
+				t.Fatalf("echo %q: %q %v", msg, got, err)
+			}
 		}
-	}
+	})
 }
 
 func wsAccept(key string) string {
@@ -512,146 +534,185 @@ func readFrame(r *bufio.Reader) ([]byte, error) {
 // stream where each request message is answered before the next is sent,
 // and trailers arrive at the end.
 func TestH2CBidiStreamWithTrailers(t *testing.T) {
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	up := &http.Server{Protocols: &p, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ProtoMajor != 2 {
-			http.Error(w, "want HTTP/2", 505)
-			return
-		}
-		w.Header().Set("Content-Type", "application/grpc")
-		w.Header().Set("Trailer", "Grpc-Status")
-		w.WriteHeader(200)
-		w.(http.Flusher).Flush() // gRPC servers send headers before the first message
-		br := bufio.NewReader(r.Body)
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				break
+	forEachEngine(t, func(t *testing.T, engine string) {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		up := &http.Server{Protocols: &p, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ProtoMajor != 2 {
+				http.Error(w, "want HTTP/2", 505)
+				return
 			}
-			io.WriteString(w, "echo "+line)
-			w.(http.Flusher).Flush()
-		}
-		w.Header().Set("Grpc-Status", "0")
-	})}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	go up.Serve(ln)
-	defer up.Close()
-	addr := startProxy(t, nil, httproute.Route{
-		Path: "/grpc.Service/", Upstreams: []string{"h2c://" + ln.Addr().String()}, StripPrefix: new(bool)})
+			w.Header().Set("Content-Type", "application/grpc")
+			w.Header().Set("Trailer", "Grpc-Status")
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush() // gRPC servers send headers before the first message
+			br := bufio.NewReader(r.Body)
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					break
+				}
+				io.WriteString(w, "echo "+line)
+				w.(http.Flusher).Flush()
+			}
+			w.Header().Set("Grpc-Status", "0")
+		})}
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		go up.Serve(ln)
+		defer up.Close()
+		addr := startProxy(t, engine, nil, httproute.Route{
+			Path: "/grpc.Service/", Upstreams: []string{"h2c://" + ln.Addr().String()}, StripPrefix: new(bool)})
 
-	tr := &http.Transport{Protocols: &p}
-	defer tr.CloseIdleConnections()
-	pr, pw := io.Pipe()
-	req, _ := http.NewRequest("POST", "http://"+addr+"/grpc.Service/Chat", pr)
-	resp, err := tr.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.ProtoMajor != 2 || resp.StatusCode != 200 {
-		t.Fatalf("response %s %d", resp.Proto, resp.StatusCode)
-	}
-	br := bufio.NewReader(resp.Body)
-	for i := range 3 {
-		fmt.Fprintf(pw, "msg %d\n", i)
-		line, err := br.ReadString('\n')
-		if err != nil || line != fmt.Sprintf("echo msg %d\n", i) {
-			t.Fatalf("message %d: %q %v", i, line, err)
+		tr := &http.Transport{Protocols: &p}
+		defer tr.CloseIdleConnections()
+		pr, pw := io.Pipe()
+		req, _ := http.NewRequest("POST", "http://"+addr+"/grpc.Service/Chat", pr)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	pw.Close()
-	io.Copy(io.Discard, br)
-	if got := resp.Trailer.Get("Grpc-Status"); got != "0" {
-		t.Fatalf("trailer Grpc-Status = %q, trailers %v", got, resp.Trailer)
-	}
+		defer resp.Body.Close()
+		if resp.ProtoMajor != 2 || resp.StatusCode != 200 {
+			t.Fatalf("response %s %d", resp.Proto, resp.StatusCode)
+		}
+		br := bufio.NewReader(resp.Body)
+		for i := range 3 {
+			fmt.Fprintf(pw, "msg %d\n", i)
+			line, err := br.ReadString('\n')
+			if err != nil || line != fmt.Sprintf("echo msg %d\n", i) {
+				t.Fatalf("message %d: %q %v", i, line, err)
+			}
+		}
+		pw.Close()
+		io.Copy(io.Discard, br)
+		if got := resp.Trailer.Get("Grpc-Status"); got != "0" {
+			t.Fatalf("trailer Grpc-Status = %q, trailers %v", got, resp.Trailer)
+		}
+	})
 }
 
 // Requests reach unix-socket upstreams.
 func TestUnixSocketUpstream(t *testing.T) {
-	sock := t.TempDir() + "/llm.sock"
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "unix "+r.URL.Path)
-	})}
-	go s.Serve(ln)
-	defer s.Close()
-	addr := startProxy(t, nil, route("/sock/=unix:"+sock))
-	if _, body := fetch(t, http.DefaultClient, "http://"+addr+"/sock/v1/models"); body != "unix /v1/models" {
-		t.Fatalf("body %q", body)
-	}
+	forEachEngine(t, func(t *testing.T, engine string) {
+		sock := t.TempDir() + "/llm.sock"
+		ln, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "unix "+r.URL.Path)
+		})}
+		go s.Serve(ln)
+		defer s.Close()
+		addr := startProxy(t, engine, nil, route("/sock/=unix:"+sock))
+		if _, body := fetch(t, http.DefaultClient, "http://"+addr+"/sock/v1/models"); body != "unix /v1/models" {
+			t.Fatalf("body %q", body)
+		}
+	})
 }
 
 func TestAccessLogLine(t *testing.T) {
-	b := echoBackend(t, "b")
-	var logs syncbuf.Buffer
-	addr := startProxy(t, slog.New(slog.NewTextHandler(&logs, nil)), route("/embed/="+hostOf(b)))
-	get(t, "http://"+addr+"/embed/v1/models", map[string]string{"Host": "box"})
-	for deadline := time.Now().Add(2 * time.Second); !strings.Contains(logs.String(), "msg=http"); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no access log line")
+	forEachEngine(t, func(t *testing.T, engine string) {
+		b := echoBackend(t, "b")
+		var logs syncbuf.Buffer
+		logged := make(chan string, 16)
+		log := slog.New(notifyHandler{slog.NewTextHandler(&logs, nil), logged})
+		addr := startProxy(t, engine, log, route("/embed/="+hostOf(b)))
+		get(t, "http://"+addr+"/embed/v1/models", map[string]string{"Host": "box"})
+		// The access line is written once the response has gone out.
+		for msg := ""; msg != "http"; {
+			select {
+			case msg = <-logged:
+			case <-time.After(5 * time.Second):
+				t.Fatal("no access log line")
+			}
 		}
-	}
-	l := logs.String()
-	for _, want := range []string{"method=GET", "host=box", "path=/embed/v1/models", "route=/embed/", "upstream=" + hostOf(b), "status=200", "bytes=", "duration=", "ttfb="} {
-		if !strings.Contains(l, want) {
-			t.Errorf("access log lacks %q:\n%s", want, l)
+		l := logs.String()
+		for _, want := range []string{"method=GET", "host=box", "path=/embed/v1/models", "route=/embed/", "upstream=" + hostOf(b), "status=200", "bytes=", "duration=", "ttfb="} {
+			if !strings.Contains(l, want) {
+				t.Errorf("access log lacks %q:\n%s", want, l)
+			}
 		}
-	}
+	})
 }
 
 // A chunked response of a type that is not a known stream gets the large
 // copy buffer, and still reaches the client chunk by chunk.
 func TestUnknownLengthTextStreamsChunkByChunk(t *testing.T) {
-	testStreaming(t, "text/plain", func(i int) string { return fmt.Sprintf("line %d\n", i) })
+	forEachEngine(t, func(t *testing.T, engine string) {
+		testStreaming(t, engine, "text/plain", func(i int) string { return fmt.Sprintf("line %d\n", i) })
+	})
 }
 
 // Large bodies, of known length and chunked, arrive whole through the
 // large copy buffers, also when more are in flight than there are large
 // buffers to lend.
 func TestLargeResponsesArriveWhole(t *testing.T) {
-	const size = 3<<20 + 17
-	body := make([]byte, size)
-	for i := range body {
-		body[i] = byte(i * 7)
-	}
-	want := sha1.Sum(body)
-	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/octet-stream")
-		if r.URL.Path == "/sized" {
-			w.Header().Set("Content-Length", fmt.Sprint(size))
+	forEachEngine(t, func(t *testing.T, engine string) {
+		const size = 3<<20 + 17
+		body := make([]byte, size)
+		for i := range body {
+			body[i] = byte(i * 7)
 		}
-		for rest := body; len(rest) > 0; {
-			n := min(len(rest), 100_000)
-			w.Write(rest[:n])
-			rest = rest[n:]
+		want := sha1.Sum(body)
+		b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			if r.URL.Path == "/sized" {
+				w.Header().Set("Content-Length", fmt.Sprint(size))
+			}
+			for rest := body; len(rest) > 0; {
+				n := min(len(rest), 100_000)
+				w.Write(rest[:n])
+				rest = rest[n:]
+			}
+		}))
+		defer b.Close()
+		addr := startProxy(t, engine, nil, route("/="+hostOf(b)))
+		var wg sync.WaitGroup
+		for i := range 40 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				path := "/sized"
+				if i%2 == 1 {
+					path = "/chunked"
+				}
+				resp, err := http.Get("http://" + addr + path)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer resp.Body.Close()
+				got, err := io.ReadAll(resp.Body)
+				if err != nil || sha1.Sum(got) != want {
+					t.Errorf("GET %s: %d bytes, err %v, want %d intact bytes", path, len(got), err, size)
+				}
+			}()
 		}
-	}))
-	defer b.Close()
-	addr := startProxy(t, nil, route("/="+hostOf(b)))
-	var wg sync.WaitGroup
-	for i := range 40 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			path := "/sized"
-			if i%2 == 1 {
-				path = "/chunked"
-			}
-			resp, err := http.Get("http://" + addr + path)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer resp.Body.Close()
-			got, err := io.ReadAll(resp.Body)
-			if err != nil || sha1.Sum(got) != want {
-				t.Errorf("GET %s: %d bytes, err %v, want %d intact bytes", path, len(got), err, size)
-			}
-		}()
+		wg.Wait()
+	})
+}
+
+// notifyHandler writes records through Handler and announces each one's
+// message on logged (dropping announcements nobody waits for).
+type notifyHandler struct {
+	slog.Handler
+	logged chan<- string
+}
+
+func (h notifyHandler) Handle(ctx context.Context, r slog.Record) error {
+	err := h.Handler.Handle(ctx, r)
+	select {
+	case h.logged <- r.Message:
+	default:
 	}
-	wg.Wait()
+	return err
+}
+
+func (h notifyHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return notifyHandler{h.Handler.WithAttrs(as), h.logged}
+}
+
+func (h notifyHandler) WithGroup(name string) slog.Handler {
+	return notifyHandler{h.Handler.WithGroup(name), h.logged}
 }

@@ -3,6 +3,7 @@ package httproute
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -163,6 +164,30 @@ func (r *Route) Spec() string {
 	return r.Host + r.Path + "=" + strings.Join(ups, ",")
 }
 
+// clone returns a deep copy of r: it shares no slice, map or pointer
+// with r.
+func (r Route) clone() Route {
+	r.Upstreams = slices.Clone(r.Upstreams)
+	if r.UpstreamOptions != nil {
+		opts := make(map[string]UpstreamOptions, len(r.UpstreamOptions))
+		for k, o := range r.UpstreamOptions {
+			o.Tags = slices.Clone(o.Tags)
+			opts[k] = o
+		}
+		r.UpstreamOptions = opts
+	}
+	if r.StripPrefix != nil {
+		strip := *r.StripPrefix
+		r.StripPrefix = &strip
+	}
+	r.RequestHeaders, r.ResponseHeaders = r.RequestHeaders.clone(), r.ResponseHeaders.clone()
+	return r
+}
+
+func (o HeaderOps) clone() HeaderOps {
+	return HeaderOps{Set: maps.Clone(o.Set), Add: maps.Clone(o.Add), Delete: slices.Clone(o.Delete)}
+}
+
 func (r *Route) name() string {
 	if r.Name != "" {
 		return r.Name
@@ -266,6 +291,7 @@ type compiled struct {
 }
 
 func compile(r Route) (*compiled, error) {
+	r = r.clone()
 	c := &compiled{Route: &r}
 	if err := c.compileHost(); err != nil {
 		return nil, fmt.Errorf("route %q: host %q: %w", r.Spec(), r.Host, err)

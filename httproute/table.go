@@ -8,13 +8,17 @@ import (
 	"strings"
 )
 
-// Table is an immutable, compiled set of routes. Build it with NewTable;
-// a Handler swaps whole tables, so a reload is atomic.
+// Table is an immutable, compiled set of routes: nothing changes it once
+// NewTable has returned, and a changed set of routes is a new Table. Build
+// it with NewTable; a Handler swaps whole tables, so a reload is atomic.
+// A Table may be given to any number of Handlers, each of which serves
+// its own copy wired to its upstream connections and health state.
 type Table struct {
 	routes []*compiled // in match order
 }
 
-// NewTable validates and compiles routes. The error names the first bad
+// NewTable validates and compiles routes, which it copies: changing them
+// afterwards does not change the Table. The error names the first bad
 // route and what is wrong with it.
 func NewTable(routes []Route) (*Table, error) {
 	t := &Table{}
@@ -46,11 +50,12 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// Routes returns the table's routes in match order.
+// Routes returns copies of the table's routes in match order; the caller
+// may change them freely.
 func (t *Table) Routes() []Route {
 	out := make([]Route, len(t.routes))
 	for i, c := range t.routes {
-		out[i] = *c.Route
+		out[i] = c.Route.clone()
 	}
 	return out
 }
@@ -61,7 +66,8 @@ func (t *Table) Len() int { return len(t.routes) }
 // Match finds the route for a request's Host header and path. The path is
 // cleaned first (dot segments resolved, repeated slashes folded), and the
 // returned path, which is what the upstream receives, derives from the
-// cleaned one: the upstream reads exactly the path that was matched.
+// cleaned one: the upstream reads exactly the path that was matched. The
+// returned Route belongs to the table and must not be changed.
 func (t *Table) Match(hostport, reqPath string) (r *Route, fwdPath string, ok bool) {
 	c, p := t.match(normalizeHost(hostport), CleanPath(reqPath))
 	if c == nil {

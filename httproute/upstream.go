@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/oneport/oneport/httproute/internal/h1"
 )
 
 // upstream is one parsed upstream address.
@@ -20,7 +22,7 @@ type upstream struct {
 	socket string // unix socket path, or ""
 	weight int
 	tags   []string
-	st     *upstreamState // set when a Handler adopts the table
+	st     *upstreamState // set only in a Handler's copy of a table
 }
 
 // parseUpstream accepts host:port, http://, https://, h2c:// URLs and
@@ -109,14 +111,9 @@ func (u *upstream) transport(r *Route) (http.RoundTripper, func()) {
 	if u.target.Scheme != "http" {
 		return t, t.CloseIdleConnections
 	}
-	h1 := &h1Transport{
-		dial:          func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, network, addr) },
-		fallback:      t,
-		headerTimeout: headerTimeout,
-		maxIdle:       256,
-		idleTimeout:   90 * time.Second,
-	}
-	return h1, h1.CloseIdleConnections
+	dial := func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, network, addr) }
+	ft := h1.NewTransport(dial, t, headerTimeout, 256, 90*time.Second)
+	return ft, ft.CloseIdleConnections
 }
 
 // errorStatus maps a proxy error to the status the client gets: 504 for

@@ -20,7 +20,11 @@
 // than a hang, and the sniffed facts travel with the connection as a
 // *Conn.
 //
-// mux knows nothing of HTTP routing or TLS termination: it delivers
+// mux owns every protocol decision, including those made inside TLS:
+// TLSTerminator terminates TLS only to look inside it, handing HTTP
+// (by ALPN, or sniffed) to an HTTP target and SSH found inside TLS to the
+// SSH target. Certificates come from the caller as a *tls.Config; mux
+// knows nothing of where they come from, nor of HTTP routing: it delivers
 // connections to Targets, and ListenerTarget turns a stream of them into a
-// net.Listener for an http.Server or a TLS terminator.
+// net.Listener for an http.Server.
 package mux

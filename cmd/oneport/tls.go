@@ -23,7 +23,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/oneport/oneport/httproute"
+	"github.com/oneport/oneport/internal/certs"
 	"github.com/oneport/oneport/mux"
 	"github.com/oneport/oneport/sshfwd"
 )
@@ -137,7 +137,14 @@ func (c *Config) validateTLS(bad func(key, format string, args ...any)) {
 // tlsTarget is the mux's TLS target: passthrough routes by SNI, then the
 // terminator, which a reload may replace.
 type tlsTarget struct {
-	term atomic.Pointer[httproute.TLS]
+	term atomic.Pointer[terminator]
+}
+
+// terminator is the certificates in use and the mux target that
+// terminates TLS with them.
+type terminator struct {
+	*certs.Manager
+	*mux.TLSTerminator
 }
 
 func (t *tlsTarget) HandleConn(c net.Conn) {
@@ -151,33 +158,30 @@ func (t *tlsTarget) HandleConn(c net.Conn) {
 func (t *tlsTarget) String() string { return "tls" }
 
 // newTLS builds the terminator the config asks for; nil when TLS is off.
-func newTLS(ctx context.Context, cfg *Config, port int, http, ssh mux.Target, log *slog.Logger) (*httproute.TLS, error) {
+func newTLS(ctx context.Context, cfg *Config, port int, http, ssh mux.Target, log *slog.Logger) (*terminator, error) {
 	t := cfg.TLS
 	if t.Source == "off" {
 		return nil, nil
 	}
-	opts := httproute.TLSOptions{
+	opts := certs.Options{
 		StateDir: cfg.StateDir,
 		Source:   t.Source,
 		Hosts:    append(slicesClone(t.Hosts), routeHosts(cfg)...),
-		HTTP:     http,
-		SSH:      ssh,
 		Logger:   log,
-		ACME: httproute.ACMEOptions{
+		ACME: certs.ACMEOptions{
 			CA: t.ACMECA, Email: t.ACMEEmail, Profile: t.ACMEProfile, IPProfile: t.ACMEIPProfile,
 			HTTPPort: port, TLSPort: port,
 		},
-		SniffTimeout: time.Duration(cfg.SniffTimeout),
 	}
 	for _, s := range t.IPs {
 		opts.IPs = append(opts.IPs, net.ParseIP(s))
 	}
 	if t.DNSServer != "" {
-		opts.ACME.DNS = &httproute.RFC2136{Server: t.DNSServer, KeyName: t.DNSKeyName, Key: t.DNSKey, KeyAlg: t.DNSKeyAlg}
+		opts.ACME.DNS = &certs.RFC2136{Server: t.DNSServer, KeyName: t.DNSKeyName, Key: t.DNSKey, KeyAlg: t.DNSKeyAlg}
 		opts.ACME.DNSResolvers, opts.ACME.SkipDNSPropagationCheck = t.DNSResolvers, t.DNSNoWait
 	}
 	for _, ce := range t.Certs {
-		opts.Files = append(opts.Files, httproute.CertFile{Cert: ce.Cert, Key: ce.Key})
+		opts.Files = append(opts.Files, certs.CertFile{Cert: ce.Cert, Key: ce.Key})
 	}
 	if t.ACMECARoot != "" {
 		pem, err := os.ReadFile(t.ACMECARoot)
@@ -190,7 +194,12 @@ func newTLS(ctx context.Context, cfg *Config, port int, http, ssh mux.Target, lo
 		}
 		opts.ACME.TrustedRoots = pool
 	}
-	return httproute.NewTLS(ctx, opts)
+	m, err := certs.New(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &terminator{m, &mux.TLSTerminator{Config: m.TLSConfig(), HTTP: http, SSH: ssh,
+		SniffTimeout: time.Duration(cfg.SniffTimeout), Logger: log}}, nil
 }
 
 func slicesClone(s []string) []string { return append([]string(nil), s...) }
@@ -268,7 +277,7 @@ func runCA(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: oneport ca [--state-dir DIR]")
 		return 2
 	}
-	ca, err := httproute.LoadCA(*dir)
+	ca, err := certs.LoadCA(*dir)
 	if err != nil {
 		fmt.Fprintln(stderr, "oneport ca:", err)
 		return 1

@@ -1,4 +1,4 @@
-package httproute_test
+package h1_test
 
 import (
 	"bufio"
@@ -16,19 +16,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oneport/oneport/httproute"
+	"github.com/oneport/oneport/httproute/internal/h1"
 	"github.com/oneport/oneport/mux"
 )
 
-// startServer serves h with httproute's Server behind a mux, as oneport
+// startServer serves h with the engine's Server behind a mux, as oneport
 // does, and returns its address.
-func startServer(t testing.TB, h http.Handler, tune func(*httproute.Server)) (string, *httproute.Server) {
+func startServer(t testing.TB, h http.Handler, tune func(*h1.Server)) (string, *h1.Server) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := httproute.NewServer(h, nil)
+	s := h1.NewServer(h, nil)
+	s.Fallback = closeTarget{}
 	if tune != nil {
 		tune(s)
 	}
@@ -37,6 +38,10 @@ func startServer(t testing.TB, h http.Handler, tune func(*httproute.Server)) (st
 	t.Cleanup(func() { m.Close(); s.Close() })
 	return ln.Addr().String(), s
 }
+
+type closeTarget struct{}
+
+func (closeTarget) HandleConn(c net.Conn) { c.Close() }
 
 // startStd serves h with a plain net/http server, the reference.
 func startStd(t testing.TB, h http.Handler) string {
@@ -320,6 +325,7 @@ func goroutinesIn(fn string) int {
 // and goes on serving when its client sends again; the parker's goroutine
 // ends with the server.
 func TestIdleConnectionParksAndServesOn(t *testing.T) {
+	idle := idleEvents(t)
 	addr, s := startServer(t, behaviours(), nil)
 	get, _ := keepAlive(t, addr)
 	for range 3 {
@@ -327,32 +333,39 @@ func TestIdleConnectionParksAndServesOn(t *testing.T) {
 			t.Fatalf("got %q, %v", body, err)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for goroutinesIn("httproute.(*h1conn)") != 0 || goroutinesIn("mux.(*Server).handle") != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("an idle connection still has a goroutine")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	<-idle
+	h1.Eventually(t, "the idle connection's goroutines end", func() bool {
+		return goroutinesIn("h1.(*h1conn)") == 0 && goroutinesIn("mux.(*Server).handle") == 0
+	})
 	for range 3 {
 		if body, err := get("/cl"); err != nil || body != "hello" {
 			t.Fatalf("after parking: got %q, %v", body, err)
 		}
 	}
-	if goroutinesIn("httproute.(*parker).loop(") != 1 {
+	if goroutinesIn("h1.(*parker).loop(") != 1 {
 		t.Fatal("no parker goroutine")
 	}
 	s.Close()
-	for deadline := time.Now().Add(5 * time.Second); goroutinesIn("httproute.(*parker).loop(") != 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("the parker's goroutine outlived the server")
+	h1.Eventually(t, "the parker's goroutine ends with the server", func() bool {
+		return goroutinesIn("h1.(*parker).loop(") == 0
+	})
+}
+
+// idleEvents returns a channel that receives when a connection goes idle
+// and gives up its goroutine.
+func idleEvents(t *testing.T) <-chan struct{} {
+	idle := make(chan struct{}, 16)
+	t.Cleanup(h1.OnIdle(func() {
+		select {
+		case idle <- struct{}{}:
+		default:
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	}))
+	return idle
 }
 
 func TestIdleAndHeaderTimeouts(t *testing.T) {
-	addr, _ := startServer(t, behaviours(), func(s *httproute.Server) {
+	addr, _ := startServer(t, behaviours(), func(s *h1.Server) {
 		s.IdleTimeout = 300 * time.Millisecond
 		s.ReadHeaderTimeout = 300 * time.Millisecond
 	})
@@ -376,7 +389,6 @@ func TestIdleAndHeaderTimeouts(t *testing.T) {
 	}
 	defer c2.Close()
 	io.WriteString(c2, "GET /small HTTP/1.1\r\n")
-	time.Sleep(50 * time.Millisecond)
 	io.WriteString(c2, "Host: x\r\n")
 	c2.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, err := c2.Read(make([]byte, 1)); n != 0 || err != io.EOF {
@@ -396,12 +408,13 @@ func TestServerShutdownLetsRequestsFinish(t *testing.T) {
 		}
 		io.WriteString(w, "done")
 	})
+	parked := idleEvents(t)
 	addr, s := startServer(t, h, nil)
 	idleGet, idle := keepAlive(t, addr)
 	if _, err := idleGet("/"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // long enough to be parked
+	<-parked
 	busyGet, _ := keepAlive(t, addr)
 	result := make(chan string, 1)
 	go func() {
@@ -451,6 +464,8 @@ func TestClientLeavingCancelsRequest(t *testing.T) {
 		case <-time.After(10 * time.Second):
 		}
 	})
+	watching := make(chan struct{}, 1)
+	t.Cleanup(h1.OnWatching(func() { watching <- struct{}{} }))
 	addr, _ := startServer(t, h, nil)
 	for _, raw := range []string{
 		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -465,7 +480,7 @@ func TestClientLeavingCancelsRequest(t *testing.T) {
 		if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond) // past the watch delay
+		<-watching // the server watches for the client leaving
 		c.Close()
 		select {
 		case <-cancelled:

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package httproute
+package h1
 
 import (
 	"errors"

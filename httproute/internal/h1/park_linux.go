@@ -1,4 +1,4 @@
-package httproute
+package h1
 
 import (
 	"sync"

@@ -1,4 +1,4 @@
-package httproute
+package certs
 
 import (
 	"context"

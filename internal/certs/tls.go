@@ -1,4 +1,4 @@
-package httproute
+package certs
 
 import (
 	"context"
@@ -12,12 +12,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
-
-	"github.com/oneport/oneport/mux"
 )
 
 // Certificate sources.
@@ -26,9 +23,10 @@ const (
 	SourceACME     = "acme"     // an ACME CA such as Let's Encrypt
 )
 
-// TLSOptions configures TLS termination. The zero value with StateDir,
-// HTTP and SSH set terminates with the internal CA for the box's IPs.
-type TLSOptions struct {
+// Options configures the certificates a Manager holds. The zero value
+// with StateDir set holds internal-CA certificates for the box's IPs and
+// localhost.
+type Options struct {
 	// StateDir holds the CA, certificates and ACME accounts.
 	StateDir string
 	// Source is where certificates for Hosts and IPs come from:
@@ -45,17 +43,7 @@ type TLSOptions struct {
 	// Files are certificates read from PEM files; they take precedence
 	// for their names and are reloaded when the files change.
 	Files []CertFile
-	// HTTP receives terminated HTTP connections (ALPN h2 or http/1.1, or
-	// HTTP found inside TLS without ALPN).
-	HTTP mux.Target
-	// SSH receives SSH found inside TLS.
-	SSH mux.Target
-	// SniffTimeout bounds the look inside a TLS stream without ALPN;
-	// zero means mux.DefaultSniffTimeout. A silent stream goes to SSH.
-	SniffTimeout time.Duration
-	// HandshakeTimeout bounds a TLS handshake; zero means 10s.
-	HandshakeTimeout time.Duration
-	// Logger receives handshake failures and certificate events.
+	// Logger receives certificate events.
 	Logger *slog.Logger
 }
 
@@ -95,10 +83,11 @@ type CertFile struct {
 	Cert, Key string
 }
 
-// TLS terminates TLS connections handed to it by the mux. Create it with
-// NewTLS; Close stops certificate maintenance.
-type TLS struct {
-	opts   TLSOptions
+// Manager holds the certificates TLS is terminated with and chooses one
+// per handshake (TLSConfig); the mux's TLSTerminator does the
+// terminating. Create it with New; Close stops certificate maintenance.
+type Manager struct {
+	opts   Options
 	log    *slog.Logger
 	CA     *InternalCA // nil unless the internal CA is in use
 	cache  *certmagic.Cache
@@ -110,11 +99,11 @@ type TLS struct {
 	cancel context.CancelFunc // ends background obtains and renewals
 }
 
-// NewTLS sets up certificates: it loads or creates the internal CA,
+// New sets up certificates: it loads or creates the internal CA,
 // obtains what is missing (synchronously for the internal CA, in the
 // background for ACME) and starts watching certificate files. Background
 // work ends when ctx is done or Close is called.
-func NewTLS(ctx context.Context, opts TLSOptions) (*TLS, error) {
+func New(ctx context.Context, opts Options) (*Manager, error) {
 	if opts.StateDir == "" {
 		return nil, errors.New("tls: no state directory")
 	}
@@ -122,7 +111,7 @@ func NewTLS(ctx context.Context, opts TLSOptions) (*TLS, error) {
 		opts.Source = SourceInternal
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	t := &TLS{opts: opts, log: opts.Logger, cancel: cancel}
+	t := &Manager{opts: opts, log: opts.Logger, cancel: cancel}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}
@@ -208,7 +197,7 @@ func NewTLS(ctx context.Context, opts TLSOptions) (*TLS, error) {
 	return t, nil
 }
 
-func (t *TLS) acmeIssuer(cfg *certmagic.Config, profile string) *certmagic.ACMEIssuer {
+func (t *Manager) acmeIssuer(cfg *certmagic.Config, profile string) *certmagic.ACMEIssuer {
 	a := t.opts.ACME
 	iss := certmagic.NewACMEIssuer(cfg, certmagic.ACMEIssuer{
 		CA:                      a.CA,
@@ -237,7 +226,7 @@ func (t *TLS) acmeIssuer(cfg *certmagic.Config, profile string) *certmagic.ACMEI
 	return iss
 }
 
-func (t *TLS) onEvent(_ context.Context, event string, data map[string]any) error {
+func (t *Manager) onEvent(_ context.Context, event string, data map[string]any) error {
 	switch event {
 	case "cert_obtained", "cert_renewed":
 		t.log.Info("certificate obtained", "event", event, "identifier", data["identifier"], "issuer", data["issuer"])
@@ -249,7 +238,7 @@ func (t *TLS) onEvent(_ context.Context, event string, data map[string]any) erro
 
 // getCertificate serves file certificates for their names, then
 // certmagic's: by SNI for names, by the local IP without SNI.
-func (t *TLS) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+func (t *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if c := t.files.lookup(hello); c != nil {
 		return c, nil
 	}
@@ -261,11 +250,11 @@ func (t *TLS) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, erro
 
 // TLSConfig returns the server-side configuration: TLS 1.2+, ALPN h2 and
 // http/1.1 (and acme-tls/1 for TLS-ALPN-01 challenges).
-func (t *TLS) TLSConfig() *tls.Config { return t.config }
+func (t *Manager) TLSConfig() *tls.Config { return t.config }
 
 // HTTPChallenge wraps next so that ACME HTTP-01 challenges are answered
 // on oneport's own port.
-func (t *TLS) HTTPChallenge(next http.Handler) http.Handler {
+func (t *Manager) HTTPChallenge(next http.Handler) http.Handler {
 	if len(t.acme) == 0 {
 		return next
 	}
@@ -282,59 +271,14 @@ func (t *TLS) HTTPChallenge(next http.Handler) http.Handler {
 }
 
 // ReloadFiles re-reads the certificate files now (they are also watched).
-func (t *TLS) ReloadFiles() { t.files.reload() }
+func (t *Manager) ReloadFiles() { t.files.reload() }
 
 // Close stops certificate maintenance and cancels obtains and renewals
 // still running in the background.
-func (t *TLS) Close() {
+func (t *Manager) Close() {
 	t.cancel()
 	t.files.stop()
 	t.cache.Stop()
-}
-
-// HandleConn terminates c and hands the plaintext on: by ALPN to HTTP;
-// without ALPN it looks at the first bytes and sends SSH (or a silent
-// client) to SSH and HTTP to HTTP. It owns c.
-func (t *TLS) HandleConn(c net.Conn) {
-	tc := tls.Server(c, t.config)
-	timeout := t.opts.HandshakeTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	err := tc.HandshakeContext(ctx)
-	cancel()
-	if err != nil {
-		sni := ""
-		if mc, ok := c.(*mux.Conn); ok {
-			sni = mc.Sniffed().SNI
-		}
-		t.log.Info("tls handshake failed", "client", c.RemoteAddr().String(), "sni", sni, "err", err)
-		c.Close()
-		return
-	}
-	switch tc.ConnectionState().NegotiatedProtocol {
-	case "h2", "http/1.1":
-		t.opts.HTTP.HandleConn(tc)
-		return
-	case "acme-tls/1":
-		tc.Close() // the challenge was answered in the handshake
-		return
-	}
-	inner, err := mux.Sniff(tc, t.opts.SniffTimeout, nil, "tls", nil)
-	if err != nil {
-		tc.Close()
-		return
-	}
-	switch inner.Sniffed().Proto {
-	case mux.ProtoSSH, mux.ProtoSilent:
-		t.opts.SSH.HandleConn(inner)
-	case mux.ProtoHTTP, mux.ProtoH2C:
-		t.opts.HTTP.HandleConn(inner)
-	default:
-		t.log.Info("unrecognised protocol inside TLS; closing", "client", c.RemoteAddr().String())
-		inner.Close()
-	}
 }
 
 // boxIPs returns the box's interface addresses, without link-local ones;

@@ -1,7 +1,8 @@
-package httproute_test
+package h1_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -11,26 +12,47 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oneport/oneport/httproute"
+	"github.com/oneport/oneport/httproute/internal/h1"
 )
+
+// upstreamConns counts an upstream's connections; closed receives each
+// time it closes one.
+type upstreamConns struct {
+	open   atomic.Int64
+	closed chan struct{}
+}
+
+// waitAllClosed returns once the upstream has closed every connection it
+// accepted.
+func (u *upstreamConns) waitAllClosed() {
+	for u.open.Load() > 0 {
+		<-u.closed
+	}
+}
 
 // closingUpstream answers each request with keep-alive, then closes the
 // connection after idle, as uvicorn does after its keep-alive timeout.
-func closingUpstream(t *testing.T, idle time.Duration) (string, *atomic.Int64) {
+func closingUpstream(t *testing.T, idle time.Duration) (string, *atomic.Int64, *upstreamConns) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
 	var served atomic.Int64
+	conns := &upstreamConns{closed: make(chan struct{}, 100)}
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
+			conns.open.Add(1)
 			go func() {
-				defer c.Close()
+				defer func() {
+					c.Close()
+					conns.open.Add(-1)
+					conns.closed <- struct{}{}
+				}()
 				br := bufio.NewReader(c)
 				for {
 					c.SetReadDeadline(time.Now().Add(idle))
@@ -46,17 +68,26 @@ func closingUpstream(t *testing.T, idle time.Duration) (string, *atomic.Int64) {
 			}()
 		}
 	}()
-	return ln.Addr().String(), &served
+	return ln.Addr().String(), &served, conns
+}
+
+// transportClient sends requests to up through a Transport, as the proxy
+// does.
+func transportClient(t *testing.T, up string) *http.Client {
+	d := &net.Dialer{}
+	dial := func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", up) }
+	tr := h1.NewTransport(dial, &http.Transport{}, time.Minute, 256, 90*time.Second)
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
 }
 
 // Requests after the upstream closed its idle connections still succeed,
 // GET and POST alike: a closed pooled connection is noticed before use.
 func TestStaleKeepAliveConnections(t *testing.T) {
-	up, served := closingUpstream(t, 30*time.Millisecond)
+	up, served, conns := closingUpstream(t, 30*time.Millisecond)
 	// Connections idle for longer than this are checked before reuse.
-	t.Cleanup(httproute.SetAliveCheckAfter(10 * time.Millisecond))
-	addr := startProxy(t, nil, route("/="+up))
-	client := &http.Client{}
+	t.Cleanup(h1.SetAliveCheckAfter(10 * time.Millisecond))
+	addr, client := up, transportClient(t, up)
 	for i := range 4 {
 		resp, err := client.Post("http://"+addr+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"m"}`))
 		if err != nil {
@@ -71,7 +102,7 @@ func TestStaleKeepAliveConnections(t *testing.T) {
 			t.Fatalf("GET %d: %v", i, err)
 		}
 		resp.Body.Close()
-		time.Sleep(60 * time.Millisecond) // the upstream closes its side
+		conns.waitAllClosed() // the upstream closes its side
 	}
 	if served.Load() != 8 {
 		t.Errorf("upstream served %d requests, want 8 (none twice)", served.Load())
@@ -80,13 +111,13 @@ func TestStaleKeepAliveConnections(t *testing.T) {
 
 // Large and chunked request bodies stream through the standard transport.
 func TestLargeAndChunkedBodiesStream(t *testing.T) {
-	up, _ := closingUpstream(t, time.Second)
-	addr := startProxy(t, nil, route("/="+up))
+	up, _, _ := closingUpstream(t, time.Second)
+	addr, client := up, transportClient(t, up)
 	for _, body := range []io.Reader{
 		strings.NewReader(strings.Repeat("x", 200<<10)),   // over the fast path's limit
 		io.MultiReader(strings.NewReader("chunked body")), // unknown length
 	} {
-		resp, err := http.Post("http://"+addr+"/upload", "application/octet-stream", body)
+		resp, err := client.Post("http://"+addr+"/upload", "application/octet-stream", body)
 		if err != nil {
 			t.Fatal(err)
 		}

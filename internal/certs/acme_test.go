@@ -1,4 +1,4 @@
-package httproute_test
+package certs_test
 
 import (
 	"context"
@@ -25,7 +25,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/oneport/oneport/httproute"
+	"github.com/oneport/oneport/internal/certs"
 )
 
 // pebble is a running ACME test server.
@@ -261,11 +261,11 @@ func TestACMEThroughOnePort(t *testing.T) {
 			}
 			port := ln.Addr().(*net.TCPAddr).Port
 			pb := startPebble(t, port)
-			st := startTLSStackOn(t, ln, httproute.TLSOptions{
-				Source: httproute.SourceACME,
+			st := startTLSStackOn(t, ln, certs.Options{
+				Source: certs.SourceACME,
 				Hosts:  []string{"acme.test"},
 				IPs:    []net.IP{net.IPv4(127, 0, 0, 1)},
-				ACME: httproute.ACMEOptions{
+				ACME: certs.ACMEOptions{
 					CA: pb.dir, TrustedRoots: pb.wfeRoot, Profile: "default",
 					HTTPPort: port, TLSPort: port,
 					DisableHTTPChallenge:    challenge != "http-01",
@@ -316,13 +316,13 @@ func TestACMEDNS01Wildcard(t *testing.T) {
 		t.Fatal(err)
 	}
 	pb := startPebble(t, 1) // no HTTP-01 or TLS-ALPN-01 can succeed: port 1
-	st := startTLSStackOn(t, ln, httproute.TLSOptions{
-		Source: httproute.SourceACME,
+	st := startTLSStackOn(t, ln, certs.Options{
+		Source: certs.SourceACME,
 		Hosts:  []string{"*.wild.test"},
 		IPs:    []net.IP{},
-		ACME: httproute.ACMEOptions{
+		ACME: certs.ACMEOptions{
 			CA: pb.dir, TrustedRoots: pb.wfeRoot, Profile: "default",
-			DNS:                     &httproute.RFC2136{Server: pb.dns.addr, KeyName: dnsKeyName, Key: dnsKey},
+			DNS:                     &certs.RFC2136{Server: pb.dns.addr, KeyName: dnsKeyName, Key: dnsKey},
 			DNSResolvers:            []string{pb.dns.addr},
 			SkipDNSPropagationCheck: true,
 		},
@@ -349,7 +349,7 @@ func TestACMEDNS01Wildcard(t *testing.T) {
 // Updates with the wrong TSIG key are refused, and the error says so.
 func TestRFC2136WrongKey(t *testing.T) {
 	d := startDNS(t)
-	p := &httproute.RFC2136{Server: d.addr, KeyName: dnsKeyName, Key: base64.StdEncoding.EncodeToString([]byte("wrong key wrong key wrong key!!!"))}
+	p := &certs.RFC2136{Server: d.addr, KeyName: dnsKeyName, Key: base64.StdEncoding.EncodeToString([]byte("wrong key wrong key wrong key!!!"))}
 	_, err := p.AppendRecords(context.Background(), "test.", []libdns.Record{libdns.TXT{Name: "_acme-challenge.x", Text: "v"}})
 	if err == nil {
 		t.Fatal("update with the wrong key succeeded")

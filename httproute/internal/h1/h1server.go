@@ -1,9 +1,8 @@
-package httproute
+package h1
 
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -24,9 +23,10 @@ import (
 	"github.com/oneport/oneport/mux"
 )
 
-// Server serves oneport's HTTP. Plain HTTP/1 connections that the mux
-// sniffed are served by Server's own HTTP/1.1 loop; everything else (h2c,
-// and HTTP that came out of TLS) goes to the embedded http.Server.
+// Server is oneport's own HTTP/1.1 server engine. Plain HTTP/1
+// connections that the mux sniffed are served by Server's own HTTP/1.1
+// loop; everything else (h2c, and HTTP that came out of TLS) goes to
+// Fallback.
 //
 // The HTTP/1 loop exists for what net/http's server costs a proxy in front
 // of model servers. net/http keeps two 4 KiB buffers and a grown goroutine
@@ -46,7 +46,7 @@ import (
 //
 // Create it with NewServer. Fields must not change once serving starts.
 type Server struct {
-	// Handler answers requests on both paths.
+	// Handler answers requests.
 	Handler http.Handler
 	// ReadHeaderTimeout bounds reading a request's header once its first
 	// byte has arrived; zero means no limit.
@@ -57,13 +57,12 @@ type Server struct {
 	// MaxHeaderBytes bounds a request's header; zero means
 	// http.DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
-	// HTTP serves h2c and TLS connections.
-	HTTP *http.Server
+	// Fallback receives the connections this engine does not serve: h2c,
+	// HTTP that came out of TLS, anything not on a TCP socket. It must be
+	// set.
+	Fallback mux.Target
 
 	log *slog.Logger
-
-	once  sync.Once
-	inner *mux.ListenerTarget // feeds HTTP
 
 	mu      sync.Mutex
 	conns   map[*h1conn]struct{}
@@ -73,77 +72,30 @@ type Server struct {
 	parker   *parker // nil where idle connections wait in goroutines
 }
 
-// NewServer returns the Server oneport serves routes with: HTTP/1 and h2c
-// with prior knowledge, headers bounded by a read timeout against slow
-// clients, and no read or write timeout on bodies, so uploads of any size
-// and generations of any length are never cut.
+// NewServer returns a Server for h that logs to log (nil discards).
 func NewServer(h http.Handler, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var p http.Protocols
-	p.SetHTTP1(true)
-	p.SetHTTP2(true) // over TLS, when ALPN says h2
-	p.SetUnencryptedHTTP2(true)
-	const headerTimeout, idleTimeout = 30 * time.Second, 5 * time.Minute
-	return &Server{
-		Handler:           h,
-		ReadHeaderTimeout: headerTimeout,
-		IdleTimeout:       idleTimeout,
-		log:               log,
-		HTTP: &http.Server{
-			Handler:           h,
-			Protocols:         &p,
-			ReadHeaderTimeout: headerTimeout,
-			IdleTimeout:       idleTimeout,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-			ConnContext:       markTLS,
-		},
-	}
-}
-
-// tlsInside marks requests whose connection is TLS that oneport
-// terminated but that reached the server wrapped (HTTP found inside TLS
-// without ALPN), where r.TLS stays nil.
-type tlsInside struct{}
-
-func markTLS(ctx context.Context, c net.Conn) context.Context {
-	if nc, ok := c.(interface{ NetConn() net.Conn }); ok {
-		if _, ok := nc.NetConn().(*tls.Conn); ok {
-			return context.WithValue(ctx, tlsInside{}, true)
-		}
-	}
-	return ctx
-}
-
-func isTLS(r *http.Request) bool {
-	return r.TLS != nil || r.Context().Value(tlsInside{}) != nil
-}
-
-func (s *Server) start() {
-	s.once.Do(func() {
-		s.inner = mux.NewListenerTarget("http", nil)
-		go s.HTTP.Serve(s.inner)
-	})
+	return &Server{Handler: h, log: log}
 }
 
 // HandleConn serves c until the client or the server closes it; it makes
 // Server a mux.Target.
 func (s *Server) HandleConn(c net.Conn) {
-	s.start()
 	mc, ok := c.(*mux.Conn)
 	if !ok || mc.Sniffed().Proto != mux.ProtoHTTP {
-		s.inner.HandleConn(c)
+		s.Fallback.HandleConn(c)
 		return
 	}
 	tcp, ok := mc.NetConn().(*net.TCPConn)
 	if !ok {
-		s.inner.HandleConn(c)
+		s.Fallback.HandleConn(c)
 		return
 	}
 	raw, err := tcp.SyscallConn()
 	if err != nil {
-		s.inner.HandleConn(c)
+		s.Fallback.HandleConn(c)
 		return
 	}
 	hc := &h1conn{srv: s, mc: mc, tcp: tcp, raw: raw, remote: tcp.RemoteAddr().String()}
@@ -161,7 +113,6 @@ func (s *Server) HandleConn(c net.Conn) {
 // Serve serves the connections ln accepts, as HandleConn does, until ln
 // fails. It returns http.ErrServerClosed after Shutdown or Close.
 func (s *Server) Serve(ln net.Listener) error {
-	s.start()
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -239,21 +190,17 @@ func (s *Server) park(c *h1conn, since time.Time) bool {
 // returns once none is left or ctx is done.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
-	s.start()
-	errc := make(chan error, 1)
-	go func() { errc <- s.HTTP.Shutdown(ctx) }()
 	wait := time.Millisecond
 	for s.closeIdle() > 0 {
 		select {
 		case <-ctx.Done():
-			<-errc
 			return ctx.Err()
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 100*time.Millisecond)
 	}
 	s.stopParker()
-	return <-errc
+	return nil
 }
 
 func (s *Server) stopParker() {
@@ -266,7 +213,6 @@ func (s *Server) stopParker() {
 // Close closes every connection at once, idle or not.
 func (s *Server) Close() error {
 	s.closing.Store(true)
-	s.start()
 	s.mu.Lock()
 	conns := make([]*h1conn, 0, len(s.conns))
 	for c := range s.conns {
@@ -282,7 +228,7 @@ func (s *Server) Close() error {
 			c.mc.Close()
 		}
 	}
-	return s.HTTP.Close()
+	return nil
 }
 
 // Connection states, for Shutdown.
@@ -388,6 +334,7 @@ func (c *h1conn) waitIdle() bool {
 		if !c.srv.park(c, since) {
 			go c.parked(since)
 		}
+		runHook(&hookIdle)
 		return false
 	}
 	c.close()

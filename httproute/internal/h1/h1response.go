@@ -1,4 +1,4 @@
-package httproute
+package h1
 
 import (
 	"bufio"
@@ -557,6 +557,7 @@ func (wt *watcher) run() {
 	c := wt.c
 	wt.mu.Unlock()
 	defer close(done)
+	runHook(&hookWatching)
 	for {
 		err := c.waitReadable()
 		if errors.Is(err, os.ErrDeadlineExceeded) {

@@ -1,0 +1,306 @@
+package certs_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oneport/oneport/internal/syncbuf"
+
+	"github.com/oneport/oneport/internal/certs"
+	"github.com/oneport/oneport/mux"
+)
+
+// tlsStack serves the TLS part of oneport's data path on 127.0.0.1:0: the
+// mux, SNI passthrough, and TLS termination with the Manager's
+// certificates, in front of an HTTP server.
+type tlsStack struct {
+	addr   string
+	certs  *certs.Manager
+	logs   *syncbuf.Buffer
+	logged chan string // each log record's message
+}
+
+// waitLog waits for a log record whose message is msg.
+func (st *tlsStack) waitLog(t *testing.T, msg string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case m := <-st.logged:
+			if m == msg {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no %q logged:\n%s", msg, st.logs.String())
+		}
+	}
+}
+
+// notifyHandler writes records through Handler and announces each one's
+// message on logged (dropping announcements nobody waits for).
+type notifyHandler struct {
+	slog.Handler
+	logged chan<- string
+}
+
+func (h notifyHandler) Handle(ctx context.Context, r slog.Record) error {
+	err := h.Handler.Handle(ctx, r)
+	select {
+	case h.logged <- r.Message:
+	default:
+	}
+	return err
+}
+
+func (h notifyHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return notifyHandler{h.Handler.WithAttrs(as), h.logged}
+}
+
+func (h notifyHandler) WithGroup(name string) slog.Handler {
+	return notifyHandler{h.Handler.WithGroup(name), h.logged}
+}
+
+func startTLSStack(t *testing.T, opts certs.Options, passthrough []mux.SNIRoute) *tlsStack {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startTLSStackOn(t, ln, opts, passthrough)
+}
+
+// startTLSStackOn serves on ln; its HTTP server answers "plain" or "tls"
+// by how the request arrived, and ACME HTTP-01 challenges.
+func startTLSStackOn(t *testing.T, ln net.Listener, opts certs.Options, passthrough []mux.SNIRoute) *tlsStack {
+	t.Helper()
+	st := &tlsStack{logs: &syncbuf.Buffer{}, logged: make(chan string, 256)}
+	log := slog.New(notifyHandler{slog.NewTextHandler(st.logs, nil), st.logged})
+	lt := mux.NewListenerTarget("http", ln.Addr())
+	opts.Logger = log
+	if opts.StateDir == "" {
+		opts.StateDir = t.TempDir()
+	}
+	if opts.IPs == nil {
+		opts.IPs = []net.IP{net.IPv4(127, 0, 0, 1)}
+	}
+	var err error
+	st.certs, err = certs.New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil {
+			io.WriteString(w, "tls")
+			return
+		}
+		io.WriteString(w, "plain")
+	})
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetHTTP2(true)
+	hs := &http.Server{Handler: st.certs.HTTPChallenge(answer), Protocols: &protos,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	term := &mux.TLSTerminator{Config: st.certs.TLSConfig(), HTTP: lt, SSH: closeTarget{}, Logger: log}
+	m := &mux.Server{HTTP: lt, SSH: closeTarget{}, TLS: &mux.SNIRouter{Routes: passthrough, Default: term}, Logger: log}
+	go hs.Serve(lt)
+	go m.Serve(ln)
+	t.Cleanup(func() {
+		m.Close()
+		hs.Close()
+		st.certs.Close()
+		waitCertmagicDone(t)
+	})
+	st.addr = ln.Addr().String()
+	return st
+}
+
+type closeTarget struct{}
+
+func (closeTarget) HandleConn(c net.Conn) { c.Close() }
+
+func rootPool(t *testing.T, ca *certs.InternalCA) *x509.CertPool {
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(ca.RootPEM()) {
+		t.Fatal("root PEM does not parse")
+	}
+	return p
+}
+
+func TestCARootKeyMode(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := certs.LoadCA(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "ca", "root.key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("root key mode %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+	again, err := certs.LoadCA(dir)
+	if err != nil || again.Fingerprint() != ca.Fingerprint() {
+		t.Fatalf("reloaded CA differs: %v", err)
+	}
+}
+
+// writeCert writes a self-signed certificate for names to dir and returns
+// its paths.
+func writeCert(t *testing.T, dir, prefix string, names []string, notAfter time.Time) (string, string, *x509.Certificate) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), DNSNames: names,
+		NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: notAfter}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	certPath, keyPath := filepath.Join(dir, prefix+".crt"), filepath.Join(dir, prefix+".key")
+	os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	c, _ := x509.ParseCertificate(der)
+	return certPath, keyPath, c
+}
+
+func peerCert(t *testing.T, addr, sni string) (*x509.Certificate, error) {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: sni, InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0], nil
+}
+
+// Certificates from files are served for their names, and replacing the
+// files changes what a new handshake sees, with no restart.
+func TestFileCertsReloadWithoutRestart(t *testing.T) {
+	dir := t.TempDir()
+	certPath, keyPath, first := writeCert(t, dir, "site", []string{"files.example.com"}, time.Now().Add(24*time.Hour))
+	st := startTLSStack(t, certs.Options{Files: []certs.CertFile{{Cert: certPath, Key: keyPath}}}, nil)
+	got, err := peerCert(t, st.addr, "files.example.com")
+	if err != nil || !got.Equal(first) {
+		t.Fatalf("first handshake: %v", err)
+	}
+	// Write the new pair elsewhere and move it in, as certbot does.
+	newCert, newKey, second := writeCert(t, t.TempDir(), "site", []string{"files.example.com"}, time.Now().Add(48*time.Hour))
+	os.Rename(newCert, certPath)
+	os.Rename(newKey, keyPath)
+	st.waitLog(t, "certificate reloaded") // by the files' watcher
+	if got, err = peerCert(t, st.addr, "files.example.com"); err != nil || !got.Equal(second) {
+		t.Fatalf("new certificate not served after the files changed: %v", err)
+	}
+	// A half-written replacement keeps the good certificate in service.
+	os.WriteFile(certPath, []byte("-----BEGIN CERTIFICATE-----\ngarbage"), 0o644)
+	st.certs.ReloadFiles()
+	if got, err = peerCert(t, st.addr, "files.example.com"); err != nil || !got.Equal(second) {
+		t.Fatalf("after a bad write: %v", err)
+	}
+	if !strings.Contains(st.logs.String(), "do not load; still serving the previous certificate") {
+		t.Errorf("bad file not logged:\n%s", st.logs.String())
+	}
+}
+
+// Bad certificate files are clear errors that name the file.
+func TestFileCertsBadInput(t *testing.T) {
+	dir := t.TempDir()
+	goodCert, goodKey, _ := writeCert(t, dir, "good", []string{"a.example"}, time.Now().Add(time.Hour))
+	_, otherKey, _ := writeCert(t, dir, "other", []string{"b.example"}, time.Now().Add(time.Hour))
+	oldCert, oldKey, _ := writeCert(t, dir, "old", []string{"c.example"}, time.Now().Add(-time.Hour))
+	for _, tc := range []struct {
+		f    certs.CertFile
+		want string
+	}{
+		{certs.CertFile{Cert: goodCert, Key: filepath.Join(dir, "missing.key")}, "missing.key"},
+		{certs.CertFile{Cert: goodCert, Key: otherKey}, "private key does not match public key"},
+		{certs.CertFile{Cert: oldCert, Key: oldKey}, "expired"},
+	} {
+		_, err := certs.New(context.Background(), certs.Options{StateDir: t.TempDir(), Files: []certs.CertFile{tc.f}, IPs: []net.IP{}})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: err = %v, want it to say %q", tc.f, err, tc.want)
+		}
+	}
+	good, err := certs.New(context.Background(), certs.Options{StateDir: t.TempDir(),
+		Files: []certs.CertFile{{Cert: goodCert, Key: goodKey}}, IPs: []net.IP{}})
+	if err != nil {
+		t.Fatalf("good pair refused: %v", err)
+	}
+	good.Close()
+	waitCertmagicDone(t)
+}
+
+// Unknown SNI and truncated ClientHellos fail the handshake with a log
+// line; the server keeps serving.
+func TestTLSBadInput(t *testing.T) {
+	st := startTLSStack(t, certs.Options{}, nil)
+	if _, err := peerCert(t, st.addr, "unknown.example"); err == nil {
+		t.Error("handshake for an unknown name succeeded")
+	}
+	c, err := net.Dial("tcp", st.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte{0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x00})
+	c.(*net.TCPConn).CloseWrite()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	io.ReadAll(c)
+	c.Close()
+	// Plain HTTP on the same port still works.
+	resp, err := http.Get("http://" + st.addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("plain HTTP after bad TLS: %d", resp.StatusCode)
+	}
+	st.waitLog(t, "tls handshake failed")
+	st.waitLog(t, "tls handshake failed")
+	if l := st.logs.String(); !strings.Contains(l, "no certificate available for 'unknown.example'") {
+		t.Errorf("unknown name not logged:\n%s", l)
+	}
+}
+
+// waitCertmagicDone waits until no certmagic goroutine that can write
+// files is left. Close cancels background obtains and renewals but cannot
+// wait for them, and one still winding down could write into the state
+// directory after the test has removed it. (Goroutines that keep lock
+// files fresh only touch files that exist and end on their own; the
+// per-CA rate limiters live for the process and touch no files.)
+func waitCertmagicDone(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 4<<20)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var busy []string
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, "github.com/caddyserver/certmagic.") && !strings.Contains(g, "certmagic.keepLockfileFresh") &&
+				!strings.Contains(g, "certmagic.(*RingBufferRateLimiter).loop") {
+				busy = append(busy, g)
+			}
+		}
+		if len(busy) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("certmagic goroutines still running 30s after Close:\n%s", strings.Join(busy, "\n\n"))
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
