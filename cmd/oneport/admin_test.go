@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/admin"
 	"github.com/oneport/oneport/internal/sshtest"
 )
 
@@ -41,7 +42,7 @@ tag = "blue"
 func (f *adminFixture) call(t *testing.T, method, path, body string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, "http://oneport"+path, strings.NewReader(body))
-	resp, err := adminClient(f.socket).Do(req)
+	resp, err := admin.NewClient(f.socket).HTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,17 +188,12 @@ func TestAdminPersistRoundTrip(t *testing.T) {
 			t.Errorf("%s has mode %v, want 0600 like the file before", p, fi.Mode().Perm())
 		}
 	}
-	cfg, err := loadFile(f.config)
+	_, res, err := load([]string{"--config", f.config})
 	if err != nil {
 		t.Fatalf("persisted file does not load: %v\n%s", err, mustRead(t, f.config))
 	}
-	cfg.defaults()
-	res, err := cfg.validate()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var spec string
-	for _, r := range res.table.Routes() {
+	for _, r := range res.Table.Routes() {
 		if r.Name == "embed" {
 			spec = r.Spec()
 		}
@@ -289,7 +285,7 @@ func TestAdminTCPNeedsToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var routes []routeJSON
+	var routes []admin.Route
 	json.NewDecoder(resp.Body).Decode(&routes)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || len(routes) != 1 {

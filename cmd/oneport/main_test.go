@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/config"
+	"github.com/oneport/oneport/internal/daemon"
 	"github.com/oneport/oneport/internal/syncbuf"
 
 	"github.com/oneport/oneport/internal/sshtest"
@@ -119,18 +121,14 @@ sniff_timeout = "5s"
 path = "/file"
 upstream = "127.0.0.1:1"
 `)
-	cfg, err := parseServeFlags([]string{"--config", path, "--listen", "127.0.0.1:2222", "--route", "/flag=127.0.0.1:2"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := cfg.validate()
+	cfg, res, err := load([]string{"--config", path, "--listen", "127.0.0.1:2222", "--route", "/flag=127.0.0.1:2"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Listen != "127.0.0.1:2222" || cfg.SSH != "127.0.0.1:2200" || time.Duration(cfg.SniffTimeout) != 5*time.Second {
 		t.Errorf("merged config = %+v", cfg)
 	}
-	if rs := res.table.Routes(); len(rs) != 1 || rs[0].Path != "/flag" {
+	if rs := res.Table.Routes(); len(rs) != 1 || rs[0].Path != "/flag" {
 		t.Errorf("--route did not replace the file's routes: %+v", rs)
 	}
 }
@@ -172,20 +170,17 @@ func TestVersionAndHelp(t *testing.T) {
 // when the test ends.
 func startOneport(t *testing.T, logs io.Writer, args ...string) string {
 	t.Helper()
-	cfg, err := parseServeFlags(append([]string{"--listen", "127.0.0.1:0"}, args...), io.Discard)
+	args = append([]string{"--listen", "127.0.0.1:0"}, args...)
+	cfg, res, err := load(args)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := cfg.validate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	log, _ := newLogger(cfg, logs)
+	log, _ := daemon.NewLogger(cfg, logs)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	opts := runOptions{args: append([]string{"--listen", "127.0.0.1:0"}, args...), onReady: func(a net.Addr) { ready <- a }}
-	go func() { done <- serveContext(ctx, cfg, res, log, opts) }()
+	opts := daemon.Options{Load: func() (*config.Config, *config.Resolved, error) { return load(args) }, OnReady: func(a net.Addr) { ready <- a }}
+	go func() { done <- daemon.Serve(ctx, cfg, res, log, opts) }()
 	select {
 	case a := <-ready:
 		t.Cleanup(func() {
@@ -336,44 +331,6 @@ cert = "/x.pem"
 			t.Errorf("missing %q in:\n%s", want, stderr)
 		}
 	}
-}
-
-// FuzzConfig: any file either loads and validates or is refused with an
-// error that names a place; nothing panics.
-func FuzzConfig(f *testing.F) {
-	for _, s := range []string{
-		string(mustReadF(f, "../../packaging/oneport.toml")),
-		"listen = \":2222\"\n[[route]]\npath = \"/\"\nupstream = [\"127.0.0.1:1\", {address = \"127.0.0.1:2\", weight = 2, tags = [\"b\"]}]\n",
-		"[tls]\nsource = \"acme\"\n[[tls.passthrough]]\nsni = \"*.x\"\nupstream = \"127.0.0.1:1\"\n",
-		"[[protocol]]\nname = \"v\"\nprefix_hex = \"000e38\"\ntarget = \"127.0.0.1:1\"\n",
-		"sniff_timeout = \"2 seconds\"\n",
-	} {
-		f.Add(s)
-	}
-	dir := f.TempDir()
-	f.Fuzz(func(t *testing.T, body string) {
-		path := filepath.Join(dir, "f.toml")
-		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := loadFile(path)
-		if err != nil {
-			if !strings.Contains(err.Error(), path) {
-				t.Fatalf("error does not name the file: %v", err)
-			}
-			return
-		}
-		cfg.defaults()
-		cfg.validate()
-	})
-}
-
-func mustReadF(f *testing.F, p string) []byte {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		f.Fatal(err)
-	}
-	return b
 }
 
 // Plain HTTP for hosts in redirect_http is sent to https on the same
