@@ -22,7 +22,7 @@ func checkDir(dir string) error {
 	if !ok {
 		return nil
 	}
-	if me := os.Geteuid(); int(st.Uid) != me && st.Uid != 0 {
+	if me := geteuid(); int(st.Uid) != me && st.Uid != 0 {
 		return fmt.Errorf("%s belongs to uid %d, not to us (uid %d): another user could take over the admin socket; remove the directory or set admin_socket", dir, st.Uid, me)
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
@@ -30,3 +30,6 @@ func checkDir(dir string) error {
 	}
 	return nil
 }
+
+// geteuid is os.Geteuid; tests replace it to see as another user.
+var geteuid = os.Geteuid
