@@ -193,3 +193,15 @@ func FuzzConfig(f *testing.F) {
 		}
 	})
 }
+
+// A reload names the changed settings that only a restart applies, and
+// no others.
+func TestRestartOnlyNamesStartSettings(t *testing.T) {
+	old := &Config{Listen: ":1", SSH: "127.0.0.1:22", TLS: TLS{Passthrough: []Passthrough{{SNI: "a", Upstream: "127.0.0.1:1"}}}}
+	cur := &Config{Listen: ":2", SSH: "127.0.0.1:23", TLS: TLS{Passthrough: []Passthrough{{SNI: "b", Upstream: "127.0.0.1:1"}}},
+		Routes: []Route{{Path: "/"}}, AdminToken: "x"}
+	got := RestartOnly(old, cur)
+	if want := []string{"listen", "admin_token", "tls.passthrough"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("RestartOnly = %v, want %v", got, want)
+	}
+}

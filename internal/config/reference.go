@@ -14,7 +14,8 @@ func Reference() []byte {
 	b.WriteString("# Configuration reference\n\n")
 	b.WriteString("oneport reads a TOML file (`--config FILE`, check it with `oneport check --config FILE`). ")
 	b.WriteString("A flag overrides the key of the same name; `--route` replaces the file's `[[route]]` tables. ")
-	b.WriteString("Durations are strings with a unit, such as \"2s\" or \"500ms\".\n")
+	b.WriteString("Durations are strings with a unit, such as \"2s\" or \"500ms\". ")
+	b.WriteString("`systemctl reload oneport` (SIGHUP) applies a changed file except where a key says otherwise.\n")
 	section(&b, "Top-level keys", "", Settings)
 	return b.Bytes()
 }
@@ -33,7 +34,11 @@ func section(b *bytes.Buffer, title, prefix string, settings []Setting) {
 		if d := s.DefaultText(); d != "" {
 			def = "`" + d + "`"
 		}
-		fmt.Fprintf(b, "| `%s` | %s | %s | %s | %s |\n", prefix+s.Key, flag, s.Type(), def, strings.ReplaceAll(s.Doc, "|", `\|`))
+		doc := strings.ReplaceAll(s.Doc, "|", `\|`)
+		if s.Restart {
+			doc += " (a change needs a restart; a reload keeps the old value)"
+		}
+		fmt.Fprintf(b, "| `%s` | %s | %s | %s | %s |\n", prefix+s.Key, flag, s.Type(), def, doc)
 		if s.Sub != nil {
 			subs = append(subs, s)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 )
 
@@ -29,6 +30,9 @@ type Setting struct {
 	Sub []Setting
 	// Array marks an array of tables ([[route]]).
 	Array bool
+	// Restart marks a setting that applies only when oneport starts: a
+	// reload that changes it logs that a restart is needed.
+	Restart bool
 
 	// field reaches the setting's field in its table's struct.
 	field accessor
@@ -119,4 +123,26 @@ func DefaultAdminSocket() string {
 		return filepath.Join(d, "oneport", "admin.sock")
 	}
 	return filepath.Join(os.TempDir(), fmt.Sprintf("oneport-%d", os.Getuid()), "admin.sock")
+}
+
+// RestartOnly names the settings that differ between old and cur and
+// apply only at start.
+func RestartOnly(old, cur *Config) []string {
+	var out []string
+	var walk func(settings []Setting, a, b any, path string)
+	walk = func(settings []Setting, a, b any, path string) {
+		for i := range settings {
+			s := &settings[i]
+			key := join(path, s.Key)
+			fa, fb := s.field.get(a), s.field.get(b)
+			switch {
+			case s.Restart && !reflect.DeepEqual(fa, fb):
+				out = append(out, key)
+			case s.Sub != nil && !s.Array:
+				walk(s.Sub, fa, fb, key)
+			}
+		}
+	}
+	walk(Settings, old, cur, "")
+	return out
 }

@@ -39,7 +39,7 @@ func (s *server) reload() {
 	if cfg.SSH != s.cfg.SSH {
 		s.ssh.Store(newSSHTarget(cfg, s.log))
 	}
-	for _, k := range restartOnly(s.cfg, cfg) {
+	for _, k := range config.RestartOnly(s.cfg, cfg) {
 		s.log.Warn("changed setting needs a restart to apply", "setting", k)
 	}
 	s.cfg = cfg
@@ -83,31 +83,4 @@ func (s *server) applyRedirect(cfg *config.Config) error {
 		return err
 	}
 	return s.kernel.redirect.Update(ports, uint16(port))
-}
-
-// restartOnly names settings that differ and apply only at start.
-func restartOnly(old, cur *config.Config) []string {
-	var out []string
-	for _, c := range []struct {
-		name string
-		same bool
-	}{
-		{"listen", old.Listen == cur.Listen},
-		{"sniff_timeout", old.SniffTimeout == cur.SniffTimeout},
-		{"on_timeout", old.OnTimeout == cur.OnTimeout},
-		{"fallback", old.Fallback == cur.Fallback},
-		{"max_pending_sniffs", old.MaxPendingSniffs == cur.MaxPendingSniffs},
-		{"max_conns", old.MaxConns == cur.MaxConns},
-		{"log_format", old.LogFormat == cur.LogFormat},
-		{"log_level", old.LogLevel == cur.LogLevel},
-		{"protocol", fmt.Sprint(old.Protocols) == fmt.Sprint(cur.Protocols)},
-		{"tls.passthrough", fmt.Sprint(old.TLS.Passthrough) == fmt.Sprint(cur.TLS.Passthrough)},
-		{"admin_socket", old.AdminSocket == cur.AdminSocket},
-		{"admin_listen", old.AdminListen == cur.AdminListen && old.AdminToken == cur.AdminToken},
-	} {
-		if !c.same {
-			out = append(out, c.name)
-		}
-	}
-	return out
 }
