@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -20,9 +19,6 @@ import (
 
 	"github.com/oneport/oneport/internal/config"
 	"github.com/oneport/oneport/internal/daemon"
-	"github.com/oneport/oneport/internal/syncbuf"
-
-	"github.com/oneport/oneport/internal/sshtest"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -113,26 +109,6 @@ target = "127.0.0.1:1194"
 	}
 }
 
-func TestFlagsOverrideConfig(t *testing.T) {
-	path := writeConfig(t, `listen = "127.0.0.1:1111"
-ssh = "127.0.0.1:2200"
-sniff_timeout = "5s"
-[[route]]
-path = "/file"
-upstream = "127.0.0.1:1"
-`)
-	cfg, res, err := load([]string{"--config", path, "--listen", "127.0.0.1:2222", "--route", "/flag=127.0.0.1:2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Listen != "127.0.0.1:2222" || cfg.SSH != "127.0.0.1:2200" || time.Duration(cfg.SniffTimeout) != 5*time.Second {
-		t.Errorf("merged config = %+v", cfg)
-	}
-	if rs := res.Table.Routes(); len(rs) != 1 || rs[0].Path != "/flag" {
-		t.Errorf("--route did not replace the file's routes: %+v", rs)
-	}
-}
-
 func TestBadFlagsExitNonZero(t *testing.T) {
 	for _, args := range [][]string{
 		{"--listen", "nope"},
@@ -195,33 +171,6 @@ func startOneport(t *testing.T, logs io.Writer, args ...string) string {
 		t.Fatalf("serve: %v", err)
 	}
 	return ""
-}
-
-// SSH and HTTP share the one port: an SSH login and an HTTP request to a
-// routed upstream both work, and each connection logs one line.
-func TestOnePortServesSSHAndHTTP(t *testing.T) {
-	before := runtime.NumGoroutine()
-	srv := sshtest.StartInProcess(t)
-	up := newBackend(t)
-	var logs syncbuf.Buffer
-	t.Run("serve", func(t *testing.T) {
-		addr := startOneport(t, &logs, "--ssh", srv.Addr, "--route", "/embedding-model/="+up)
-		out, err := sshtest.Run(addr, srv.Client, "echo hello")
-		if err != nil || out != "hello\n" {
-			t.Fatalf("ssh: %q %v", out, err)
-		}
-		if _, body := httpGet(t, "http://"+addr+"/embedding-model/v1/models"); body != "upstream saw /v1/models" {
-			t.Fatalf("body %q", body)
-		}
-		http.DefaultClient.CloseIdleConnections()
-	})
-	l := logs.String()
-	for _, want := range []string{`msg=conn proto=ssh`, `msg=conn proto=http`, `msg=http method=GET`, `status=200`} {
-		if !strings.Contains(l, want) {
-			t.Errorf("log lacks %q:\n%s", want, l)
-		}
-	}
-	waitGoroutines(t, before)
 }
 
 func newBackend(t *testing.T) string {
@@ -330,35 +279,6 @@ cert = "/x.pem"
 		if code == 0 || !strings.Contains(stderr, want) {
 			t.Errorf("missing %q in:\n%s", want, stderr)
 		}
-	}
-}
-
-// Plain HTTP for hosts in redirect_http is sent to https on the same
-// host and port; other hosts and ACME challenges are served as they are.
-func TestHTTPSRedirect(t *testing.T) {
-	up := newBackend(t)
-	path := writeConfig(t, fmt.Sprintf("listen = \"127.0.0.1:0\"\n[tls]\nredirect_http = [\"llm.example.com\"]\n[[route]]\npath = \"/\"\nupstream = %q\n", up))
-	addr := startOneport(t, io.Discard, "--config", path, "--admin-socket", "off")
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	get := func(host, p string) *http.Response {
-		req, _ := http.NewRequest("GET", "http://"+addr+p, nil)
-		req.Host = host
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp
-	}
-	resp := get("LLM.example.com:2222", "/v1/models?x=1")
-	if resp.StatusCode != 308 || resp.Header.Get("Location") != "https://LLM.example.com:2222/v1/models?x=1" {
-		t.Errorf("redirect: %d %q", resp.StatusCode, resp.Header.Get("Location"))
-	}
-	if resp := get("other.example", "/v1/models"); resp.StatusCode != 200 {
-		t.Errorf("other host: %d", resp.StatusCode)
-	}
-	if resp := get("llm.example.com", "/.well-known/acme-challenge/x"); resp.StatusCode == 308 {
-		t.Error("ACME challenge redirected")
 	}
 }
 

@@ -198,3 +198,20 @@ func (l *logWatch) text() string {
 }
 
 func (l *logWatch) has(s string) bool { return strings.Contains(l.text(), s) }
+
+// The socket is made with mode 0660: the group may use the API, others not.
+func TestAdminSocketMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "admin.sock")
+	ln, err := ListenUnix(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o660 {
+		t.Fatalf("admin socket mode %v, want a socket with 0660", fi.Mode())
+	}
+}

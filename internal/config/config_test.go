@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -203,5 +204,29 @@ func TestRestartOnlyNamesStartSettings(t *testing.T) {
 	got := RestartOnly(old, cur)
 	if want := []string{"listen", "admin_token", "tls.passthrough"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("RestartOnly = %v, want %v", got, want)
+	}
+}
+
+func TestFlagsOverrideConfig(t *testing.T) {
+	path := writeConfig(t, `listen = "127.0.0.1:1111"
+ssh = "127.0.0.1:2200"
+sniff_timeout = "5s"
+[[route]]
+path = "/file"
+upstream = "127.0.0.1:1"
+`)
+	cfg, err := ParseFlags([]string{"--config", path, "--listen", "127.0.0.1:2222", "--route", "/flag=127.0.0.1:2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cfg.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:2222" || cfg.SSH != "127.0.0.1:2200" || time.Duration(cfg.SniffTimeout) != 5*time.Second {
+		t.Errorf("merged config = %+v", cfg)
+	}
+	if rs := res.Table.Routes(); len(rs) != 1 || rs[0].Path != "/flag" {
+		t.Errorf("--route did not replace the file's routes: %+v", rs)
 	}
 }
