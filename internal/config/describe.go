@@ -4,36 +4,18 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 )
 
-// Describe writes what c resolves to, as `oneport check` prints it: the
-// settings that matter, then the routes in match order.
+// Describe writes what c resolves to, as `oneport check` prints it: a
+// line for each setting of Settings that describes itself, then the
+// protocols and the routes in match order.
 func (c *Config) Describe(w io.Writer, res *Resolved) {
-	fmt.Fprintf(w, "listen         %s\n", c.Listen)
-	fmt.Fprintf(w, "ssh            %s\n", c.SSH)
-	fmt.Fprintf(w, "sniff_timeout  %v (then %s)\n", time.Duration(c.SniffTimeout), c.OnTimeout)
-	fmt.Fprintf(w, "fallback       %s\n", c.Fallback)
-	if len(c.Redirect) > 0 {
-		fmt.Fprintf(w, "redirect       tcp ports %v -> listen port (crash-safe nftables table)\n", c.Redirect)
-	}
-	if c.Transparent {
-		fmt.Fprintln(w, "transparent    sshd sees client addresses")
-	}
-	switch src := c.TLS.Source; src {
-	case "off":
-		fmt.Fprintln(w, "tls            off (TLS connections are closed)")
-	default:
-		if src == "" {
-			src = "internal"
+	for i := range Settings {
+		if d := Settings[i].describe; d != nil {
+			if v := d(c); v != "" {
+				fmt.Fprintf(w, "%-14s %s\n", Settings[i].Key, v)
+			}
 		}
-		fmt.Fprintf(w, "tls            terminated, certificates from %s (state in %s)\n", src, c.StateDir)
-	}
-	for _, ce := range c.TLS.Certs {
-		fmt.Fprintf(w, "tls cert       %s\n", ce.Cert)
-	}
-	for _, p := range c.TLS.Passthrough {
-		fmt.Fprintf(w, "tls passthrough sni=%q alpn=%q -> %s\n", p.SNI, p.ALPN, p.Upstream)
 	}
 	for _, p := range res.Probes {
 		fmt.Fprintf(w, "protocol       %s -> %s\n", p.Name, p.Target)
@@ -67,4 +49,26 @@ func (c *Config) Describe(w io.Writer, res *Resolved) {
 		ups := r.Spec()[len(r.Host)+len(r.Path)+1:] // the upstreams part of HOST PATH=UPSTREAMS
 		fmt.Fprintf(w, "  %-24s %-28s -> %s%s\n", host, r.Path, strings.ReplaceAll(ups, ",", ", "), extra)
 	}
+}
+
+// describeTLS is [tls] in check's output: the source, then a line for
+// each certificate file and passthrough.
+func describeTLS(c *Config) string {
+	var b strings.Builder
+	switch src := c.TLS.Source; src {
+	case "off":
+		b.WriteString("off (TLS connections are closed)")
+	default:
+		if src == "" {
+			src = "internal"
+		}
+		fmt.Fprintf(&b, "terminated, certificates from %s (state in %s)", src, c.StateDir)
+	}
+	for _, ce := range c.TLS.Certs {
+		fmt.Fprintf(&b, "\ntls cert       %s", ce.Cert)
+	}
+	for _, p := range c.TLS.Passthrough {
+		fmt.Fprintf(&b, "\ntls passthrough sni=%q alpn=%q -> %s", p.SNI, p.ALPN, p.Upstream)
+	}
+	return b.String()
 }

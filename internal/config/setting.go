@@ -39,6 +39,9 @@ type Setting struct {
 	// check validates the field's value alone; cross-key checks are in
 	// validate.go.
 	check func(v any) error
+	// describe, if set, is the setting's line in `oneport check`'s output,
+	// after its key; "" leaves the line out.
+	describe func(c *Config) string
 	// setFlag, if set, applies a flag's value instead of the type's parser.
 	setFlag func(c *Config, raw string) error
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"time"
 )
 
 // Settings is every key of the config file, in the reference's order.
@@ -13,20 +14,24 @@ import (
 // API's route names follow from it.
 var Settings = []Setting{
 	{Key: "listen", Restart: true, Flag: "listen", Arg: "ADDR", Default: ":2222", NotEmpty: true,
-		Doc:   "address to listen on",
-		field: fieldOf(func(c *Config) any { return &c.Listen }), check: str(func(v string) error { return hostPort("listen", v, true) })},
+		Doc:      "address to listen on",
+		describe: func(c *Config) string { return c.Listen },
+		field:    fieldOf(func(c *Config) any { return &c.Listen }), check: str(func(v string) error { return hostPort("listen", v, true) })},
 	{Key: "ssh", Flag: "ssh", Arg: "ADDR", Default: "127.0.0.1:22",
-		Doc:   "where SSH goes",
-		field: fieldOf(func(c *Config) any { return &c.SSH }), check: str(func(v string) error { return hostPort("ssh", v, false) })},
+		Doc:      "where SSH goes",
+		describe: func(c *Config) string { return c.SSH },
+		field:    fieldOf(func(c *Config) any { return &c.SSH }), check: str(func(v string) error { return hostPort("ssh", v, false) })},
 	{Key: "sniff_timeout", Restart: true, Flag: "sniff-timeout", Arg: "D", Default: "2s",
-		Doc:   "how long a client may stay silent before it goes to on_timeout",
-		field: fieldOf(func(c *Config) any { return &c.SniffTimeout }), setFlag: positiveSniff},
+		Doc:      "how long a client may stay silent before it goes to on_timeout",
+		describe: func(c *Config) string { return fmt.Sprintf("%v (then %s)", time.Duration(c.SniffTimeout), c.OnTimeout) },
+		field:    fieldOf(func(c *Config) any { return &c.SniffTimeout }), setFlag: positiveSniff},
 	{Key: "on_timeout", Restart: true, Flag: "on-timeout", Arg: "T", Default: "ssh",
 		Doc:   "where silent clients go: ssh, close or host:port",
 		field: fieldOf(func(c *Config) any { return &c.OnTimeout }), check: str(func(v string) error { return target("on_timeout", v) })},
 	{Key: "fallback", Restart: true, Flag: "fallback", Arg: "T", Default: "ssh",
-		Doc:   "where unrecognised bytes go: ssh, close or host:port",
-		field: fieldOf(func(c *Config) any { return &c.Fallback }), check: str(func(v string) error { return target("fallback", v) })},
+		Doc:      "where unrecognised bytes go: ssh, close or host:port",
+		describe: func(c *Config) string { return c.Fallback },
+		field:    fieldOf(func(c *Config) any { return &c.Fallback }), check: str(func(v string) error { return target("fallback", v) })},
 	{Key: "max_pending_sniffs", Restart: true, Flag: "max-pending-sniffs", Arg: "N", Default: "1024",
 		Doc:   "connections sniffed at once; past it the oldest is closed",
 		field: fieldOf(func(c *Config) any { return &c.MaxPendingSniffs })},
@@ -45,6 +50,12 @@ var Settings = []Setting{
 	{Key: "redirect", Flag: "redirect", Arg: "PORTS",
 		Doc: "redirect these TCP ports (e.g. 22) to the listen port with an nftables table that the kernel removes when " +
 			"oneport exits or dies (needs CAP_NET_ADMIN; listen must cover all addresses, e.g. :2222)",
+		describe: func(c *Config) string {
+			if len(c.Redirect) == 0 {
+				return ""
+			}
+			return fmt.Sprintf("tcp ports %v -> listen port (crash-safe nftables table)", c.Redirect)
+		},
 		field: fieldOf(func(c *Config) any { return &c.Redirect }), check: checkPorts, setFlag: flagPorts},
 	{Key: "redirect_interfaces", Flag: "redirect-interface", Arg: "I",
 		Doc:   "only redirect connections arriving on these interfaces (comma-separated)",
@@ -59,6 +70,12 @@ var Settings = []Setting{
 		Doc: "sshd sees each client's real address instead of 127.0.0.1 (fail2ban, AllowUsers user@host, last); " +
 			"oneport sets up the marks and policy routing itself and removes them on exit (needs CAP_NET_ADMIN; " +
 			"sshd must listen on the box's addresses, as it does by default)",
+		describe: func(c *Config) string {
+			if !c.Transparent {
+				return ""
+			}
+			return "sshd sees client addresses"
+		},
 		field: fieldOf(func(c *Config) any { return &c.Transparent })},
 	{Key: "state_dir", Flag: "state-dir", Arg: "DIR", DefaultFunc: DefaultStateDir,
 		DefaultDoc: "/var/lib/oneport for root, else $XDG_DATA_HOME/oneport",
@@ -83,7 +100,8 @@ var Settings = []Setting{
 			return nil
 		})},
 	{Key: "tls", Doc: "TLS termination: certificates, ACME, passthrough",
-		field: fieldOf(func(c *Config) any { return &c.TLS }), Sub: tlsSettings},
+		describe: describeTLS,
+		field:    fieldOf(func(c *Config) any { return &c.TLS }), Sub: tlsSettings},
 	{Key: "route", Flag: "route", Arg: "SPEC", Array: true,
 		Doc: "HTTP route, repeatable; replaces the file's [[route]] tables. SPEC is [HOST]PATH=UPSTREAM[,UPSTREAM...], " +
 			"PATH one of /prefix (stripped before forwarding), =/exact, ~regexp; UPSTREAM one of host:port, http://..., " +
