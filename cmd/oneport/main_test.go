@@ -11,13 +11,11 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/oneport/oneport/internal/config"
 	"github.com/oneport/oneport/internal/daemon"
@@ -186,19 +184,6 @@ func newBackend(t *testing.T) string {
 	go s.Serve(ln)
 	t.Cleanup(func() { s.Close() })
 	return ln.Addr().String()
-}
-
-// After shutdown no goroutine of oneport's is left.
-func waitGoroutines(t *testing.T, before int) {
-	t.Helper()
-	var n int
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if n = runtime.NumGoroutine(); n <= before+2 { // the SSH test server and backend stop in Cleanup
-			return
-		}
-	}
-	buf := make([]byte, 1<<20)
-	t.Fatalf("%d goroutines left, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 }
 
 func mustRead(t *testing.T, p string) []byte {
