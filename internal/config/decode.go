@@ -16,6 +16,8 @@ import (
 type Error struct {
 	Where string // "FILE:LINE", "FILE" or "--flag"
 	Msg   string
+
+	line int // for sorting; 0 when unknown
 }
 
 func (e *Error) Error() string { return e.Where + ": " + e.Msg }
@@ -49,11 +51,11 @@ func parse(path string, src []byte) (*Config, error) {
 	}
 	d := decoder{cfg: cfg}
 	d.table(doc, Settings, cfg, "")
-	if len(d.unknown) > 0 {
-		return nil, d.unknown
-	}
-	if len(d.errs) > 0 {
-		return nil, d.errs
+	for _, es := range []Errors{d.unknown, d.errs} {
+		if len(es) > 0 {
+			sort.SliceStable(es, func(i, j int) bool { return es[i].(*Error).line < es[j].(*Error).line })
+			return nil, es
+		}
 	}
 	return cfg, nil
 }
@@ -77,11 +79,11 @@ func (d *decoder) table(m map[string]any, settings []Setting, t any, path string
 		full := join(path, k)
 		s := find(settings, k)
 		if s == nil {
-			d.unknown = append(d.unknown, &Error{d.cfg.at(full), fmt.Sprintf("unknown key %q", full)})
+			d.unknown = append(d.unknown, &Error{Where: d.cfg.at(full), Msg: fmt.Sprintf("unknown key %q", full), line: d.cfg.lines[full]})
 			continue
 		}
 		if err := d.value(s, m[k], s.field.get(t), full); err != nil {
-			d.errs = append(d.errs, &Error{d.cfg.at(full), keyName(full) + ": " + err.Error()})
+			d.errs = append(d.errs, &Error{Where: d.cfg.at(full), Msg: keyName(full) + ": " + err.Error(), line: d.cfg.lines[full]})
 		}
 	}
 }
@@ -274,9 +276,9 @@ func tomlError(path string, err error) error {
 		if k := de.Key(); len(k) > 0 {
 			msg = strings.Join(k, ".") + ": " + msg
 		}
-		return &Error{fmt.Sprintf("%s:%d", path, row), msg}
+		return &Error{Where: fmt.Sprintf("%s:%d", path, row), Msg: msg}
 	}
-	return &Error{path, err.Error()}
+	return &Error{Where: path, Msg: err.Error()}
 }
 
 // at names where key came from: a line of the config file, or the file.

@@ -38,7 +38,7 @@ type Probe struct {
 func (c *Config) Validate() (*Resolved, error) {
 	var es Errors
 	bad := func(key, format string, args ...any) {
-		es = append(es, &Error{c.at(key), fmt.Sprintf(format, args...)})
+		es = append(es, &Error{Where: c.at(key), Msg: fmt.Sprintf(format, args...)})
 	}
 	checkAll(Settings, c, "", bad)
 	if c.AdminListen != "" && len(c.AdminToken) < 16 {
@@ -96,7 +96,7 @@ func (c *Config) routes(bad func(key, format string, args ...any), add func(erro
 				err = checkUpstreamPorts(r)
 			}
 			if err != nil {
-				add(&Error{"--route", err.Error()})
+				add(&Error{Where: "--route", Msg: err.Error()})
 				continue
 			}
 			out = append(out, r)
@@ -122,7 +122,7 @@ func (c *Config) routes(bad func(key, format string, args ...any), add func(erro
 	}
 	for i, j := range duplicates(out) {
 		if j >= 0 {
-			add(&Error{places[i], fmt.Sprintf("%s has the host and path of %s (%s): it would never match", names[i], names[j], places[j])})
+			add(&Error{Where: places[i], Msg: fmt.Sprintf("%s has the host and path of %s (%s): it would never match", names[i], names[j], places[j])})
 		}
 	}
 	return out
