@@ -134,50 +134,18 @@ func Serve(ctx context.Context, cfg *config.Config, res *config.Resolved, log *s
 			return fmt.Errorf("listen: %w", err)
 		}
 	}
-	s := &server{log: log, opts: opts, addr: ln.Addr(), cfg: cfg}
-	s.cur.Store(cfg)
-	s.metrics = newMetrics(s)
-	handler, err := httproute.NewHandler(nil, httproute.WithLogger(log), httproute.WithObserver(s.metrics.observe))
+	s, err := newServer(ctx, ln.Addr(), cfg, res, log, opts)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	handler.SetTable(res.Table)
-	s.handler = handler
-	kernel, err := setupKernel(cfg, ln.Addr(), log)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	s.kernel = kernel
-	s.ssh.Store(newSSHTarget(cfg, log))
-	hs := httproute.NewServer(http.HandlerFunc(s.serveHTTP), log)
-	s.http = hs
-	s.setTLS(ctx, cfg)
-	s.mux = &mux.Server{
-		SSH:              &s.ssh,
-		HTTP:             hs,
-		TLS:              &mux.SNIRouter{Routes: passthroughRoutes(cfg, log), Default: &s.tls},
-		OnTimeout:        choose(cfg.OnTimeout, &s.ssh, log),
-		Fallback:         choose(cfg.Fallback, &s.ssh, log),
-		SniffTimeout:     time.Duration(cfg.SniffTimeout),
-		MaxPendingSniffs: cfg.MaxPendingSniffs,
-		MaxConns:         cfg.MaxConns,
-		Logger:           log,
-	}
-	for _, p := range res.Probes {
-		s.mux.Probes = append(s.mux.Probes, mux.Probe{Name: p.Name, Prefix: p.Prefix, Regexp: p.Regexp,
-			Target: &sshfwd.Forwarder{Addr: p.Target, Name: p.Name + " " + p.Target, Logger: log}})
-	}
-
-	var wg sync.WaitGroup
-	wg.Add(1)
 	muxDone := make(chan error, 1)
+	served := make(chan struct{})
 	go func() {
-		defer wg.Done()
+		defer close(served)
 		muxDone <- s.mux.Serve(ln)
 	}()
-	adm := &admin.Server{Router: handler, Daemon: adminView{s}, Log: log, Mu: &s.mu}
+	adm := &admin.Server{Router: s.handler, Daemon: adminView{s}, Log: log, Mu: &s.mu}
 	stopAdmin, err := adm.Start(ctx, admin.Options{Socket: cfg.AdminSocket, Listen: cfg.AdminListen, Token: cfg.AdminToken,
 		RetryMin: opts.AdminRetry, RetryMax: 50 * opts.AdminRetry})
 	if err != nil {
@@ -193,36 +161,89 @@ func Serve(ctx context.Context, cfg *config.Config, res *config.Resolved, log *s
 	if opts.OnReady != nil {
 		opts.OnReady(ln.Addr())
 	}
+	serveErr := s.loop(ctx, muxDone)
+	s.shutdown(served)
+	if err := <-muxDone; serveErr == nil && !errors.Is(err, mux.ErrServerClosed) {
+		serveErr = err
+	}
+	return serveErr
+}
+
+// newServer builds what serves addr: router, kernel redirect, SSH target,
+// HTTP server, TLS terminator and mux.
+func newServer(ctx context.Context, addr net.Addr, cfg *config.Config, res *config.Resolved, log *slog.Logger, opts Options) (*server, error) {
+	s := &server{log: log, opts: opts, addr: addr, cfg: cfg}
+	s.cur.Store(cfg)
+	s.metrics = newMetrics(s)
+	handler, err := httproute.NewHandler(nil, httproute.WithLogger(log), httproute.WithObserver(s.metrics.observe))
+	if err != nil {
+		return nil, err
+	}
+	handler.SetTable(res.Table)
+	s.handler = handler
+	if s.kernel, err = setupKernel(cfg, addr, log); err != nil {
+		return nil, err
+	}
+	s.ssh.Store(newSSHTarget(cfg, log))
+	s.http = httproute.NewServer(http.HandlerFunc(s.serveHTTP), log)
+	s.setTLS(ctx, cfg)
+	s.mux = &mux.Server{
+		SSH:              &s.ssh,
+		HTTP:             s.http,
+		TLS:              &mux.SNIRouter{Routes: passthroughRoutes(cfg, log), Default: &s.tls},
+		OnTimeout:        choose(cfg.OnTimeout, &s.ssh, log),
+		Fallback:         choose(cfg.Fallback, &s.ssh, log),
+		SniffTimeout:     time.Duration(cfg.SniffTimeout),
+		MaxPendingSniffs: cfg.MaxPendingSniffs,
+		MaxConns:         cfg.MaxConns,
+		Logger:           log,
+	}
+	for _, p := range res.Probes {
+		s.mux.Probes = append(s.mux.Probes, mux.Probe{Name: p.Name, Prefix: p.Prefix, Regexp: p.Regexp,
+			Target: &sshfwd.Forwarder{Addr: p.Target, Name: p.Name + " " + p.Target, Logger: log}})
+	}
+	return s, nil
+}
+
+// loop serves reloads and the watchdog until ctx is done or the mux
+// stops; it returns the mux's error in that case, leaving it in muxDone.
+func (s *server) loop(ctx context.Context, muxDone chan error) error {
 	wdCtx, wdStop := context.WithCancel(ctx)
 	wdDone := make(chan struct{})
 	go func() {
 		defer close(wdDone)
 		s.watchdog(wdCtx)
 	}()
-
-	var serveErr error
-loop:
+	defer func() {
+		wdStop()
+		<-wdDone
+	}()
 	for {
 		select {
 		case <-ctx.Done():
-			break loop
-		case serveErr = <-muxDone:
-			muxDone <- serveErr
-			break loop
-		case <-opts.Reload:
+			return nil
+		case err := <-muxDone:
+			muxDone <- err
+			return err
+		case <-s.opts.Reload:
 			s.reload()
 		}
 	}
-	wdStop()
-	<-wdDone
+}
+
+// shutdown drains open connections within the grace period, waits for
+// the mux's Serve to return (served), then releases everything newServer
+// set up.
+func (s *server) shutdown(served <-chan struct{}) {
 	s.notify(sd.SdNotifyStopping)
-	log.Info("shutting down", "grace", time.Duration(cfg.ShutdownGrace))
+	grace := time.Duration(s.config().ShutdownGrace)
+	s.log.Info("shutting down", "grace", grace)
 	// First, so new connections to the redirected ports reach sshd
 	// directly while open sessions drain.
-	if err := kernel.redirectOff(); err != nil {
-		log.Warn("redirect removal failed", "err", err)
+	if err := s.kernel.redirectOff(); err != nil {
+		s.log.Warn("redirect removal failed", "err", err)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.config().ShutdownGrace))
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	// Stop accepting, and let connections already accepted reach their
 	// targets before those shut down: a client that connected just before
@@ -230,25 +251,21 @@ loop:
 	s.mux.StopAccepting(sctx)
 	var sw sync.WaitGroup
 	sw.Add(2)
-	go func() { defer sw.Done(); hs.Shutdown(sctx) }()
+	go func() { defer sw.Done(); s.http.Shutdown(sctx) }()
 	go func() {
 		defer sw.Done()
 		if err := s.mux.Shutdown(sctx); err != nil {
-			log.Warn("grace period over; closed remaining connections", "err", err)
+			s.log.Warn("grace period over; closed remaining connections", "err", err)
 		}
 	}()
 	sw.Wait()
-	hs.Close()
-	wg.Wait()
-	handler.CloseIdleConnections()
+	s.http.Close()
+	<-served
+	s.handler.CloseIdleConnections()
 	s.closeTLS()
-	if err := kernel.Close(); err != nil {
-		log.Warn("kernel cleanup failed", "err", err)
+	if err := s.kernel.Close(); err != nil {
+		s.log.Warn("kernel cleanup failed", "err", err)
 	}
-	if err := <-muxDone; serveErr == nil && !errors.Is(err, mux.ErrServerClosed) {
-		serveErr = err
-	}
-	return serveErr
 }
 
 // config returns the configuration in force, without locking.
