@@ -17,7 +17,7 @@ import (
 // PersistRoutes writes routes to the config file c was loaded from, as its
 // [[route]] tables, keeping a copy of the old file as FILE.bak. The rest
 // of the file stays as it was, comments included, and so does the text of
-// every route that did not change (see SpliceRoutes).
+// every route that did not change (see spliceRoutes).
 func (c *Config) PersistRoutes(routes []httproute.Route) error {
 	path := c.file
 	if path == "" {
@@ -31,7 +31,7 @@ func (c *Config) PersistRoutes(routes []httproute.Route) error {
 	if err != nil {
 		return fmt.Errorf("persist: %w", err)
 	}
-	out, err := SpliceRoutes(old, routes)
+	out, err := spliceRoutes(old, routes)
 	if err != nil {
 		return fmt.Errorf("persist to %s: %w", path, err)
 	}
@@ -69,13 +69,13 @@ type routeBlock struct {
 	used       bool
 }
 
-// SpliceRoutes returns the config file src with its [[route]] tables
+// spliceRoutes returns the config file src with its [[route]] tables
 // replaced by routes, in routes' order, where the first of them was (at
 // the end if there was none). Everything else in src stays as it was,
 // comments included. A route that one of src's tables already says keeps
 // that table's text, with the comment lines just above it; a new or
 // changed route is written from its fields.
-func SpliceRoutes(src []byte, routes []httproute.Route) ([]byte, error) {
+func spliceRoutes(src []byte, routes []httproute.Route) ([]byte, error) {
 	var blocks []*routeBlock
 	var cur *routeBlock
 	inTable := false
@@ -157,7 +157,7 @@ func SpliceRoutes(src []byte, routes []httproute.Route) ([]byte, error) {
 		}
 		if text == nil {
 			var buf bytes.Buffer
-			if err := toml.NewEncoder(&buf).Encode(map[string]any{"route": []map[string]any{RouteTable(r)}}); err != nil {
+			if err := toml.NewEncoder(&buf).Encode(map[string]any{"route": []map[string]any{routeTable(r)}}); err != nil {
 				return nil, err
 			}
 			text = buf.Bytes()
@@ -211,7 +211,7 @@ func decodeRoute(text []byte) *httproute.Route {
 	if err != nil || len(cfg.Routes) != 1 {
 		return nil
 	}
-	r, err := cfg.Routes[0].Route()
+	r, err := cfg.Routes[0].route()
 	if err != nil {
 		return nil
 	}
@@ -228,9 +228,9 @@ func normalRoute(r httproute.Route) httproute.Route {
 	return t.Routes()[0]
 }
 
-// RouteTable is r as a config file's [[route]] table: the keys of
+// routeTable is r as a config file's [[route]] table: the keys of
 // routeSettings, each only when it is not the default.
-func RouteTable(r httproute.Route) map[string]any {
+func routeTable(r httproute.Route) map[string]any {
 	t := map[string]any{"path": r.Path}
 	set := func(m map[string]any, k string, v any, zero bool) {
 		if !zero {

@@ -28,7 +28,7 @@ func TestRouteTableRoundTrip(t *testing.T) {
 		Health:          httproute.HealthCheck{Kind: "http", Path: "/healthz", Interval: 7 * time.Second, Timeout: time.Second, Healthy: 2, Unhealthy: 4},
 		Passive:         httproute.PassiveHealth{MaxFails: 5, Window: 20 * time.Second, Cooldown: time.Minute},
 	}
-	out, err := SpliceRoutes(nil, []httproute.Route{r})
+	out, err := spliceRoutes(nil, []httproute.Route{r})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestSpliceRoutesKeepsComments(t *testing.T) {
 	added.Name = "rerank"
 	want := []httproute.Route{chat, embed, added}
 
-	out, err := SpliceRoutes([]byte(commentedConfig), want)
+	out, err := spliceRoutes([]byte(commentedConfig), want)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestSpliceRoutesKeepsComments(t *testing.T) {
 	}
 
 	// Removing every route leaves the rest as it was.
-	out, err = SpliceRoutes([]byte(commentedConfig), nil)
+	out, err = spliceRoutes([]byte(commentedConfig), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestSpliceRoutesAppends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := SpliceRoutes(src, []httproute.Route{r})
+	out, err := spliceRoutes(src, []httproute.Route{r})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestSpliceRoutesAppends(t *testing.T) {
 	if got := routesOf(t, out); len(got) != 1 || got[0].Upstreams[0] != "127.0.0.1:30000" {
 		t.Fatalf("read back %+v from:\n%s", got, out)
 	}
-	if _, err := SpliceRoutes([]byte("route = [{path = \"/\", upstream = \"127.0.0.1:1\"}]\n"), nil); err == nil {
+	if _, err := spliceRoutes([]byte("route = [{path = \"/\", upstream = \"127.0.0.1:1\"}]\n"), nil); err == nil {
 		t.Error("routes written inline were spliced over")
 	}
 }
@@ -187,10 +187,10 @@ func FuzzSpliceRoutes(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src []byte) {
 		var before map[string]any
 		if toml.Unmarshal(src, &before) != nil {
-			SpliceRoutes(src, routes) // must not panic
+			spliceRoutes(src, routes) // must not panic
 			return
 		}
-		out, err := SpliceRoutes(src, routes)
+		out, err := spliceRoutes(src, routes)
 		if err != nil {
 			return
 		}
@@ -214,7 +214,7 @@ func FuzzSpliceRoutes(f *testing.F) {
 // oneport holds them, leaves the file byte for byte as it was.
 func TestSpliceRoutesUnchanged(t *testing.T) {
 	src := []byte("listen = \":2222\"\n\n# embeddings\n[[route]]\npath = \"/embed/\"\nupstream = \"127.0.0.1:30001\"\n\n[[route]]\npath = \"/\"\nupstream = \"127.0.0.1:30000\" # chat\n")
-	out, err := SpliceRoutes(src, routesOf(t, src))
+	out, err := spliceRoutes(src, routesOf(t, src))
 	if err != nil {
 		t.Fatal(err)
 	}

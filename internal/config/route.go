@@ -8,9 +8,9 @@ import (
 	"github.com/oneport/oneport/httproute"
 )
 
-// Route converts a [[route]] table into the router's route; the router's
+// route converts a [[route]] table into the router's route; the router's
 // own validation follows when a table is built.
-func (rc Route) Route() (httproute.Route, error) {
+func (rc Route) route() (httproute.Route, error) {
 	r := httproute.Route{
 		Name:    rc.Name,
 		Policy:  rc.Policy,

@@ -105,7 +105,7 @@ func (c *Config) routes(bad func(key, format string, args ...any), add func(erro
 	} else {
 		for i, rc := range c.Routes {
 			key := fmt.Sprintf("route.%d", i+1)
-			r, err := rc.Route()
+			r, err := rc.route()
 			if err == nil {
 				err = checkUpstreamPorts(r)
 			}
