@@ -125,6 +125,10 @@ func TestBadFlagsExitNonZero(t *testing.T) {
 	}
 }
 
+// userFlags are the flags users have: none may go missing.
+var userFlags = []string{"--config", "--listen", "--ssh", "--route", "--sniff-timeout", "--on-timeout", "--redirect", "--redirect-interface", "--redirect-address", "--redirect-local", "--transparent", "--state-dir", "--admin-socket",
+	"--fallback", "--max-pending-sniffs", "--max-conns", "--shutdown-grace", "--log-format", "--log-level"}
+
 func TestVersionAndHelp(t *testing.T) {
 	if code, out, _ := runCmd("version"); code != 0 || !strings.HasPrefix(out, "oneport ") {
 		t.Errorf("version: %d %q", code, out)
@@ -133,11 +137,22 @@ func TestVersionAndHelp(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("--help exit %d", code)
 	}
-	// Every flag the parser knows is documented in --help.
-	for _, f := range []string{"--config", "--listen", "--ssh", "--route", "--sniff-timeout", "--on-timeout", "--redirect", "--redirect-interface", "--redirect-address", "--redirect-local", "--transparent", "--state-dir", "--admin-socket",
-		"--fallback", "--max-pending-sniffs", "--max-conns", "--shutdown-grace", "--log-format", "--log-level"} {
+	// Every flag the parser knows is documented in --help, and every
+	// flag there is is one of the settings table's.
+	for _, f := range userFlags {
 		if !strings.Contains(out, f+" ") {
 			t.Errorf("--help does not document %s", f)
+		}
+	}
+	flags := map[string]bool{"--config": true}
+	for _, st := range config.Settings {
+		if st.Flag != "" {
+			flags["--"+st.Flag] = true
+		}
+	}
+	for _, f := range userFlags {
+		if !flags[f] {
+			t.Errorf("%s is no longer a flag", f)
 		}
 	}
 }
