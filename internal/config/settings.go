@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/oneport/oneport/mux"
 )
 
 // Settings is every key of the config file, in the reference's order.
@@ -21,7 +24,7 @@ var Settings = []Setting{
 		Doc:      "where SSH goes",
 		describe: func(c *Config) string { return c.SSH },
 		field:    fieldOf(func(c *Config) any { return &c.SSH }), check: str(func(v string) error { return hostPort("ssh", v, false) })},
-	{Key: "sniff_timeout", Restart: true, Flag: "sniff-timeout", Arg: "D", Default: "2s",
+	{Key: "sniff_timeout", Restart: true, Flag: "sniff-timeout", Arg: "D", Default: mux.DefaultSniffTimeout.String(),
 		Doc:      "how long a client may stay silent before it goes to on_timeout",
 		describe: func(c *Config) string { return fmt.Sprintf("%v (then %s)", time.Duration(c.SniffTimeout), c.OnTimeout) },
 		field:    fieldOf(func(c *Config) any { return &c.SniffTimeout }), setFlag: positiveSniff},
@@ -32,7 +35,7 @@ var Settings = []Setting{
 		Doc:      "where unrecognised bytes go: ssh, close or host:port",
 		describe: func(c *Config) string { return c.Fallback },
 		field:    fieldOf(func(c *Config) any { return &c.Fallback }), check: str(func(v string) error { return target("fallback", v) })},
-	{Key: "max_pending_sniffs", Restart: true, Flag: "max-pending-sniffs", Arg: "N", Default: "1024",
+	{Key: "max_pending_sniffs", Restart: true, Flag: "max-pending-sniffs", Arg: "N", Default: strconv.Itoa(mux.DefaultMaxPendingSniffs),
 		Doc:   "connections sniffed at once; past it the oldest is closed",
 		field: fieldOf(func(c *Config) any { return &c.MaxPendingSniffs })},
 	{Key: "max_conns", Restart: true, Flag: "max-conns", Arg: "N", DefaultDoc: "0: no limit",
