@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -10,9 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/oneport/oneport/internal/sshtest"
+	"github.com/oneport/oneport/internal/admin"
 )
 
 // adminFixture is oneport running with a config file and an admin socket.
@@ -41,7 +42,7 @@ tag = "blue"
 func (f *adminFixture) call(t *testing.T, method, path, body string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, "http://oneport"+path, strings.NewReader(body))
-	resp, err := adminClient(f.socket).Do(req)
+	resp, err := admin.NewClient(f.socket).HTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,70 +67,6 @@ func httpGet(t *testing.T, url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-func TestAdminSocketMode(t *testing.T) {
-	f := startAdminFixture(t, "")
-	fi, err := os.Stat(f.socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o660 {
-		t.Fatalf("admin socket mode %v, want a socket with 0660", fi.Mode())
-	}
-}
-
-// Routes are listed, added, replaced and deleted; each change serves at
-// once; bad input is a 4xx with a message and changes nothing.
-func TestAdminRouteCRUD(t *testing.T) {
-	f := startAdminFixture(t, "")
-	if got := f.get(t, "/x"); got != "200 backend a saw /x" {
-		t.Fatalf("before: %s", got)
-	}
-	code, body := f.call(t, "POST", "/routes", fmt.Sprintf(`{"name":"embed","spec":"/embed/=%s"}`, f.b))
-	if code != 201 || !strings.Contains(body, `"name": "embed"`) {
-		t.Fatalf("add: %d %s", code, body)
-	}
-	if got := f.get(t, "/embed/v1/models"); got != "200 backend b saw /v1/models" {
-		t.Fatalf("added route: %s", got)
-	}
-	code, body = f.call(t, "PUT", "/routes/embed", fmt.Sprintf(`{"path":"/embed/","upstreams":[{"address":%q}],"strip_prefix":false}`, f.a))
-	if code != 200 {
-		t.Fatalf("put: %d %s", code, body)
-	}
-	if got := f.get(t, "/embed/v1/models"); got != "200 backend a saw /embed/v1/models" {
-		t.Fatalf("replaced route: %s", got)
-	}
-	before := routesNow(t, f)
-	for _, tc := range []struct {
-		method, path, body string
-		code               int
-		says               string
-	}{
-		{"POST", "/routes", `{"name":`, 400, "bad JSON"},
-		{"POST", "/routes", `{"name":"x","colour":"red"}`, 400, "unknown field"},
-		{"POST", "/routes", `{"name":"x","spec":"/x=nohost"}`, 400, "want host:port"},
-		{"POST", "/routes", fmt.Sprintf(`{"name":"embed","spec":"/y=%s"}`, f.a), 409, "exists"},
-		{"PUT", "/routes/nope", fmt.Sprintf(`{"spec":"/y=%s"}`, f.a), 404, "no route named"},
-		{"DELETE", "/routes/nope", "", 404, "no route named"},
-		{"POST", "/tag/chat", `{"tag":"purple"}`, 400, "no upstream tagged"},
-		{"POST", "/upstreams/127.0.0.1:1/drain", "", 404, "no route uses"},
-		{"POST", "/routes?persist=true", fmt.Sprintf(`{"name":"z","spec":"/z=%s"}`, f.a), 201, ""},
-	} {
-		code, body := f.call(t, tc.method, tc.path, tc.body)
-		if code != tc.code || !strings.Contains(body, tc.says) {
-			t.Errorf("%s %s %s: %d %s, want %d saying %q", tc.method, tc.path, tc.body, code, body, tc.code, tc.says)
-		}
-		if code >= 400 && routesNow(t, f) != before {
-			t.Errorf("%s %s: a refused change changed the routes", tc.method, tc.path)
-		}
-	}
-	if code, _ := f.call(t, "DELETE", "/routes/embed", ""); code != 200 {
-		t.Fatalf("delete: %d", code)
-	}
-	if got := f.get(t, "/embed/v1/models"); got != "200 backend a saw /embed/v1/models" {
-		t.Fatalf("after delete the default route should answer: %s", got)
-	}
 }
 
 func routesNow(t *testing.T, f *adminFixture) string {
@@ -187,17 +124,12 @@ func TestAdminPersistRoundTrip(t *testing.T) {
 			t.Errorf("%s has mode %v, want 0600 like the file before", p, fi.Mode().Perm())
 		}
 	}
-	cfg, err := loadFile(f.config)
+	_, res, err := load([]string{"--config", f.config})
 	if err != nil {
 		t.Fatalf("persisted file does not load: %v\n%s", err, mustRead(t, f.config))
 	}
-	cfg.defaults()
-	res, err := cfg.validate()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var spec string
-	for _, r := range res.table.Routes() {
+	for _, r := range res.Table.Routes() {
 		if r.Name == "embed" {
 			spec = r.Spec()
 		}
@@ -209,56 +141,6 @@ func TestAdminPersistRoundTrip(t *testing.T) {
 	if _, b := httpGet(t, "http://"+addr+"/embed/v1"); b != "backend b saw /v1" {
 		t.Fatalf("restarted oneport: %q", b)
 	}
-}
-
-// Metrics count what happened.
-func TestMetrics(t *testing.T) {
-	srv := sshtest.StartInProcess(t)
-	f := startAdminFixture(t, fmt.Sprintf("ssh = %q\n", srv.Addr))
-	for range 3 {
-		f.get(t, "/v1/models")
-	}
-	if _, err := sshtest.Run(f.addr, srv.Client, "echo hi"); err != nil {
-		t.Fatal(err)
-	}
-	want := []string{
-		fmt.Sprintf(`oneport_http_requests_total{code="200",route="chat",upstream=%q} 3`, f.a),
-		`oneport_connections_total{protocol="http"} 1`,
-		`oneport_connections_total{protocol="ssh"} 1`,
-		fmt.Sprintf(`oneport_upstream_healthy{upstream=%q} 1`, f.a),
-		`oneport_redirect_installed 0`,
-		`oneport_http_time_to_first_byte_seconds_count{route="chat"} 3`,
-	}
-	var body string
-	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		_, body = f.call(t, "GET", "/metrics", "")
-		missing := ""
-		for _, w := range want {
-			if !strings.Contains(body, w) {
-				missing = w
-			}
-		}
-		if missing == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics lack %s:\n%s", missing, grepLines(body, "oneport_"))
-		}
-	}
-	// Not on the public port unless asked.
-	if got := f.get(t, "/metrics"); strings.Contains(got, "oneport_http_requests_total") {
-		t.Error("metrics exposed on the public port without metrics_path")
-	}
-}
-
-func grepLines(s, sub string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) && !strings.HasPrefix(l, "#") {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
 }
 
 // TCP admin is opt-in and needs the token.
@@ -289,7 +171,7 @@ func TestAdminTCPNeedsToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var routes []routeJSON
+	var routes []admin.Route
 	json.NewDecoder(resp.Body).Decode(&routes)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || len(routes) != 1 {

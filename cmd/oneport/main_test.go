@@ -1,26 +1,24 @@
+//go:build unix
+
 package main
 
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/oneport/oneport/internal/syncbuf"
-
-	"github.com/oneport/oneport/internal/sshtest"
+	"github.com/oneport/oneport/internal/config"
+	"github.com/oneport/oneport/internal/daemon"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -111,30 +109,6 @@ target = "127.0.0.1:1194"
 	}
 }
 
-func TestFlagsOverrideConfig(t *testing.T) {
-	path := writeConfig(t, `listen = "127.0.0.1:1111"
-ssh = "127.0.0.1:2200"
-sniff_timeout = "5s"
-[[route]]
-path = "/file"
-upstream = "127.0.0.1:1"
-`)
-	cfg, err := parseServeFlags([]string{"--config", path, "--listen", "127.0.0.1:2222", "--route", "/flag=127.0.0.1:2"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := cfg.validate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Listen != "127.0.0.1:2222" || cfg.SSH != "127.0.0.1:2200" || time.Duration(cfg.SniffTimeout) != 5*time.Second {
-		t.Errorf("merged config = %+v", cfg)
-	}
-	if rs := res.table.Routes(); len(rs) != 1 || rs[0].Path != "/flag" {
-		t.Errorf("--route did not replace the file's routes: %+v", rs)
-	}
-}
-
 func TestBadFlagsExitNonZero(t *testing.T) {
 	for _, args := range [][]string{
 		{"--listen", "nope"},
@@ -151,6 +125,10 @@ func TestBadFlagsExitNonZero(t *testing.T) {
 	}
 }
 
+// userFlags are the flags users have: none may go missing.
+var userFlags = []string{"--config", "--listen", "--ssh", "--route", "--sniff-timeout", "--on-timeout", "--redirect", "--redirect-interface", "--redirect-address", "--redirect-local", "--transparent", "--state-dir", "--admin-socket",
+	"--fallback", "--max-pending-sniffs", "--max-conns", "--shutdown-grace", "--log-format", "--log-level"}
+
 func TestVersionAndHelp(t *testing.T) {
 	if code, out, _ := runCmd("version"); code != 0 || !strings.HasPrefix(out, "oneport ") {
 		t.Errorf("version: %d %q", code, out)
@@ -159,11 +137,22 @@ func TestVersionAndHelp(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("--help exit %d", code)
 	}
-	// Every flag the parser knows is documented in --help.
-	for _, f := range []string{"--config", "--listen", "--ssh", "--route", "--sniff-timeout", "--on-timeout", "--redirect", "--redirect-interface", "--redirect-address", "--redirect-local", "--transparent", "--state-dir", "--admin-socket",
-		"--fallback", "--max-pending-sniffs", "--max-conns", "--shutdown-grace", "--log-format", "--log-level"} {
+	// Every flag the parser knows is documented in --help, and every
+	// flag there is is one of the settings table's.
+	for _, f := range userFlags {
 		if !strings.Contains(out, f+" ") {
 			t.Errorf("--help does not document %s", f)
+		}
+	}
+	flags := map[string]bool{"--config": true}
+	for _, st := range config.Settings {
+		if st.Flag != "" {
+			flags["--"+st.Flag] = true
+		}
+	}
+	for _, f := range userFlags {
+		if !flags[f] {
+			t.Errorf("%s is no longer a flag", f)
 		}
 	}
 }
@@ -172,20 +161,17 @@ func TestVersionAndHelp(t *testing.T) {
 // when the test ends.
 func startOneport(t *testing.T, logs io.Writer, args ...string) string {
 	t.Helper()
-	cfg, err := parseServeFlags(append([]string{"--listen", "127.0.0.1:0"}, args...), io.Discard)
+	args = append([]string{"--listen", "127.0.0.1:0"}, args...)
+	cfg, res, err := load(args)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := cfg.validate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	log, _ := newLogger(cfg, logs)
+	log, _ := daemon.NewLogger(cfg, logs)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	opts := runOptions{args: append([]string{"--listen", "127.0.0.1:0"}, args...), onReady: func(a net.Addr) { ready <- a }}
-	go func() { done <- serveContext(ctx, cfg, res, log, opts) }()
+	opts := daemon.Options{Load: func() (*config.Config, *config.Resolved, error) { return load(args) }, OnReady: func(a net.Addr) { ready <- a }}
+	go func() { done <- daemon.Serve(ctx, cfg, res, log, opts) }()
 	select {
 	case a := <-ready:
 		t.Cleanup(func() {
@@ -202,33 +188,6 @@ func startOneport(t *testing.T, logs io.Writer, args ...string) string {
 	return ""
 }
 
-// SSH and HTTP share the one port: an SSH login and an HTTP request to a
-// routed upstream both work, and each connection logs one line.
-func TestOnePortServesSSHAndHTTP(t *testing.T) {
-	before := runtime.NumGoroutine()
-	srv := sshtest.StartInProcess(t)
-	up := newBackend(t)
-	var logs syncbuf.Buffer
-	t.Run("serve", func(t *testing.T) {
-		addr := startOneport(t, &logs, "--ssh", srv.Addr, "--route", "/embedding-model/="+up)
-		out, err := sshtest.Run(addr, srv.Client, "echo hello")
-		if err != nil || out != "hello\n" {
-			t.Fatalf("ssh: %q %v", out, err)
-		}
-		if _, body := httpGet(t, "http://"+addr+"/embedding-model/v1/models"); body != "upstream saw /v1/models" {
-			t.Fatalf("body %q", body)
-		}
-		http.DefaultClient.CloseIdleConnections()
-	})
-	l := logs.String()
-	for _, want := range []string{`msg=conn proto=ssh`, `msg=conn proto=http`, `msg=http method=GET`, `status=200`} {
-		if !strings.Contains(l, want) {
-			t.Errorf("log lacks %q:\n%s", want, l)
-		}
-	}
-	waitGoroutines(t, before)
-}
-
 func newBackend(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -240,19 +199,6 @@ func newBackend(t *testing.T) string {
 	go s.Serve(ln)
 	t.Cleanup(func() { s.Close() })
 	return ln.Addr().String()
-}
-
-// After shutdown no goroutine of oneport's is left.
-func waitGoroutines(t *testing.T, before int) {
-	t.Helper()
-	var n int
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if n = runtime.NumGoroutine(); n <= before+2 { // the SSH test server and backend stop in Cleanup
-			return
-		}
-	}
-	buf := make([]byte, 1<<20)
-	t.Fatalf("%d goroutines left, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 }
 
 func mustRead(t *testing.T, p string) []byte {
@@ -335,73 +281,6 @@ cert = "/x.pem"
 		if code == 0 || !strings.Contains(stderr, want) {
 			t.Errorf("missing %q in:\n%s", want, stderr)
 		}
-	}
-}
-
-// FuzzConfig: any file either loads and validates or is refused with an
-// error that names a place; nothing panics.
-func FuzzConfig(f *testing.F) {
-	for _, s := range []string{
-		string(mustReadF(f, "../../packaging/oneport.toml")),
-		"listen = \":2222\"\n[[route]]\npath = \"/\"\nupstream = [\"127.0.0.1:1\", {address = \"127.0.0.1:2\", weight = 2, tags = [\"b\"]}]\n",
-		"[tls]\nsource = \"acme\"\n[[tls.passthrough]]\nsni = \"*.x\"\nupstream = \"127.0.0.1:1\"\n",
-		"[[protocol]]\nname = \"v\"\nprefix_hex = \"000e38\"\ntarget = \"127.0.0.1:1\"\n",
-		"sniff_timeout = \"2 seconds\"\n",
-	} {
-		f.Add(s)
-	}
-	dir := f.TempDir()
-	f.Fuzz(func(t *testing.T, body string) {
-		path := filepath.Join(dir, "f.toml")
-		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := loadFile(path)
-		if err != nil {
-			if !strings.Contains(err.Error(), path) {
-				t.Fatalf("error does not name the file: %v", err)
-			}
-			return
-		}
-		cfg.defaults()
-		cfg.validate()
-	})
-}
-
-func mustReadF(f *testing.F, p string) []byte {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		f.Fatal(err)
-	}
-	return b
-}
-
-// Plain HTTP for hosts in redirect_http is sent to https on the same
-// host and port; other hosts and ACME challenges are served as they are.
-func TestHTTPSRedirect(t *testing.T) {
-	up := newBackend(t)
-	path := writeConfig(t, fmt.Sprintf("listen = \"127.0.0.1:0\"\n[tls]\nredirect_http = [\"llm.example.com\"]\n[[route]]\npath = \"/\"\nupstream = %q\n", up))
-	addr := startOneport(t, io.Discard, "--config", path, "--admin-socket", "off")
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	get := func(host, p string) *http.Response {
-		req, _ := http.NewRequest("GET", "http://"+addr+p, nil)
-		req.Host = host
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp
-	}
-	resp := get("LLM.example.com:2222", "/v1/models?x=1")
-	if resp.StatusCode != 308 || resp.Header.Get("Location") != "https://LLM.example.com:2222/v1/models?x=1" {
-		t.Errorf("redirect: %d %q", resp.StatusCode, resp.Header.Get("Location"))
-	}
-	if resp := get("other.example", "/v1/models"); resp.StatusCode != 200 {
-		t.Errorf("other host: %d", resp.StatusCode)
-	}
-	if resp := get("llm.example.com", "/.well-known/acme-challenge/x"); resp.StatusCode == 308 {
-		t.Error("ACME challenge redirected")
 	}
 }
 

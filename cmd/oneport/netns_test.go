@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -79,7 +81,8 @@ func startInNS(t *testing.T, ns *netnstest.NS, args ...string) *process {
 	t.Helper()
 	p := &process{logs: &syncbuf.Buffer{}, done: make(chan struct{})}
 	p.cmd = ns.Command(oneportBinary(t), args...)
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	serving := make(chan struct{})
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, &lineWatch{w: p.logs, sub: "oneport serving", seen: serving}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -91,15 +94,12 @@ func startInNS(t *testing.T, ns *netnstest.NS, args ...string) *process {
 			t.Logf("oneport log:\n%s", p.logs.String())
 		}
 	})
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.logs.String(), "oneport serving"); time.Sleep(10 * time.Millisecond) {
-		select {
-		case <-p.done:
-			t.Fatalf("oneport exited:\n%s", p.logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("oneport did not start:\n%s", p.logs.String())
-		}
+	select {
+	case <-serving:
+	case <-p.done:
+		t.Fatalf("oneport exited:\n%s", p.logs.String())
+	case <-time.After(10 * time.Second):
+		t.Fatalf("oneport did not start:\n%s", p.logs.String())
 	}
 	return p
 }

@@ -1,19 +1,22 @@
-package main
+package daemon
 
 import (
 	"io"
+	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/oneport/oneport/internal/config"
 )
 
-// lineBatcher sits between the logger and stderr. A line that comes when
+// LineBatcher sits between the logger and stderr. A line that comes when
 // none went out in the last interval is written at once; lines that
 // follow within the interval are written together when it ends. A quiet
 // log stays immediate, and under load the access log costs one write(2)
 // per interval instead of one per request (nginx's access_log buffer and
 // flush do the same). Each Write must be whole lines, as slog's handlers
 // write them.
-type lineBatcher struct {
+type LineBatcher struct {
 	w        io.Writer
 	interval time.Duration
 
@@ -25,15 +28,19 @@ type lineBatcher struct {
 }
 
 const (
-	logFlushInterval = 50 * time.Millisecond
+	// LogFlushInterval is how long a burst of log lines is held back.
+	LogFlushInterval = 50 * time.Millisecond
 	logMaxBuffered   = 64 << 10
 )
 
-func newLineBatcher(w io.Writer, interval time.Duration) *lineBatcher {
-	return &lineBatcher{w: w, interval: interval}
+// NewLineBatcher returns a LineBatcher writing to w, holding lines back
+// for at most interval.
+func NewLineBatcher(w io.Writer, interval time.Duration) *LineBatcher {
+	return &LineBatcher{w: w, interval: interval}
 }
 
-func (b *lineBatcher) Write(p []byte) (int, error) {
+// Write takes whole log lines.
+func (b *LineBatcher) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
@@ -57,13 +64,13 @@ func (b *lineBatcher) Write(p []byte) (int, error) {
 }
 
 // Flush writes the lines held back.
-func (b *lineBatcher) Flush() {
+func (b *LineBatcher) Flush() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.flushLocked()
 }
 
-func (b *lineBatcher) flushLocked() {
+func (b *LineBatcher) flushLocked() {
 	if len(b.buf) > 0 {
 		b.w.Write(b.buf)
 		b.buf = b.buf[:0]
@@ -73,4 +80,18 @@ func (b *lineBatcher) flushLocked() {
 		b.pending = false
 		b.timer.Stop()
 	}
+}
+
+// NewLogger returns the logger cfg's log_format and log_level ask for,
+// writing to w.
+func NewLogger(cfg *config.Config, w io.Writer) (*slog.Logger, error) {
+	level, err := config.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		return nil, err
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
 }

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -14,12 +14,12 @@ import (
 	"github.com/oneport/oneport/httproute"
 )
 
-// persistRoutes writes routes to the config file as its [[route]] tables,
-// keeping a copy of the old file as FILE.bak. The rest of the file stays
-// as it was, comments included, and so does the text of every route that
-// did not change (see spliceRoutes).
-func (s *server) persistRoutes(routes []httproute.Route) error {
-	path := s.cfg.file
+// PersistRoutes writes routes to the config file c was loaded from, as its
+// [[route]] tables, keeping a copy of the old file as FILE.bak. The rest
+// of the file stays as it was, comments included, and so does the text of
+// every route that did not change (see spliceRoutes).
+func (c *Config) PersistRoutes(routes []httproute.Route) error {
+	path := c.file
 	if path == "" {
 		return errors.New("oneport was started without --config: there is no file to persist to")
 	}
@@ -207,13 +207,11 @@ func lineStart(src []byte, offset int) int {
 // decodeRoute reads the one [[route]] table in text; nil if it is not a
 // valid route on its own.
 func decodeRoute(text []byte) *httproute.Route {
-	var doc struct {
-		Route []routeConfig `toml:"route"`
-	}
-	if err := toml.NewDecoder(bytes.NewReader(text)).DisallowUnknownFields().Decode(&doc); err != nil || len(doc.Route) != 1 {
+	cfg, err := parse("", text)
+	if err != nil || len(cfg.Routes) != 1 {
 		return nil
 	}
-	r, err := doc.Route[0].route()
+	r, err := cfg.Routes[0].route()
 	if err != nil {
 		return nil
 	}
@@ -230,8 +228,8 @@ func normalRoute(r httproute.Route) httproute.Route {
 	return t.Routes()[0]
 }
 
-// routeTable is r as a config file's [[route]] table: the keys routeConfig
-// reads, each only when it is not the default.
+// routeTable is r as a config file's [[route]] table: the keys of
+// routeSettings, each only when it is not the default.
 func routeTable(r httproute.Route) map[string]any {
 	t := map[string]any{"path": r.Path}
 	set := func(m map[string]any, k string, v any, zero bool) {

@@ -1,10 +1,9 @@
-package main
+package daemon
 
 import (
 	"net/http"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -116,7 +115,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, float64(u.Active), u.Address)
 	}
 	cfg := c.s.config()
-	for _, ci := range listCerts(cfg.StateDir, cfg.TLS.Certs, nil) {
+	for _, ci := range ListCerts(cfg.StateDir, cfg.TLS.Certs, nil) {
 		ch <- prometheus.MustNewConstMetric(descCert, prometheus.GaugeValue, float64(ci.Expires.Unix()), ci.Names, ci.Source)
 	}
 	installed, safe := 0.0, 0.0
@@ -128,13 +127,4 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descRedirect, prometheus.GaugeValue, installed)
 	ch <- prometheus.MustNewConstMetric(descCrashSafe, prometheus.GaugeValue, safe)
-}
-
-// certInfo describes one certificate for `oneport certs` and the admin
-// API.
-type certInfo struct {
-	Names   string    `json:"names"`
-	Issuer  string    `json:"issuer"`
-	Source  string    `json:"source"`
-	Expires time.Time `json:"expires"`
 }

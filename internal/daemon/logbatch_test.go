@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bytes"
@@ -30,7 +30,7 @@ func (w *writes) get() []string {
 
 func TestLineBatcherWritesQuietLinesAtOnceAndBatchesBursts(t *testing.T) {
 	var w writes
-	b := newLineBatcher(&w, 100*time.Millisecond)
+	b := NewLineBatcher(&w, 100*time.Millisecond)
 	b.Write([]byte("first\n"))
 	if got := w.get(); len(got) != 1 || got[0] != "first\n" {
 		t.Fatalf("a line after a quiet spell: written %q, want it at once", got)
@@ -63,7 +63,7 @@ func TestLineBatcherWritesQuietLinesAtOnceAndBatchesBursts(t *testing.T) {
 
 func TestLineBatcherBoundsWhatItHolds(t *testing.T) {
 	var w writes
-	b := newLineBatcher(&w, time.Hour)
+	b := NewLineBatcher(&w, time.Hour)
 	b.Write([]byte("first\n"))
 	line := bytes.Repeat([]byte("x"), 1023)
 	line = append(line, '\n')

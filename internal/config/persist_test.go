@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -157,16 +157,16 @@ func routesOf(t *testing.T, src []byte) []httproute.Route {
 	if err := os.WriteFile(path, src, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := loadFile(path)
+	cfg, err := Load(path)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, src)
 	}
-	cfg.defaults()
-	res, err := cfg.validate()
+	cfg.Defaults()
+	res, err := cfg.Validate()
 	if err != nil {
 		t.Fatalf("%v\n%s", err, src)
 	}
-	return res.table.Routes()
+	return res.Table.Routes()
 }
 
 // Whatever the file, splicing never breaks what is outside the routes:

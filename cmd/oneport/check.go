@@ -1,0 +1,32 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/oneport/oneport/internal/config"
+)
+
+// runCheck validates a config file and prints what it resolves to.
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("oneport check", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	path := fs.String("config", "", "")
+	if err := fs.Parse(args); err != nil || *path == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: oneport check --config FILE")
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	var res *config.Resolved
+	if err == nil {
+		cfg.Defaults()
+		res, err = cfg.Validate()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "oneport check: %s is invalid:\n%s\n", *path, indent(err.Error()))
+		return 1
+	}
+	cfg.Describe(stdout, res)
+	return 0
+}

@@ -1,0 +1,74 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Describe writes what c resolves to, as `oneport check` prints it: a
+// line for each setting of Settings that describes itself, then the
+// protocols and the routes in match order.
+func (c *Config) Describe(w io.Writer, res *Resolved) {
+	for i := range Settings {
+		if d := Settings[i].describe; d != nil {
+			if v := d(c); v != "" {
+				fmt.Fprintf(w, "%-14s %s\n", Settings[i].Key, v)
+			}
+		}
+	}
+	for _, p := range res.Probes {
+		fmt.Fprintf(w, "protocol       %s -> %s\n", p.Name, p.Target)
+	}
+	if res.Table.Len() == 0 {
+		fmt.Fprintln(w, "routes         none (HTTP answers with a welcome page)")
+		return
+	}
+	fmt.Fprintln(w, "routes, in match order:")
+	for _, r := range res.Table.Routes() {
+		host := r.Host
+		if host == "" {
+			host = "*"
+		}
+		extra := ""
+		if r.StripPrefix != nil && !*r.StripPrefix {
+			extra = "  (prefix kept)"
+		}
+		if r.Rewrite != "" {
+			extra = "  (prefix rewritten to " + r.Rewrite + ")"
+		}
+		if r.Policy != "" {
+			extra += "  policy " + r.Policy
+		}
+		if r.Tag != "" {
+			extra += "  tag " + r.Tag
+		}
+		if r.Health.Kind != "" {
+			extra += "  health " + r.Health.Kind
+		}
+		ups := r.Spec()[len(r.Host)+len(r.Path)+1:] // the upstreams part of HOST PATH=UPSTREAMS
+		fmt.Fprintf(w, "  %-24s %-28s -> %s%s\n", host, r.Path, strings.ReplaceAll(ups, ",", ", "), extra)
+	}
+}
+
+// describeTLS is [tls] in check's output: the source, then a line for
+// each certificate file and passthrough.
+func describeTLS(c *Config) string {
+	var b strings.Builder
+	switch src := c.TLS.Source; src {
+	case "off":
+		b.WriteString("off (TLS connections are closed)")
+	default:
+		if src == "" {
+			src = "internal"
+		}
+		fmt.Fprintf(&b, "terminated, certificates from %s (state in %s)", src, c.StateDir)
+	}
+	for _, ce := range c.TLS.Certs {
+		fmt.Fprintf(&b, "\ntls cert       %s", ce.Cert)
+	}
+	for _, p := range c.TLS.Passthrough {
+		fmt.Fprintf(&b, "\ntls passthrough sni=%q alpn=%q -> %s", p.SNI, p.ALPN, p.Upstream)
+	}
+	return b.String()
+}

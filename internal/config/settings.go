@@ -1,0 +1,306 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/oneport/oneport/mux"
+)
+
+// Settings is every key of the config file, in the reference's order.
+// Adding a setting is one entry here plus the code that uses its field:
+// the file's decoding, the flag, --help, the reference and the admin
+// API's route names follow from it.
+var Settings = []Setting{
+	{Key: "listen", Restart: true, Flag: "listen", Arg: "ADDR", Default: ":2222", NotEmpty: true,
+		Doc:      "address to listen on",
+		describe: func(c *Config) string { return c.Listen },
+		field:    fieldOf(func(c *Config) any { return &c.Listen }), check: str(func(v string) error { return hostPort("listen", v, true) })},
+	{Key: "ssh", Flag: "ssh", Arg: "ADDR", Default: "127.0.0.1:22",
+		Doc:      "where SSH goes",
+		describe: func(c *Config) string { return c.SSH },
+		field:    fieldOf(func(c *Config) any { return &c.SSH }), check: str(func(v string) error { return hostPort("ssh", v, false) })},
+	{Key: "sniff_timeout", Restart: true, Flag: "sniff-timeout", Arg: "D", Default: mux.DefaultSniffTimeout.String(),
+		Doc:      "how long a client may stay silent before it goes to on_timeout",
+		describe: func(c *Config) string { return fmt.Sprintf("%v (then %s)", time.Duration(c.SniffTimeout), c.OnTimeout) },
+		field:    fieldOf(func(c *Config) any { return &c.SniffTimeout }), setFlag: positiveSniff},
+	{Key: "on_timeout", Restart: true, Flag: "on-timeout", Arg: "T", Default: "ssh",
+		Doc:   "where silent clients go: ssh, close or host:port",
+		field: fieldOf(func(c *Config) any { return &c.OnTimeout }), check: str(func(v string) error { return target("on_timeout", v) })},
+	{Key: "fallback", Restart: true, Flag: "fallback", Arg: "T", Default: "ssh",
+		Doc:      "where unrecognised bytes go: ssh, close or host:port",
+		describe: func(c *Config) string { return c.Fallback },
+		field:    fieldOf(func(c *Config) any { return &c.Fallback }), check: str(func(v string) error { return target("fallback", v) })},
+	{Key: "max_pending_sniffs", Restart: true, Flag: "max-pending-sniffs", Arg: "N", Default: strconv.Itoa(mux.DefaultMaxPendingSniffs),
+		Doc:   "connections sniffed at once; past it the oldest is closed",
+		field: fieldOf(func(c *Config) any { return &c.MaxPendingSniffs })},
+	{Key: "max_conns", Restart: true, Flag: "max-conns", Arg: "N", DefaultDoc: "0: no limit",
+		Doc:   "open connections; past it new ones are refused",
+		field: fieldOf(func(c *Config) any { return &c.MaxConns })},
+	{Key: "shutdown_grace", Flag: "shutdown-grace", Arg: "D", Default: "30s",
+		Doc:   "on SIGINT/SIGTERM, how long open sessions may finish",
+		field: fieldOf(func(c *Config) any { return &c.ShutdownGrace })},
+	{Key: "log_format", Restart: true, Flag: "log-format", Arg: "F", Default: "text",
+		Doc:   "text or json",
+		field: fieldOf(func(c *Config) any { return &c.LogFormat }), check: str(oneOf("log_format", "text", "json"))},
+	{Key: "log_level", Restart: true, Flag: "log-level", Arg: "L", Default: "info",
+		Doc:   "debug, info, warn or error",
+		field: fieldOf(func(c *Config) any { return &c.LogLevel }), check: str(func(v string) error { _, err := ParseLevel(v); return err })},
+	{Key: "redirect", Flag: "redirect", Arg: "PORTS",
+		Doc: "redirect these TCP ports (e.g. 22) to the listen port with an nftables table that the kernel removes when " +
+			"oneport exits or dies (needs CAP_NET_ADMIN; listen must cover all addresses, e.g. :2222)",
+		describe: func(c *Config) string {
+			if len(c.Redirect) == 0 {
+				return ""
+			}
+			return fmt.Sprintf("tcp ports %v -> listen port (crash-safe nftables table)", c.Redirect)
+		},
+		field: fieldOf(func(c *Config) any { return &c.Redirect }), check: checkPorts, setFlag: flagPorts},
+	{Key: "redirect_interfaces", Flag: "redirect-interface", Arg: "I",
+		Doc:   "only redirect connections arriving on these interfaces (comma-separated)",
+		field: fieldOf(func(c *Config) any { return &c.RedirectIfaces })},
+	{Key: "redirect_addresses", Flag: "redirect-address", Arg: "A",
+		Doc:   "only redirect connections to these local addresses (comma-separated)",
+		field: fieldOf(func(c *Config) any { return &c.RedirectAddrs }), check: ips("redirect_addresses:")},
+	{Key: "redirect_local", Flag: "redirect-local",
+		Doc:   "also redirect connections made on the box itself (ssh localhost)",
+		field: fieldOf(func(c *Config) any { return &c.RedirectLocal })},
+	{Key: "transparent", Flag: "transparent",
+		Doc: "sshd sees each client's real address instead of 127.0.0.1 (fail2ban, AllowUsers user@host, last); " +
+			"oneport sets up the marks and policy routing itself and removes them on exit (needs CAP_NET_ADMIN; " +
+			"sshd must listen on the box's addresses, as it does by default)",
+		describe: func(c *Config) string {
+			if !c.Transparent {
+				return ""
+			}
+			return "sshd sees client addresses"
+		},
+		field: fieldOf(func(c *Config) any { return &c.Transparent })},
+	{Key: "state_dir", Flag: "state-dir", Arg: "DIR", DefaultFunc: DefaultStateDir,
+		DefaultDoc: "/var/lib/oneport for root, else $XDG_DATA_HOME/oneport",
+		Doc:        "certificates, the internal CA and ACME accounts",
+		field:      fieldOf(func(c *Config) any { return &c.StateDir })},
+	{Key: "admin_socket", Restart: true, Flag: "admin-socket", Arg: "PATH", DefaultFunc: DefaultAdminSocket,
+		DefaultDoc: "/run/oneport/admin.sock for root, else in $XDG_RUNTIME_DIR",
+		Doc:        `the admin API's unix socket, mode 0660 ("off" turns it off)`,
+		field:      fieldOf(func(c *Config) any { return &c.AdminSocket })},
+	{Key: "admin_listen", Restart: true,
+		Doc:   "also serve the admin API on this TCP address, behind admin_token",
+		field: fieldOf(func(c *Config) any { return &c.AdminListen }), check: str(optional(func(v string) error { return hostPort("admin_listen", v, true) }))},
+	{Key: "admin_token", Restart: true,
+		Doc:   "the bearer token admin_listen requires, 16 or more characters",
+		field: fieldOf(func(c *Config) any { return &c.AdminToken })},
+	{Key: "metrics_path",
+		Doc:   "serve Prometheus metrics at this HTTP path on the listen port (off when empty)",
+		field: fieldOf(func(c *Config) any { return &c.MetricsPath }), check: str(func(v string) error {
+			if v != "" && !strings.HasPrefix(v, "/") {
+				return fmt.Errorf("metrics_path %q must start with /", v)
+			}
+			return nil
+		})},
+	{Key: "tls", Doc: "TLS termination: certificates, ACME, passthrough",
+		describe: describeTLS,
+		field:    fieldOf(func(c *Config) any { return &c.TLS }), Sub: tlsSettings},
+	{Key: "route", Flag: "route", Arg: "SPEC", Array: true,
+		Doc: "HTTP route, repeatable; replaces the file's [[route]] tables. SPEC is [HOST]PATH=UPSTREAM[,UPSTREAM...], " +
+			"PATH one of /prefix (stripped before forwarding), =/exact, ~regexp; UPSTREAM one of host:port, http://..., " +
+			"h2c://..., unix:/path.sock, optionally followed by *WEIGHT and #TAG (pools, see README)",
+		field: fieldOf(func(c *Config) any { return &c.Routes }), Sub: routeSettings,
+		setFlag: func(c *Config, raw string) error { c.RouteSpecs = append(c.RouteSpecs, raw); return nil }},
+	{Key: "protocol", Array: true, Restart: true, Doc: "a protocol of your own, recognised by its first bytes, sent to a target",
+		field: fieldOf(func(c *Config) any { return &c.Protocols }), Sub: protocolSettings},
+}
+
+var tlsSettings = []Setting{
+	{Key: "source", DefaultDoc: "internal", Doc: "where certificates come from: internal (oneport's own CA), acme or off",
+		field: fieldOf(func(t *TLS) any { return &t.Source }), check: str(func(v string) error {
+			switch v {
+			case "", "internal", "acme", "off":
+				return nil
+			}
+			return fmt.Errorf("tls source %q: want internal, acme or off", v)
+		})},
+	{Key: "hosts", Doc: "host names to hold certificates for, besides the routes' hosts",
+		field: fieldOf(func(t *TLS) any { return &t.Hosts })},
+	{Key: "ips", Doc: "IP addresses to hold certificates for", field: fieldOf(func(t *TLS) any { return &t.IPs }), check: ips("tls ips:")},
+	{Key: "acme_ca", DefaultDoc: "Let's Encrypt", Doc: "the ACME directory URL", field: fieldOf(func(t *TLS) any { return &t.ACMECA })},
+	{Key: "acme_email", Doc: "the ACME account's contact address", field: fieldOf(func(t *TLS) any { return &t.ACMEEmail })},
+	{Key: "acme_profile", Doc: "the ACME profile for host names", field: fieldOf(func(t *TLS) any { return &t.ACMEProfile })},
+	{Key: "acme_ip_profile", DefaultDoc: "shortlived", Doc: "the ACME profile for IP addresses", field: fieldOf(func(t *TLS) any { return &t.ACMEIPProfile })},
+	{Key: "acme_ca_root", Doc: "a PEM file of roots to trust for the ACME server (test CAs)", field: fieldOf(func(t *TLS) any { return &t.ACMECARoot })},
+	{Key: "redirect_http", Doc: "hosts whose plain-HTTP requests are redirected to https",
+		field: fieldOf(func(t *TLS) any { return &t.RedirectHTTP }), check: func(v any) error {
+			for _, h := range *v.(*[]string) {
+				if h == "" || strings.ContainsAny(h, ":/ ") {
+					return fmt.Errorf("tls redirect_http: %q is not a host name", h)
+				}
+			}
+			return nil
+		}},
+	{Key: "dns_update_server", Doc: "DNS server taking RFC 2136 updates, for ACME DNS-01 (host:port)", field: fieldOf(func(t *TLS) any { return &t.DNSServer })},
+	{Key: "dns_update_key_name", Doc: "the TSIG key's name", field: fieldOf(func(t *TLS) any { return &t.DNSKeyName })},
+	{Key: "dns_update_key", Doc: "the TSIG key, base64", field: fieldOf(func(t *TLS) any { return &t.DNSKey })},
+	{Key: "dns_update_key_alg", DefaultDoc: "hmac-sha256.", Doc: "the TSIG algorithm", field: fieldOf(func(t *TLS) any { return &t.DNSKeyAlg })},
+	{Key: "dns_resolvers", Doc: "resolvers to check DNS-01 records with", field: fieldOf(func(t *TLS) any { return &t.DNSResolvers })},
+	{Key: "dns_skip_propagation_check", Doc: "do not wait for DNS-01 records to propagate", field: fieldOf(func(t *TLS) any { return &t.DNSNoWait })},
+	{Key: "cert", Array: true, Doc: "a certificate from files, served for the names it holds",
+		field: fieldOf(func(t *TLS) any { return &t.Certs }), Sub: []Setting{
+			{Key: "cert", Doc: "PEM certificate chain file", field: fieldOf(func(c *CertFile) any { return &c.Cert })},
+			{Key: "key", Doc: "PEM private key file", field: fieldOf(func(c *CertFile) any { return &c.Key })},
+		}},
+	{Key: "passthrough", Array: true, Restart: true, Doc: "TLS connections passed on untouched, by SNI or ALPN",
+		field: fieldOf(func(t *TLS) any { return &t.Passthrough }), Sub: []Setting{
+			{Key: "sni", Doc: "server name pattern (path.Match syntax)", field: fieldOf(func(p *Passthrough) any { return &p.SNI })},
+			{Key: "alpn", Doc: "ALPN protocol", field: fieldOf(func(p *Passthrough) any { return &p.ALPN })},
+			{Key: "upstream", Doc: "where the connection goes (host:port)", field: fieldOf(func(p *Passthrough) any { return &p.Upstream })},
+		}},
+}
+
+// RouteSettings are the keys of a [[route]] table; the admin API names a
+// route's fields with them.
+var routeSettings = []Setting{
+	{Key: "name", Doc: "the route's name in logs, metrics and the admin API", field: fieldOf(func(r *Route) any { return &r.Name })},
+	{Key: "host", DefaultDoc: "any host", Doc: `host pattern: exact, "*.example.com" or "embed.*"`, field: fieldOf(func(r *Route) any { return &r.Host })},
+	{Key: "path", DefaultDoc: "/", Doc: `path pattern: a /prefix, "=/exact" or "~regexp"`, field: fieldOf(func(r *Route) any { return &r.Path })},
+	{Key: "upstream", Doc: "where requests go: an address, or a list of addresses and {address, weight, tags} tables",
+		field: fieldOf(func(r *Route) any { return &r.Upstream })},
+	{Key: "strip_prefix", DefaultDoc: "true", Doc: "remove a prefix route's prefix before forwarding", field: fieldOf(func(r *Route) any { return &r.StripPrefix })},
+	{Key: "rewrite", Doc: "replace the matched prefix with this", field: fieldOf(func(r *Route) any { return &r.Rewrite })},
+	{Key: "upstream_host", Doc: "send the upstream's host:port as Host instead of the client's", field: fieldOf(func(r *Route) any { return &r.UpstreamHost })},
+	{Key: "dial_timeout", Doc: "bound on connecting to an upstream", field: fieldOf(func(r *Route) any { return &r.DialTimeout })},
+	{Key: "response_header_timeout", Doc: "bound on the wait for an upstream's response headers", field: fieldOf(func(r *Route) any { return &r.ResponseHeaderTimeout })},
+	{Key: "request_headers", Doc: "headers changed on the way in", field: fieldOf(func(r *Route) any { return &r.RequestHeaders }), Sub: headerSettings},
+	{Key: "response_headers", Doc: "headers changed on the way out", field: fieldOf(func(r *Route) any { return &r.ResponseHeaders }), Sub: headerSettings},
+	{Key: "policy", DefaultDoc: "least_conn", Doc: "least_conn, round_robin, ip_hash or first", field: fieldOf(func(r *Route) any { return &r.Policy })},
+	{Key: "tag", Doc: "only upstreams carrying this tag take requests (blue/green)", field: fieldOf(func(r *Route) any { return &r.Tag })},
+	{Key: "retries", DefaultDoc: "2", Doc: "how many other upstreams a failed request may try (negative: none)", field: fieldOf(func(r *Route) any { return &r.Retries })},
+	{Key: "health", Doc: "active health checks", field: fieldOf(func(r *Route) any { return &r.Health }), Sub: []Setting{
+		{Key: "check", Doc: "http or tcp (none when unset)", field: fieldOf(func(h *Health) any { return &h.Check })},
+		{Key: "path", DefaultDoc: "/health", Doc: "path http checks request", field: fieldOf(func(h *Health) any { return &h.Path })},
+		{Key: "interval", DefaultDoc: "5s", Doc: "time between checks", field: fieldOf(func(h *Health) any { return &h.Interval })},
+		{Key: "timeout", DefaultDoc: "2s", Doc: "bound on one check", field: fieldOf(func(h *Health) any { return &h.Timeout })},
+		{Key: "healthy", DefaultDoc: "2", Doc: "consecutive successes that make an upstream healthy", field: fieldOf(func(h *Health) any { return &h.Healthy })},
+		{Key: "unhealthy", DefaultDoc: "3", Doc: "consecutive failures that make it unhealthy", field: fieldOf(func(h *Health) any { return &h.Unhealthy })},
+	}},
+	{Key: "passive", Doc: "taking an upstream out after failed requests", field: fieldOf(func(r *Route) any { return &r.Passive }), Sub: []Setting{
+		{Key: "max_fails", DefaultDoc: "3", Doc: "failures within window that take it out (negative: never)", field: fieldOf(func(p *Passive) any { return &p.MaxFails })},
+		{Key: "window", DefaultDoc: "10s", Doc: "the window failures count in", field: fieldOf(func(p *Passive) any { return &p.Window })},
+		{Key: "cooldown", DefaultDoc: "30s", Doc: "how long it stays out", field: fieldOf(func(p *Passive) any { return &p.Cooldown })},
+	}},
+}
+
+var headerSettings = []Setting{
+	{Key: "set", Doc: "headers set, replacing any", field: fieldOf(func(h *HeaderOps) any { return &h.Set })},
+	{Key: "add", Doc: "headers added", field: fieldOf(func(h *HeaderOps) any { return &h.Add })},
+	{Key: "delete", Doc: "headers removed", field: fieldOf(func(h *HeaderOps) any { return &h.Delete })},
+}
+
+var protocolSettings = []Setting{
+	{Key: "name", Doc: "the protocol's name in logs and metrics", field: fieldOf(func(p *Protocol) any { return &p.Name })},
+	{Key: "prefix", Doc: "first bytes that identify it", field: fieldOf(func(p *Protocol) any { return &p.Prefix })},
+	{Key: "prefix_hex", Doc: "the same, in hex", field: fieldOf(func(p *Protocol) any { return &p.PrefixHex })},
+	{Key: "regex", Doc: "a regular expression the first bytes match", field: fieldOf(func(p *Protocol) any { return &p.Regex })},
+	{Key: "target", Doc: "where its connections go (host:port)", field: fieldOf(func(p *Protocol) any { return &p.Target })},
+}
+
+// RouteKeys are the keys of a [[route]] table, in order.
+func RouteKeys() []string {
+	var out []string
+	for _, s := range routeSettings {
+		out = append(out, s.Key)
+	}
+	return out
+}
+
+func str(f func(string) error) func(any) error {
+	return func(v any) error { return f(*v.(*string)) }
+}
+
+func optional(f func(string) error) func(string) error {
+	return func(v string) error {
+		if v == "" {
+			return nil
+		}
+		return f(v)
+	}
+}
+
+func oneOf(key string, want ...string) func(string) error {
+	return func(v string) error {
+		for _, w := range want {
+			if v == w {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s %q: want %s", key, v, strings.Join(want, " or "))
+	}
+}
+
+func hostPort(key, v string, listen bool) error {
+	if err := checkHostPort(v, listen); err != nil {
+		return fmt.Errorf("%s %q: %v", key, v, err)
+	}
+	return nil
+}
+
+func target(key, v string) error {
+	if v == "ssh" || v == "close" {
+		return nil
+	}
+	if err := checkHostPort(v, false); err != nil {
+		return fmt.Errorf("%s %q: want ssh, close or host:port: %v", key, v, err)
+	}
+	return nil
+}
+
+func ips(prefix string) func(any) error {
+	return func(v any) error {
+		for _, a := range *v.(*[]string) {
+			if net.ParseIP(a) == nil {
+				return fmt.Errorf("%s %q is not an IP address", prefix, a)
+			}
+		}
+		return nil
+	}
+}
+
+func checkPorts(v any) error {
+	for _, p := range *v.(*[]int) {
+		if p < 1 || p > 65535 {
+			return fmt.Errorf("redirect port %d out of range", p)
+		}
+	}
+	return nil
+}
+
+func positiveSniff(c *Config, raw string) error {
+	if err := c.SniffTimeout.UnmarshalText([]byte(raw)); err != nil {
+		return err
+	}
+	if c.SniffTimeout <= 0 {
+		return fmt.Errorf("--sniff-timeout %v: must be positive", raw)
+	}
+	return nil
+}
+
+func flagPorts(c *Config, raw string) error {
+	ports, err := parsePorts(raw)
+	if err != nil {
+		return fmt.Errorf("--redirect %q: %v", raw, err)
+	}
+	c.Redirect = ports
+	return nil
+}
+
+// ParseLevel reads a log_level value.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log_level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
