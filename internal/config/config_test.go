@@ -230,3 +230,16 @@ upstream = "127.0.0.1:1"
 		t.Errorf("--route did not replace the file's routes: %+v", rs)
 	}
 }
+
+// http_engine takes the two engines by name; anything else names its line.
+func TestHTTPEngineIsChecked(t *testing.T) {
+	for _, ok := range []string{"oneport", "net/http"} {
+		if _, err := check(t, "http_engine = \""+ok+"\"\n"); err != nil {
+			t.Errorf("http_engine %q: %v", ok, err)
+		}
+	}
+	path, err := check(t, "listen = \":2222\"\nhttp_engine = \"nginx\"\n")
+	if err == nil || !strings.Contains(err.Error(), path+":2:") || !strings.Contains(err.Error(), `"nginx"`) {
+		t.Fatalf("http_engine nginx: %v, want an error naming line 2 and the value", err)
+	}
+}

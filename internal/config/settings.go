@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oneport/oneport/httproute"
 	"github.com/oneport/oneport/mux"
 )
 
@@ -102,6 +103,10 @@ var Settings = []Setting{
 			}
 			return nil
 		})},
+	{Key: "http_engine", Restart: true, Default: httproute.EngineOneport,
+		Doc: "what serves plain HTTP/1 connections: oneport (its own request loop, which holds no buffer while a " +
+			"keep-alive connection is idle) or net/http (Go's server); h2c and HTTPS are always served by net/http",
+		field: fieldOf(func(c *Config) any { return &c.HTTPEngine }), check: str(httproute.CheckEngine)},
 	{Key: "tls", Doc: "TLS termination: certificates, ACME, passthrough",
 		describe: describeTLS,
 		field:    fieldOf(func(c *Config) any { return &c.TLS }), Sub: tlsSettings},

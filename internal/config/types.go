@@ -30,6 +30,7 @@ type Config struct {
 	AdminListen      string
 	AdminToken       string
 	MetricsPath      string
+	HTTPEngine       string
 	TLS              TLS
 	Routes           []Route
 	Protocols        []Protocol

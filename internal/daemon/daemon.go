@@ -186,6 +186,7 @@ func newServer(ctx context.Context, addr net.Addr, cfg *config.Config, res *conf
 	}
 	s.ssh.Store(newSSHTarget(cfg, log))
 	s.http = httproute.NewServer(http.HandlerFunc(s.serveHTTP), log)
+	s.http.Engine = cfg.HTTPEngine
 	s.setTLS(ctx, cfg)
 	s.mux = &mux.Server{
 		SSH:              &s.ssh,

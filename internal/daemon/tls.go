@@ -24,7 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/oneport/oneport/httproute"
+	"github.com/oneport/oneport/internal/certs"
 	"github.com/oneport/oneport/internal/config"
 	"github.com/oneport/oneport/mux"
 	"github.com/oneport/oneport/sshfwd"
@@ -33,7 +33,14 @@ import (
 // tlsTarget is the mux's TLS target after the passthrough routes: the
 // terminator, which a reload may replace.
 type tlsTarget struct {
-	term atomic.Pointer[httproute.TLS]
+	term atomic.Pointer[terminator]
+}
+
+// terminator is the certificates in use and the mux target that
+// terminates TLS with them.
+type terminator struct {
+	*certs.Manager
+	*mux.TLSTerminator
 }
 
 func (t *tlsTarget) HandleConn(c net.Conn) {
@@ -94,33 +101,30 @@ func (s *server) serveTLSHelpers(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // newTLS builds the terminator the config asks for; nil when TLS is off.
-func newTLS(ctx context.Context, cfg *config.Config, port int, http, ssh mux.Target, log *slog.Logger) (*httproute.TLS, error) {
+func newTLS(ctx context.Context, cfg *config.Config, port int, http, ssh mux.Target, log *slog.Logger) (*terminator, error) {
 	t := cfg.TLS
 	if t.Source == "off" {
 		return nil, nil
 	}
-	opts := httproute.TLSOptions{
+	opts := certs.Options{
 		StateDir: cfg.StateDir,
 		Source:   t.Source,
 		Hosts:    append(slices.Clone(t.Hosts), routeHosts(cfg)...),
-		HTTP:     http,
-		SSH:      ssh,
 		Logger:   log,
-		ACME: httproute.ACMEOptions{
+		ACME: certs.ACMEOptions{
 			CA: t.ACMECA, Email: t.ACMEEmail, Profile: t.ACMEProfile, IPProfile: t.ACMEIPProfile,
 			HTTPPort: port, TLSPort: port,
 		},
-		SniffTimeout: time.Duration(cfg.SniffTimeout),
 	}
 	for _, s := range t.IPs {
 		opts.IPs = append(opts.IPs, net.ParseIP(s))
 	}
 	if t.DNSServer != "" {
-		opts.ACME.DNS = &httproute.RFC2136{Server: t.DNSServer, KeyName: t.DNSKeyName, Key: t.DNSKey, KeyAlg: t.DNSKeyAlg}
+		opts.ACME.DNS = &certs.RFC2136{Server: t.DNSServer, KeyName: t.DNSKeyName, Key: t.DNSKey, KeyAlg: t.DNSKeyAlg}
 		opts.ACME.DNSResolvers, opts.ACME.SkipDNSPropagationCheck = t.DNSResolvers, t.DNSNoWait
 	}
 	for _, ce := range t.Certs {
-		opts.Files = append(opts.Files, httproute.CertFile{Cert: ce.Cert, Key: ce.Key})
+		opts.Files = append(opts.Files, certs.CertFile{Cert: ce.Cert, Key: ce.Key})
 	}
 	if t.ACMECARoot != "" {
 		pem, err := os.ReadFile(t.ACMECARoot)
@@ -133,7 +137,12 @@ func newTLS(ctx context.Context, cfg *config.Config, port int, http, ssh mux.Tar
 		}
 		opts.ACME.TrustedRoots = pool
 	}
-	return httproute.NewTLS(ctx, opts)
+	m, err := certs.New(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &terminator{m, &mux.TLSTerminator{Config: m.TLSConfig(), HTTP: http, SSH: ssh,
+		SniffTimeout: time.Duration(cfg.SniffTimeout), Logger: log}}, nil
 }
 
 // httpsRedirect answers plain-HTTP requests for hosts listed in [tls]
@@ -202,7 +211,7 @@ func listenPort(a net.Addr) int {
 // RootCA returns the internal CA's root certificate (PEM) and its SHA-256
 // fingerprint, creating the CA in stateDir on first use.
 func RootCA(stateDir string) (pem []byte, fingerprint string, err error) {
-	ca, err := httproute.LoadCA(stateDir)
+	ca, err := certs.LoadCA(stateDir)
 	if err != nil {
 		return nil, "", err
 	}
