@@ -15,7 +15,6 @@ package sshfwd
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -132,35 +131,6 @@ func (f *Forwarder) dial(ctx context.Context, client net.Conn) (net.Conn, error)
 	}
 	return d.DialContext(ctx, "tcp", addr)
 }
-
-// setSockopts sets SO_MARK and IP(V6)_TRANSPARENT before bind and connect.
-func setSockopts(rc syscall.RawConn, network string, mark int, transparent bool) error {
-	var serr error
-	err := rc.Control(func(fd uintptr) {
-		if mark != 0 {
-			if err := syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, mark); err != nil {
-				serr = fmt.Errorf("set SO_MARK: %w", err)
-				return
-			}
-		}
-		if transparent {
-			level, opt := syscall.IPPROTO_IP, syscall.IP_TRANSPARENT
-			if network == "tcp6" {
-				level, opt = syscall.IPPROTO_IPV6, ipv6Transparent
-			}
-			if err := syscall.SetsockoptInt(int(fd), level, opt, 1); err != nil {
-				serr = fmt.Errorf("set transparent socket option: %w", err)
-			}
-		}
-	})
-	if err != nil {
-		return err
-	}
-	return serr
-}
-
-// ipv6Transparent is IPV6_TRANSPARENT from linux/in6.h.
-const ipv6Transparent = 75
 
 // HandleConn dials the upstream and starts copying c to it and back; it
 // returns once the copying has started. When both directions have ended,

@@ -1,3 +1,5 @@
+//go:build linux
+
 package sshfwd
 
 import (
@@ -51,3 +53,32 @@ func connect(fd int, ap netip.AddrPort) error {
 	}
 	return syscall.Connect(fd, &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()})
 }
+
+// setSockopts sets SO_MARK and IP(V6)_TRANSPARENT before bind and connect.
+func setSockopts(rc syscall.RawConn, network string, mark int, transparent bool) error {
+	var serr error
+	err := rc.Control(func(fd uintptr) {
+		if mark != 0 {
+			if err := syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, mark); err != nil {
+				serr = fmt.Errorf("set SO_MARK: %w", err)
+				return
+			}
+		}
+		if transparent {
+			level, opt := syscall.IPPROTO_IP, syscall.IP_TRANSPARENT
+			if network == "tcp6" {
+				level, opt = syscall.IPPROTO_IPV6, ipv6Transparent
+			}
+			if err := syscall.SetsockoptInt(int(fd), level, opt, 1); err != nil {
+				serr = fmt.Errorf("set transparent socket option: %w", err)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// ipv6Transparent is IPV6_TRANSPARENT from linux/in6.h.
+const ipv6Transparent = 75
