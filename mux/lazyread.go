@@ -21,7 +21,7 @@ type sniffReader struct {
 
 func newSniffReader(c net.Conn, deadline time.Time) *sniffReader {
 	r := &sniffReader{conn: c, deadline: deadline}
-	if sc, ok := c.(syscall.Conn); ok {
+	if sc, ok := c.(syscall.Conn); ok && canReadNow {
 		if raw, err := sc.SyscallConn(); err == nil {
 			r.raw = raw
 		}
@@ -34,7 +34,7 @@ func (r *sniffReader) Read(p []byte) (int, error) {
 		var n int
 		var rerr error
 		err := r.raw.Read(func(fd uintptr) bool {
-			n, rerr = syscall.Read(int(fd), p)
+			n, rerr = readNow(fd, p)
 			return true // never wait here
 		})
 		switch {
