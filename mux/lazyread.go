@@ -6,6 +6,8 @@ import (
 	"net"
 	"syscall"
 	"time"
+
+	"github.com/oneport/oneport/internal/rawsock"
 )
 
 // sniffReader reads a connection for sniffing. Most clients have sent
@@ -21,7 +23,7 @@ type sniffReader struct {
 
 func newSniffReader(c net.Conn, deadline time.Time) *sniffReader {
 	r := &sniffReader{conn: c, deadline: deadline}
-	if sc, ok := c.(syscall.Conn); ok && canReadNow {
+	if sc, ok := c.(syscall.Conn); ok && rawsock.Supported {
 		if raw, err := sc.SyscallConn(); err == nil {
 			r.raw = raw
 		}
@@ -34,7 +36,7 @@ func (r *sniffReader) Read(p []byte) (int, error) {
 		var n int
 		var rerr error
 		err := r.raw.Read(func(fd uintptr) bool {
-			n, rerr = readNow(fd, p)
+			n, rerr = rawsock.Read(fd, p)
 			return true // never wait here
 		})
 		switch {
