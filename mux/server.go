@@ -81,6 +81,7 @@ type Server struct {
 	closing   bool           // listeners closed: no new connections
 	forced    bool           // Close: everything is being closed
 	wg        sync.WaitGroup // connection goroutines
+	workers   workers.Pool   // runs the connection goroutines
 	evictLog  limitedLog
 	refuseLog limitedLog
 
@@ -171,7 +172,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		s.wg.Add(1)
-		workers.Go(func() {
+		s.workers.Go(func() {
 			defer s.wg.Done()
 			s.handle(raw)
 		})
@@ -418,6 +419,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return err
 	}
 	s.wg.Wait()
+	s.workers.Close()
 	return nil
 }
 
@@ -450,6 +452,7 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.closeConns()
 	s.wg.Wait()
+	s.workers.Close()
 	return nil
 }
 

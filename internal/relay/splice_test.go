@@ -1,6 +1,6 @@
 //go:build linux
 
-package mux
+package relay
 
 import (
 	"bytes"
@@ -61,12 +61,12 @@ func startRelay(t *testing.T) *relay {
 	r.wg.Add(2)
 	go func() {
 		defer r.wg.Done()
-		r.up, r.upErr = copyConn(back, front)
+		r.up, r.upErr = Copy(back, front)
 		back.CloseWrite()
 	}()
 	go func() {
 		defer r.wg.Done()
-		r.down, r.downErr = copyConn(front, back)
+		r.down, r.downErr = Copy(front, back)
 		front.CloseWrite()
 	}()
 	return r

@@ -1,4 +1,6 @@
-package mux
+//go:build linux
+
+package relay
 
 import (
 	"errors"
