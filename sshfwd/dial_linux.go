@@ -21,6 +21,12 @@ import (
 // and back. A connect still in progress is waited for by the dialer, until
 // timeout, and errors are the dialer's.
 func dialAddrPort(ap netip.AddrPort, timeout time.Duration, mark int, keepAlive time.Duration) (net.Conn, error) {
+	return dialInProgress(ap, timeout, mark, keepAlive, nil)
+}
+
+// dialInProgress is dialAddrPort that calls inProgress, if not nil, when
+// its connect(2) is left in progress for the dialer to wait for (tests).
+func dialInProgress(ap netip.AddrPort, timeout time.Duration, mark int, keepAlive time.Duration, inProgress func()) (net.Conn, error) {
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) // ::ffff:a.b.c.d over IPv4, as net.Dialer takes it
 	d := net.Dialer{Timeout: timeout, KeepAlive: keepAlive, Control: func(_, _ string, rc syscall.RawConn) error {
 		var err error
@@ -32,8 +38,12 @@ func dialAddrPort(ap netip.AddrPort, timeout time.Duration, mark int, keepAlive 
 				}
 			}
 			switch err = connect(int(fd), ap); err {
-			case nil, syscall.EINPROGRESS, syscall.EINTR:
-				err = nil // done, or the dialer waits for it
+			case syscall.EINPROGRESS, syscall.EINTR:
+				if inProgress != nil {
+					inProgress()
+				}
+				err = nil // the dialer waits for it
+			case nil:
 			default:
 				err = os.NewSyscallError("connect", err)
 			}
