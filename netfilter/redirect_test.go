@@ -142,9 +142,9 @@ func TestOwnerSocketClosedRemovesTable(t *testing.T) {
 		t.Skip("kernel does not support owned tables")
 	}
 	r.conn.CloseLasting() // what the kernel sees when the process dies
-	// The kernel removes the table when it releases the socket, which
-	// Close only schedules, and announces nothing an outsider can wait
-	// for: the state is polled, with a bound.
+	// The kernel removes the table when it releases the socket, after
+	// Close has returned, and an nftables monitor in the namespace was
+	// seen to receive no event for it: the state is polled, with a bound.
 	deadline := time.After(time.Second)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
