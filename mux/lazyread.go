@@ -19,6 +19,7 @@ type sniffReader struct {
 	raw      syscall.RawConn // nil if conn does not expose one
 	deadline time.Time
 	armed    bool
+	onRead   func(n int) // if set, called after each read that returned bytes (tests)
 }
 
 func newSniffReader(c net.Conn, deadline time.Time) *sniffReader {
@@ -32,6 +33,14 @@ func newSniffReader(c net.Conn, deadline time.Time) *sniffReader {
 }
 
 func (r *sniffReader) Read(p []byte) (int, error) {
+	n, err := r.read(p)
+	if n > 0 && r.onRead != nil {
+		r.onRead(n)
+	}
+	return n, err
+}
+
+func (r *sniffReader) read(p []byte) (int, error) {
 	if r.raw != nil && !r.armed {
 		var n int
 		var rerr error

@@ -90,6 +90,21 @@ type Server struct {
 	probeOnce  sync.Once
 	probeToken []byte
 	probesSeen atomic.Uint64
+
+	hooks *testHooks // nil outside tests
+}
+
+// testHooks are called on events that tests wait for.
+type testHooks struct {
+	pendingChanged func()      // a sniff became pending or stopped being; s.mu is held
+	sniffRead      func(n int) // the sniffer read n bytes
+}
+
+// pendingChanged calls the test hook, if any; s.mu must be held.
+func (s *Server) pendingChanged() {
+	if s.hooks != nil && s.hooks.pendingChanged != nil {
+		s.hooks.pendingChanged()
+	}
 }
 
 type pendingSniff struct {
@@ -255,6 +270,9 @@ func (s *Server) handle(raw net.Conn) {
 		return
 	}
 	sr := newSniffReader(raw, start.Add(s.sniffTimeout()))
+	if s.hooks != nil {
+		sr.onRead = s.hooks.sniffRead
+	}
 	sniffed, peeked, err := readStart(sr, s.Probes)
 	sr.disarm()
 
@@ -345,7 +363,9 @@ func (s *Server) addPending(c net.Conn) (*list.Element, bool) {
 		s.stats.evicted.Add(1)
 		s.evictLog.warn(s.logger(), "too many connections being sniffed; closed the oldest", "max_pending_sniffs", max)
 	}
-	return s.pending.PushBack(&pendingSniff{conn: c}), true
+	e := s.pending.PushBack(&pendingSniff{conn: c})
+	s.pendingChanged()
+	return e, true
 }
 
 // removePending unregisters a finished sniff and reports whether it had
@@ -358,6 +378,7 @@ func (s *Server) removePending(e *list.Element) (evicted bool) {
 		return true
 	}
 	s.pending.Remove(e)
+	s.pendingChanged()
 	return false
 }
 
