@@ -126,7 +126,7 @@ func TestSSHDDownClosesWithReason(t *testing.T) {
 	if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
 		t.Fatalf("read %d, %v: connection not closed", n, err)
 	}
-	if !logs.WaitFor("upstream unreachable", 5*time.Second) {
+	if !logs.WaitFor("upstream unreachable", 5*time.Second, nil) {
 		t.Fatalf("no log line says why:\n%s", logs.String())
 	}
 	if !strings.Contains(logs.String(), "connection refused") || !strings.Contains(logs.String(), dead) {

@@ -36,8 +36,9 @@ func (s *Buffer) String() string {
 }
 
 // WaitFor waits until what was written contains substr, and reports
-// whether it did within timeout.
-func (s *Buffer) WaitFor(substr string, timeout time.Duration) bool {
+// whether it did within timeout and before stop (which may be nil) was
+// closed.
+func (s *Buffer) WaitFor(substr string, timeout time.Duration, stop <-chan struct{}) bool {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
@@ -54,6 +55,8 @@ func (s *Buffer) WaitFor(substr string, timeout time.Duration) bool {
 		select {
 		case <-written:
 		case <-deadline.C:
+			return false
+		case <-stop:
 			return false
 		}
 	}
