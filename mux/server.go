@@ -428,8 +428,9 @@ func (s *Server) StopAccepting(ctx context.Context) error {
 }
 
 // Shutdown stops accepting and waits for connections being sniffed and
-// handed-off connections to end on their own. When ctx is done first it
-// closes them, waits for their goroutines, and returns ctx's error.
+// handed-off connections to end on their own, then lets the goroutines
+// kept for reuse exit. When ctx is done first it closes them as Close
+// does and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.StopAccepting(ctx)
 	if err == nil {
@@ -457,7 +458,8 @@ func (s *Server) waitFor(ctx context.Context, done func() bool) error {
 	return nil
 }
 
-// Close stops accepting and closes every connection at once.
+// Close stops accepting, closes every connection at once, waits for the
+// connections' goroutines, and lets the goroutines kept for reuse exit.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closing, s.forced = true, true
