@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/oneport/oneport/internal/relay"
 )
 
 // Conn is a sniffed connection as a Target receives it. Read first replays
@@ -80,7 +82,7 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 			return total, err
 		}
 	}
-	n, err := copyConn(w, c.Conn)
+	n, err := relay.Copy(w, c.Conn)
 	c.rx.Add(n)
 	return total + n, err
 }
@@ -88,28 +90,9 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 // ReadFrom copies r to the network; with r a *net.TCPConn the kernel
 // splices.
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
-	n, err := copyConn(c.Conn, r)
+	n, err := relay.Copy(c.Conn, r)
 	c.tx.Add(n)
 	return n, err
-}
-
-// copyConn copies src to dst: between two TCP connections by splice(2)
-// on Linux, through a pipe that is held only while bytes are in flight;
-// otherwise through user space.
-func copyConn(dst io.Writer, src io.Reader) (int64, error) {
-	var spliced int64
-	if d, ok := dst.(*net.TCPConn); ok {
-		if s, ok := src.(*net.TCPConn); ok {
-			n, err := spliceCopy(d, s)
-			if err != errNoSplice {
-				return n, err
-			}
-			spliced = n
-		}
-	}
-	// Hide dst's ReadFrom and src's WriteTo: they would come back here.
-	n, err := io.Copy(struct{ io.Writer }{dst}, struct{ io.Reader }{src})
-	return spliced + n, err
 }
 
 // CloseWrite shuts down the sending side, if the connection supports it.

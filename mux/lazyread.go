@@ -6,6 +6,8 @@ import (
 	"net"
 	"syscall"
 	"time"
+
+	"github.com/oneport/oneport/internal/rawsock"
 )
 
 // sniffReader reads a connection for sniffing. Most clients have sent
@@ -17,11 +19,12 @@ type sniffReader struct {
 	raw      syscall.RawConn // nil if conn does not expose one
 	deadline time.Time
 	armed    bool
+	onRead   func(n int) // if set, called after each read that returned bytes (tests)
 }
 
 func newSniffReader(c net.Conn, deadline time.Time) *sniffReader {
 	r := &sniffReader{conn: c, deadline: deadline}
-	if sc, ok := c.(syscall.Conn); ok {
+	if sc, ok := c.(syscall.Conn); ok && rawsock.Supported {
 		if raw, err := sc.SyscallConn(); err == nil {
 			r.raw = raw
 		}
@@ -30,11 +33,19 @@ func newSniffReader(c net.Conn, deadline time.Time) *sniffReader {
 }
 
 func (r *sniffReader) Read(p []byte) (int, error) {
+	n, err := r.read(p)
+	if n > 0 && r.onRead != nil {
+		r.onRead(n)
+	}
+	return n, err
+}
+
+func (r *sniffReader) read(p []byte) (int, error) {
 	if r.raw != nil && !r.armed {
 		var n int
 		var rerr error
 		err := r.raw.Read(func(fd uintptr) bool {
-			n, rerr = syscall.Read(int(fd), p)
+			n, rerr = rawsock.Read(fd, p)
 			return true // never wait here
 		})
 		switch {

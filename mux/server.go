@@ -81,6 +81,7 @@ type Server struct {
 	closing   bool           // listeners closed: no new connections
 	forced    bool           // Close: everything is being closed
 	wg        sync.WaitGroup // connection goroutines
+	workers   workers.Pool   // runs the connection goroutines
 	evictLog  limitedLog
 	refuseLog limitedLog
 
@@ -89,6 +90,21 @@ type Server struct {
 	probeOnce  sync.Once
 	probeToken []byte
 	probesSeen atomic.Uint64
+
+	hooks *testHooks // nil outside tests
+}
+
+// testHooks are called on events that tests wait for.
+type testHooks struct {
+	pendingChanged func()      // a sniff became pending or stopped being; s.mu is held
+	sniffRead      func(n int) // the sniffer read n bytes
+}
+
+// pendingChanged calls the test hook, if any; s.mu must be held.
+func (s *Server) pendingChanged() {
+	if s.hooks != nil && s.hooks.pendingChanged != nil {
+		s.hooks.pendingChanged()
+	}
 }
 
 type pendingSniff struct {
@@ -171,7 +187,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		s.wg.Add(1)
-		workers.Go(func() {
+		s.workers.Go(func() {
 			defer s.wg.Done()
 			s.handle(raw)
 		})
@@ -254,6 +270,9 @@ func (s *Server) handle(raw net.Conn) {
 		return
 	}
 	sr := newSniffReader(raw, start.Add(s.sniffTimeout()))
+	if s.hooks != nil {
+		sr.onRead = s.hooks.sniffRead
+	}
 	sniffed, peeked, err := readStart(sr, s.Probes)
 	sr.disarm()
 
@@ -344,7 +363,9 @@ func (s *Server) addPending(c net.Conn) (*list.Element, bool) {
 		s.stats.evicted.Add(1)
 		s.evictLog.warn(s.logger(), "too many connections being sniffed; closed the oldest", "max_pending_sniffs", max)
 	}
-	return s.pending.PushBack(&pendingSniff{conn: c}), true
+	e := s.pending.PushBack(&pendingSniff{conn: c})
+	s.pendingChanged()
+	return e, true
 }
 
 // removePending unregisters a finished sniff and reports whether it had
@@ -357,6 +378,7 @@ func (s *Server) removePending(e *list.Element) (evicted bool) {
 		return true
 	}
 	s.pending.Remove(e)
+	s.pendingChanged()
 	return false
 }
 
@@ -406,8 +428,9 @@ func (s *Server) StopAccepting(ctx context.Context) error {
 }
 
 // Shutdown stops accepting and waits for connections being sniffed and
-// handed-off connections to end on their own. When ctx is done first it
-// closes them, waits for their goroutines, and returns ctx's error.
+// handed-off connections to end on their own, then lets the goroutines
+// kept for reuse exit. When ctx is done first it closes them as Close
+// does and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.StopAccepting(ctx)
 	if err == nil {
@@ -418,6 +441,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return err
 	}
 	s.wg.Wait()
+	s.workers.Close()
 	return nil
 }
 
@@ -434,7 +458,8 @@ func (s *Server) waitFor(ctx context.Context, done func() bool) error {
 	return nil
 }
 
-// Close stops accepting and closes every connection at once.
+// Close stops accepting, closes every connection at once, waits for the
+// connections' goroutines, and lets the goroutines kept for reuse exit.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closing, s.forced = true, true
@@ -450,6 +475,7 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.closeConns()
 	s.wg.Wait()
+	s.workers.Close()
 	return nil
 }
 

@@ -22,14 +22,20 @@ import (
 // echoTarget answers each connection with its name and a newline, then
 // echoes what it reads, like a server that speaks first (sshd).
 type echoTarget struct {
-	name string
-	got  chan *Conn
+	name   string
+	got    chan *Conn
+	closed chan struct{} // one per connection closed, after Close returned
 }
 
-func newEcho(name string) *echoTarget { return &echoTarget{name: name, got: make(chan *Conn, 100)} }
+func newEcho(name string) *echoTarget {
+	return &echoTarget{name: name, got: make(chan *Conn, 100), closed: make(chan struct{}, 100)}
+}
 
 func (e *echoTarget) HandleConn(c net.Conn) {
-	defer c.Close()
+	defer func() {
+		c.Close()
+		e.closed <- struct{}{}
+	}()
 	e.got <- c.(*Conn)
 	fmt.Fprintf(c, "%s\n", e.name)
 	io.Copy(c, c)
@@ -38,20 +44,57 @@ func (e *echoTarget) HandleConn(c net.Conn) {
 func (e *echoTarget) String() string { return e.name }
 
 func startServer(t *testing.T, s *Server) string {
+	addr, _ := startServing(t, s)
+	return addr
+}
+
+// startServing is startServer that also returns a channel closed when
+// Serve has returned, that is when the server has closed its listener.
+func startServing(t *testing.T, s *Server) (string, <-chan struct{}) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
+	served := make(chan struct{})
+	var serveErr error
+	go func() {
+		defer close(served)
+		serveErr = s.Serve(ln)
+	}()
 	t.Cleanup(func() {
 		s.Close()
-		if err := <-done; !errors.Is(err, ErrServerClosed) {
-			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		<-served
+		if !errors.Is(serveErr, ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", serveErr)
 		}
 	})
-	return ln.Addr().String()
+	return ln.Addr().String(), served
+}
+
+// await fails t unless ch delivers within 5 s.
+func await[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatal(what)
+		panic("unreachable")
+	}
+}
+
+// hook returns a channel that receives a value, without blocking the
+// sender, each time the returned function is called: many calls before a
+// receive leave one value.
+func hook() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	return ch, func() {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func dial(t *testing.T, addr string) net.Conn {
@@ -89,8 +132,11 @@ func (w tWriter) Write(p []byte) (int, error) {
 // replayed, also when the first packet arrives one byte at a time.
 func TestServeRoutesSplitFirstPackets(t *testing.T) {
 	ssh, web, tl, fb, vpn := newEcho("ssh"), newEcho("http"), newEcho("tls"), newEcho("fallback"), newEcho("vpn")
+	var sniffed atomic.Int64 // bytes the sniffer has read
+	read, wake := hook()
 	s := &Server{SSH: ssh, HTTP: web, TLS: tl, Fallback: fb, SniffTimeout: 5 * time.Second,
-		Probes: []Probe{{Name: "openvpn", Prefix: []byte{0, 0x0e, 0x38}, Target: vpn}}, Logger: testLogger(t)}
+		Probes: []Probe{{Name: "openvpn", Prefix: []byte{0, 0x0e, 0x38}, Target: vpn}}, Logger: testLogger(t),
+		hooks: &testHooks{sniffRead: func(n int) { sniffed.Add(int64(n)); wake() }}}
 	addr := startServer(t, s)
 	hello := clientHello(t, "llm.example.com", []string{"h2"}, 0)
 	tests := []struct {
@@ -106,12 +152,23 @@ func TestServeRoutesSplitFirstPackets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.target.name, func(t *testing.T) {
+			sniffed.Store(0) // the last subtest's sniffing ended before its target got the conn
 			c := dial(t, addr)
-			for i := range tt.first { // one byte per write
+			// One byte per write, each read by the sniffer alone, until
+			// sniffing ends (sc is then set).
+			var sc *Conn
+			for i := range tt.first {
 				if _, err := c.Write(tt.first[i : i+1]); err != nil {
 					t.Fatal(err)
 				}
-				time.Sleep(time.Millisecond)
+				for sc == nil && sniffed.Load() < int64(i+1) {
+					select {
+					case <-read:
+					case sc = <-tt.target.got: // decided: the target reads the rest
+					case <-time.After(5 * time.Second):
+						t.Fatalf("the sniffer did not read byte %d", i)
+					}
+				}
 			}
 			r := bufio.NewReader(c)
 			if got := readLine(t, r); got != tt.target.name {
@@ -121,7 +178,9 @@ func TestServeRoutesSplitFirstPackets(t *testing.T) {
 			if _, err := io.ReadFull(r, echoed); err != nil || !bytes.Equal(echoed, tt.first) {
 				t.Fatalf("replayed %q (%v), want %q", echoed, err, tt.first)
 			}
-			sc := <-tt.target.got
+			if sc == nil {
+				sc = <-tt.target.got
+			}
 			if tt.target == tl && sc.Sniffed().SNI != "llm.example.com" {
 				t.Errorf("SNI = %q", sc.Sniffed().SNI)
 			}
@@ -176,11 +235,12 @@ func TestTimeoutTargets(t *testing.T) {
 func TestPendingSniffsEvictOldest(t *testing.T) {
 	web := newEcho("http")
 	s := &Server{SSH: newEcho("ssh"), HTTP: web, SniffTimeout: time.Minute, MaxPendingSniffs: 2}
+	changed := watchPending(s)
 	addr := startServer(t, s)
 	first := dial(t, addr)
-	waitPending(t, s, 1)
+	waitPending(t, s, changed, 1)
 	dial(t, addr)
-	waitPending(t, s, 2)
+	waitPending(t, s, changed, 2)
 	c := dial(t, addr)
 	c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
 	if got := readLine(t, bufio.NewReader(c)); got != "http" {
@@ -191,22 +251,37 @@ func TestPendingSniffsEvictOldest(t *testing.T) {
 	}
 }
 
-func waitPending(t *testing.T, s *Server, n int) {
+// watchPending makes s report changes to its pending sniffs, for
+// waitPending; call it before s serves.
+func watchPending(s *Server) <-chan struct{} {
+	changed, wake := hook()
+	s.hooks = &testHooks{pendingChanged: wake}
+	return changed
+}
+
+// waitPending waits until s has n pending sniffs; changed is what
+// watchPending returned.
+func waitPending(t *testing.T, s *Server, changed <-chan struct{}, n int) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	for {
 		s.mu.Lock()
 		got := s.pending.Len()
 		s.mu.Unlock()
 		if got == n {
 			return
 		}
+		select {
+		case <-changed:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("pending sniffs never reached %d (%d)", n, got)
+		}
 	}
-	t.Fatalf("pending sniffs never reached %d", n)
 }
 
 // Past MaxConns new connections are closed at once; closing one makes room.
 func TestMaxConnsRefuses(t *testing.T) {
-	s := &Server{SSH: newEcho("ssh"), MaxConns: 1}
+	ssh := newEcho("ssh")
+	s := &Server{SSH: ssh, MaxConns: 1}
 	addr := startServer(t, s)
 	a := dial(t, addr)
 	a.Write([]byte("SSH-2.0-a\r\n"))
@@ -216,10 +291,9 @@ func TestMaxConnsRefuses(t *testing.T) {
 		t.Fatal("second connection was served past MaxConns")
 	}
 	a.Close()
-	for deadline := time.Now().Add(5 * time.Second); s.ActiveConns() > 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("first connection never ended")
-		}
+	await(t, ssh.closed, "first connection never ended")
+	if n := s.ActiveConns(); n != 0 {
+		t.Fatalf("%d connections active after the only one closed", n)
 	}
 	c := dial(t, addr)
 	c.Write([]byte("SSH-2.0-c\r\n"))
@@ -310,38 +384,52 @@ func TestShutdownGraceAndNoLeaks(t *testing.T) {
 // Shutdown returns as soon as sessions end by themselves.
 func TestShutdownWaitsForSession(t *testing.T) {
 	s := &Server{SSH: newEcho("ssh")}
-	addr := startServer(t, s)
+	addr, served := startServing(t, s)
 	c := dial(t, addr)
 	c.Write([]byte("SSH-2.0-x\r\n"))
-	readLine(t, bufio.NewReader(c))
-	var wg sync.WaitGroup
-	wg.Add(1)
-	var err error
-	go func() {
-		defer wg.Done()
-		err = s.Shutdown(context.Background())
-	}()
-	time.Sleep(50 * time.Millisecond)
+	r := bufio.NewReader(c)
+	readLine(t, r)
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- s.Shutdown(context.Background()) }()
+	await(t, served, "Shutdown did not close the listener")
+	// Shutdown is under way: the session must still carry bytes.
+	if got := readLine(t, r); got != "SSH-2.0-x\r" {
+		t.Fatalf("echoed %q, want the client's banner", got)
+	}
+	c.Write([]byte("ping"))
+	echoed := make([]byte, 4)
+	if _, err := io.ReadFull(r, echoed); err != nil || string(echoed) != "ping" {
+		t.Fatalf("session after Shutdown began: read %q, %v", echoed, err)
+	}
+	select {
+	case err := <-shutdown:
+		t.Fatalf("Shutdown returned (%v) with a session open", err)
+	default:
+	}
 	if s.ActiveConns() != 1 {
 		t.Fatalf("session closed by a graceful Shutdown")
 	}
 	c.Close()
-	wg.Wait()
-	if err != nil {
+	if err := await(t, shutdown, "Shutdown did not return once the session ended"); err != nil {
 		t.Fatalf("Shutdown = %v", err)
 	}
 }
 
 func checkNoLeaks(t *testing.T, before int) {
 	t.Helper()
+	// A goroutine's exit is no event anyone can wait on: poll, bounded.
+	deadline := time.After(5 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	var n int
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if n = runtime.NumGoroutine(); n <= before {
-			return
+	for n = runtime.NumGoroutine(); n > before; n = runtime.NumGoroutine() {
+		select {
+		case <-deadline:
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines after shutdown, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+		case <-tick.C:
 		}
 	}
-	buf := make([]byte, 1<<20)
-	t.Fatalf("%d goroutines after shutdown, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 }
 
 // Probe succeeds while the server serves and fails once its accept loop is
@@ -391,7 +479,8 @@ func (w *wedgeListener) Accept() (net.Conn, error) {
 
 // Stats count handed-off connections and bytes by protocol.
 func TestStats(t *testing.T) {
-	s := &Server{SSH: newEcho("ssh"), HTTP: newEcho("http")}
+	ssh := newEcho("ssh")
+	s := &Server{SSH: ssh, HTTP: newEcho("http")}
 	addr := startServer(t, s)
 	c := dial(t, addr)
 	c.Write([]byte("SSH-2.0-x\r\n"))
@@ -400,10 +489,9 @@ func TestStats(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	c.Close()
-	for deadline := time.Now().Add(2 * time.Second); s.Stats().Open["ssh"] != 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("connection never closed")
-		}
+	await(t, ssh.closed, "connection never closed")
+	if st := s.Stats(); st.Open["ssh"] != 0 {
+		t.Fatalf("%d ssh connections open after the only one closed", st.Open["ssh"])
 	}
 	if st := s.Stats(); st.RxBytes["ssh"] != 11 || st.TxBytes["ssh"] < 4 {
 		t.Fatalf("bytes %+v", st)
@@ -416,13 +504,14 @@ func TestStats(t *testing.T) {
 func TestStopAcceptingServesAcceptedConnections(t *testing.T) {
 	web := newEcho("http")
 	s := &Server{SSH: newEcho("ssh"), HTTP: web, SniffTimeout: 5 * time.Second}
-	addr := startServer(t, s)
+	changed := watchPending(s)
+	addr, served := startServing(t, s)
 	c := dial(t, addr)
 	c.Write([]byte("GE"))
-	waitPending(t, s, 1)
+	waitPending(t, s, changed, 1)
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.StopAccepting(context.Background()) }()
-	time.Sleep(20 * time.Millisecond)
+	await(t, served, "StopAccepting did not close the listener")
 	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Error("new connections still accepted after StopAccepting")
 	}

@@ -1,23 +1,10 @@
-// Package netfilter installs oneport's port redirect (22 -> oneport's
-// port) as an nftables table of its own, through netlink, without the nft
-// or iptables binaries.
-//
-// The table carries the kernel's OWNER flag (Linux 5.12+): it belongs to
-// the netlink socket that created it, which Redirect keeps open for the
-// process's life. When the process exits, crashes or is killed, the kernel
-// closes the socket and removes the table at once, so port 22 reaches sshd
-// directly again: a dead oneport cannot lock anyone out of SSH. On older
-// kernels Install falls back to an ordinary table that Close removes, and
-// Clear removes one left by a crash.
-//
-// Only the prerouting hook is used by default, so connections made on the
-// box itself, oneport's own to sshd among them, are never redirected.
+//go:build linux
+
 package netfilter
 
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"slices"
 	"sync"
@@ -25,60 +12,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
-	"github.com/mdlayher/netlink/nltest"
 	"golang.org/x/sys/unix"
 )
-
-// DefaultTable is the name of oneport's table in the inet family.
-const DefaultTable = "oneport"
-
-// Mark is the socket mark on oneport's own connections to sshd. With
-// Config.Local, locally originated connections are redirected except those
-// carrying it.
-const Mark = 0x6f6e6570
-
-// Config says what to redirect. The zero value redirects nothing.
-type Config struct {
-	// Ports are the TCP destination ports to redirect, usually 22.
-	Ports []uint16
-	// ToPort is oneport's listening port.
-	ToPort uint16
-	// Interfaces, if set, limits the redirect to connections arriving on
-	// these interfaces.
-	Interfaces []string
-	// Addresses, if set, limits the redirect to connections to these
-	// local addresses (IPv4 or IPv6).
-	Addresses []net.IP
-	// Local also redirects connections made on the box to its own
-	// addresses (ssh localhost), except oneport's own, which carry Mark.
-	Local bool
-	// Transparent adds the chain of transparent mode (see SetupRouting).
-	Transparent bool
-	// Table names the table; empty means DefaultTable.
-	Table string
-	// NetNS, if non-zero, is a file descriptor of the network namespace to
-	// work in; zero means the process's own.
-	NetNS int
-	// Dial, if set, replaces the netlink socket (tests).
-	Dial nltest.Func
-	// Logger receives notes such as the fallback on old kernels; nil
-	// discards them.
-	Logger *slog.Logger
-}
-
-func (c *Config) table() string {
-	if c.Table == "" {
-		return DefaultTable
-	}
-	return c.Table
-}
-
-func (c *Config) logger() *slog.Logger {
-	if c.Logger == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return c.Logger
-}
 
 func (c *Config) options(lasting bool) []nftables.ConnOption {
 	var o []nftables.ConnOption
@@ -93,20 +28,6 @@ func (c *Config) options(lasting bool) []nftables.ConnOption {
 	}
 	return o
 }
-
-// Errors that explain why a redirect cannot be installed.
-var (
-	// ErrPermission: the process lacks CAP_NET_ADMIN.
-	ErrPermission = errors.New("installing a port redirect needs CAP_NET_ADMIN: run oneport as root or grant " +
-		"the capability (systemd: AmbientCapabilities=CAP_NET_ADMIN); where that is impossible, as in most " +
-		"GPU-cloud containers, drop --redirect and have the provider map its public port to oneport's --listen port, " +
-		"or move sshd off port 22 and run oneport with --listen :22")
-	// ErrNoNFTables: the kernel has no nf_tables.
-	ErrNoNFTables = errors.New("the kernel has no nf_tables support (module nf_tables not loaded or not built): " +
-		"drop --redirect and let oneport listen on the public port directly")
-	// ErrHeld: another live process owns the table.
-	ErrHeld = errors.New("the redirect table is held by another running oneport; stop it first")
-)
 
 // Redirect is an installed redirect. Keep it for the life of the process:
 // its netlink socket owns the table. Methods are safe for concurrent use.

@@ -1,3 +1,5 @@
+//go:build linux
+
 package netfilter
 
 import (
@@ -28,13 +30,6 @@ import (
 // The chain dies with the owned table. The rule and route stay if oneport
 // is killed, but nothing carries the mark then, so they do nothing; the
 // next start replaces them.
-
-// TransparentTable is the routing table of transparent mode, and
-// TransparentRulePriority the priority of its policy rule.
-const (
-	TransparentTable        = 28526 // 0x6f6e
-	TransparentRulePriority = 28526
-)
 
 // transparentChain adds the mark save/restore chain to the batch.
 func (r *Redirect) transparentChain(t *nftables.Table) {

@@ -1,6 +1,7 @@
 // Package sshfwd forwards connections to a TCP address, sshd on
-// 127.0.0.1:22 by default. Bytes are copied both ways between the raw TCP
-// connections, so Linux splices them without passing through user space.
+// 127.0.0.1:22 by default. Bytes are relayed both ways between the raw TCP
+// connections by internal/relay, so Linux splices them without passing
+// through user space.
 //
 // Linux can also forward between two sockets without waking the process:
 // both go in a BPF SOCKHASH whose SK_SKB verdict program redirects each
@@ -15,15 +16,13 @@ package sshfwd
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
-	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/oneport/oneport/internal/relay"
 	"github.com/oneport/oneport/internal/workers"
 )
 
@@ -37,7 +36,7 @@ const (
 // Forwarder is a mux target that dials Addr for every connection it is
 // handed and copies bytes both ways until both sides are done. Its zero
 // value forwards to sshd on 127.0.0.1:22. Fields must not change while it
-// is in use.
+// is in use, and a Forwarder must not be copied after first use.
 type Forwarder struct {
 	// Addr is the host:port to dial; empty means DefaultAddr.
 	Addr string
@@ -66,6 +65,8 @@ type Forwarder struct {
 	Transparent bool
 	// Logger receives dial failures; nil discards them.
 	Logger *slog.Logger
+
+	workers workers.Pool // runs the copies of every connection
 }
 
 func (f *Forwarder) addr() string {
@@ -133,35 +134,6 @@ func (f *Forwarder) dial(ctx context.Context, client net.Conn) (net.Conn, error)
 	return d.DialContext(ctx, "tcp", addr)
 }
 
-// setSockopts sets SO_MARK and IP(V6)_TRANSPARENT before bind and connect.
-func setSockopts(rc syscall.RawConn, network string, mark int, transparent bool) error {
-	var serr error
-	err := rc.Control(func(fd uintptr) {
-		if mark != 0 {
-			if err := syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, mark); err != nil {
-				serr = fmt.Errorf("set SO_MARK: %w", err)
-				return
-			}
-		}
-		if transparent {
-			level, opt := syscall.IPPROTO_IP, syscall.IP_TRANSPARENT
-			if network == "tcp6" {
-				level, opt = syscall.IPPROTO_IPV6, ipv6Transparent
-			}
-			if err := syscall.SetsockoptInt(int(fd), level, opt, 1); err != nil {
-				serr = fmt.Errorf("set transparent socket option: %w", err)
-			}
-		}
-	})
-	if err != nil {
-		return err
-	}
-	return serr
-}
-
-// ipv6Transparent is IPV6_TRANSPARENT from linux/in6.h.
-const ipv6Transparent = 75
-
 // HandleConn dials the upstream and starts copying c to it and back; it
 // returns once the copying has started. When both directions have ended,
 // c and the upstream connection are closed. If the dial fails, c is closed
@@ -178,59 +150,14 @@ func (f *Forwarder) HandleConn(c net.Conn) {
 		c.Close()
 		return
 	}
-	Proxy(c, up, nil)
+	relay.Pair(&f.workers, c, up, nil)
 }
 
-// Proxy copies a to b and b to a in two goroutines, half-closing each
-// destination when its source ends. When both copies are done it closes a
-// and b, then calls done if it is not nil. When a is a mux.Conn its sniffed
-// bytes go first, and io.Copy reaches the *net.TCPConns underneath, so the
-// kernel splices.
-func Proxy(a, b net.Conn, done func()) {
-	var left atomic.Int32
-	left.Store(2)
-	end := func() {
-		if left.Add(-1) == 0 {
-			a.Close()
-			b.Close()
-			if done != nil {
-				done()
-			}
-		}
-	}
-	workers.Go(func() {
-		defer end()
-		copyHalf(a, b) // b to a
-	})
-	// Started last, this one runs next on this thread: a's first (sniffed)
-	// bytes go out without waiting for another thread to wake.
-	workers.Go(func() {
-		defer end()
-		copyHalf(b, a)
-	})
-}
-
-// copyHalf copies src to dst, then half-closes dst, so its peer learns
-// there is no more to read. (src is left alone: shutting down its reading
-// side would tell its peer nothing, and both are closed when both copies
-// are done.) If dst cannot half-close, or the copy failed, both are
-// closed so the other copy ends too.
-func copyHalf(dst, src net.Conn) {
-	var err error
-	_, srcTCP := src.(*net.TCPConn)
-	if rf, ok := dst.(io.ReaderFrom); ok && srcTCP {
-		// A mux.Conn's ReadFrom splices; io.Copy would take the
-		// *net.TCPConn's WriteTo first, which reaches it only through
-		// a detour of copies.
-		_, err = rf.ReadFrom(src)
-	} else {
-		_, err = io.Copy(dst, src)
-	}
-	cw, ok := dst.(interface{ CloseWrite() error })
-	if err != nil || !ok {
-		dst.Close()
-		src.Close()
-		return
-	}
-	cw.CloseWrite()
+// Close lets the goroutines kept for reuse by earlier connections exit
+// now rather than after workers.DefaultIdleTimeout. Connections being
+// forwarded go on, and the Forwarder may still be handed new ones: their
+// goroutines then exit with them.
+func (f *Forwarder) Close() error {
+	f.workers.Close()
+	return nil
 }

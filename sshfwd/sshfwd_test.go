@@ -126,10 +126,8 @@ func TestSSHDDownClosesWithReason(t *testing.T) {
 	if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
 		t.Fatalf("read %d, %v: connection not closed", n, err)
 	}
-	for deadline := time.Now().Add(2 * time.Second); !strings.Contains(logs.String(), "upstream unreachable"); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line says why:\n%s", logs.String())
-		}
+	if !logs.WaitFor("upstream unreachable", 5*time.Second, nil) {
+		t.Fatalf("no log line says why:\n%s", logs.String())
 	}
 	if !strings.Contains(logs.String(), "connection refused") || !strings.Contains(logs.String(), dead) {
 		t.Fatalf("log line lacks the address or the cause:\n%s", logs.String())

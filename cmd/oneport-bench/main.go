@@ -643,7 +643,3 @@ func idleMemory(bin, backend string, n, runs int, open func(string) (net.Conn, e
 	}
 	return loadtest.Median(per), nil
 }
-
-// dieWithParent ends a measured process when the benchmark ends, however
-// it ends: killed, it cannot stop them itself.
-var dieWithParent = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}

@@ -220,21 +220,16 @@ func startSSHD(t testing.TB, cfgPath string, port int) (string, error) {
 		}
 	})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return addr, nil
-		}
+	// sshd says so on stderr once its socket listens (LogLevel INFO).
+	if !logs.WaitFor(fmt.Sprintf("Server listening on 127.0.0.1 port %d", port), 10*time.Second, exited) {
 		select {
 		case <-exited:
 			return "", fmt.Errorf("sshd exited: %s", logs.String())
 		default:
-		}
-		if time.Now().After(deadline) {
-			return "", fmt.Errorf("sshd did not listen on %s: %v\n%s", addr, err, logs.String())
+			return "", fmt.Errorf("sshd did not listen on %s:\n%s", addr, logs.String())
 		}
 	}
+	return addr, nil
 }
 
 // ensurePrivsepDir creates sshd's privilege separation directory if the

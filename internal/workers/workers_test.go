@@ -21,7 +21,7 @@ func waiting() map[string]bool {
 	buf := make([]byte, 1<<20)
 	ids := map[string]bool{}
 	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-		if strings.Contains(g, "workers.run(") {
+		if strings.Contains(g, "workers.(*Pool).run(") {
 			id, _, _ := strings.Cut(strings.TrimPrefix(g, "goroutine "), " ")
 			ids[id] = true
 		}
@@ -29,37 +29,55 @@ func waiting() map[string]bool {
 	return ids
 }
 
-// A goroutine that finished its function runs the next one, and exits
-// once it has waited idleFor for work.
-func TestGoReusesGoroutinesThenLetsThemGo(t *testing.T) {
-	old := idleFor.Swap(int64(200 * time.Millisecond))
-	defer idleFor.Store(old)
-	ids := make(chan string, 1)
-	Go(func() { ids <- goroutineID() })
-	first := <-ids
-	for deadline := time.Now().Add(5 * time.Second); idle.Load() == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the goroutine did not wait for more work")
-		}
+// hooked returns a pool whose goroutines report on the returned channels
+// when they start waiting for work and when they exit.
+func hooked(idleFor time.Duration) (p *Pool, parked, exited chan struct{}) {
+	parked, exited = make(chan struct{}, 64), make(chan struct{}, 64)
+	p = &Pool{IdleTimeout: idleFor}
+	p.parked = func() { parked <- struct{}{} }
+	p.exited = func() { exited <- struct{}{} }
+	return p, parked, exited
+}
+
+// await fails t unless ch delivers within 5 s.
+func await(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal(what)
 	}
+}
+
+// A goroutine that finished its function runs the next one, and exits
+// once it has waited IdleTimeout for work.
+func TestGoReusesGoroutinesThenLetsThemGo(t *testing.T) {
+	p, parked, exited := hooked(200 * time.Millisecond)
+	defer p.Close()
+	ids := make(chan string, 1)
+	p.Go(func() { ids <- goroutineID() })
+	first := <-ids
+	await(t, parked, "the goroutine did not wait for more work")
 	was := waiting()
 	if !was[first] {
 		t.Fatalf("goroutine %s is not among those waiting: %v", first, was)
 	}
-	Go(func() { ids <- goroutineID() })
+	p.Go(func() { ids <- goroutineID() })
 	if second := <-ids; !was[second] {
 		t.Errorf("ran on goroutine %s, which was not waiting (%v): not reused", second, was)
 	}
-	for deadline := time.Now().Add(5 * time.Second); len(waiting()) != 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("idle goroutines did not exit")
-		}
+	await(t, parked, "the goroutine did not wait again")
+	await(t, exited, "the idle goroutine did not exit")
+	if waiting()[first] {
+		t.Fatalf("goroutine %s still waits after its idle timeout", first)
 	}
 }
 
 // Go never waits for a goroutine to come free: functions that block do
 // not hold up the ones after them.
 func TestGoDoesNotWaitForBusyGoroutines(t *testing.T) {
+	var p Pool
+	defer p.Close()
 	release := make(chan struct{})
 	defer close(release)
 	done := make(chan struct{})
@@ -67,7 +85,7 @@ func TestGoDoesNotWaitForBusyGoroutines(t *testing.T) {
 		var started sync.WaitGroup
 		for range 50 {
 			started.Add(1)
-			Go(func() {
+			p.Go(func() {
 				started.Done()
 				<-release
 			})
@@ -79,5 +97,51 @@ func TestGoDoesNotWaitForBusyGoroutines(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("blocked functions held up the ones after them")
+	}
+}
+
+// Close lets the waiting goroutines go at once, however long their idle
+// timeout, and a function handed over after Close still runs.
+func TestCloseLetsWaitingGoroutinesGo(t *testing.T) {
+	p, parked, exited := hooked(time.Hour)
+	ids := make(chan string, 1)
+	p.Go(func() { ids <- goroutineID() })
+	id := <-ids
+	await(t, parked, "the goroutine did not wait for more work")
+	p.Close()
+	await(t, exited, "Close did not let the waiting goroutine go")
+	if waiting()[id] {
+		t.Fatalf("goroutine %s still waits after Close", id)
+	}
+	ran := make(chan struct{})
+	p.Close() // a second Close does nothing
+	p.Go(func() { ran <- struct{}{} })
+	await(t, ran, "a function handed over after Close did not run")
+	select {
+	case <-parked:
+		t.Fatal("a goroutine waited for work after Close")
+	default:
+	}
+}
+
+// The number of waiting goroutines is bounded by MaxIdle: past it, a
+// goroutine whose function returned exits.
+func TestMaxIdleBoundsWaitingGoroutines(t *testing.T) {
+	p, parked, exited := hooked(time.Hour)
+	p.MaxIdle = 1
+	defer p.Close()
+	release := make(chan struct{})
+	var started sync.WaitGroup
+	for range 3 {
+		started.Add(1)
+		p.Go(func() { started.Done(); <-release })
+	}
+	started.Wait()
+	close(release)
+	await(t, parked, "no goroutine waited for work")
+	await(t, exited, "a goroutine past MaxIdle did not exit")
+	await(t, exited, "a goroutine past MaxIdle did not exit")
+	if n := p.idle.Load(); n != 1 {
+		t.Fatalf("%d goroutines wait, want MaxIdle, 1", n)
 	}
 }

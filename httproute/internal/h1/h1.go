@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/oneport/oneport/internal/rawsock"
 )
 
 // maxFastBody is the largest request body the HTTP/1.1 fast path buffers
@@ -172,7 +174,7 @@ func (pc *h1Conn) alive() bool {
 		return false
 	}
 	sc, ok := pc.Conn.(syscall.Conn)
-	if !ok {
+	if !ok || !rawsock.Supported {
 		return true
 	}
 	rc, err := sc.SyscallConn()
@@ -182,9 +184,9 @@ func (pc *h1Conn) alive() bool {
 	ok = false
 	rc.Read(func(fd uintptr) bool {
 		var b [1]byte
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		ok = n <= 0 && errors.Is(err, syscall.EAGAIN) // no data, not closed
-		return true                                   // never wait
+		n, errno := rawsock.Peek(fd, b[:])
+		ok = n <= 0 && errno == syscall.EAGAIN // no data, not closed
+		return true                            // never wait
 	})
 	return ok
 }

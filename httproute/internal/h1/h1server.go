@@ -16,10 +16,10 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/oneport/oneport/internal/rawsock"
 	"github.com/oneport/oneport/mux"
 )
 
@@ -384,8 +384,7 @@ func (c *h1conn) waitReadable() error {
 // peek is the RawConn callback of waitReadable: it reports true once a
 // byte, the end of the stream or an error is there.
 func (c *h1conn) peek(fd uintptr) bool {
-	n, _, e := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.one[0])), 1,
-		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	n, e := rawsock.Peek(fd, c.one[:1])
 	switch {
 	case e == syscall.EAGAIN || e == syscall.EINTR:
 		return false

@@ -12,5 +12,5 @@ type parker struct{}
 
 func newParker() (*parker, error)                     { return nil, errors.New("no epoll") }
 func (p *parker) add(c *h1conn, since time.Time) bool { return false }
-func (p *parker) take(tok uint32) *h1conn             { return nil }
+func (p *parker) take(c *h1conn) bool                 { return false }
 func (p *parker) stop()                               {}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package mux
+package relay
 
 import (
 	"bytes"
@@ -61,12 +61,12 @@ func startRelay(t *testing.T) *relay {
 	r.wg.Add(2)
 	go func() {
 		defer r.wg.Done()
-		r.up, r.upErr = copyConn(back, front)
+		r.up, r.upErr = Copy(back, front)
 		back.CloseWrite()
 	}()
 	go func() {
 		defer r.wg.Done()
-		r.down, r.downErr = copyConn(front, back)
+		r.down, r.downErr = Copy(front, back)
 		front.CloseWrite()
 	}()
 	return r
@@ -148,6 +148,15 @@ func TestSpliceIdleConnectionsHoldNoPipe(t *testing.T) {
 		}
 		return out
 	}
+	put := make(chan struct{}, 1)
+	wake := func() {
+		select {
+		case put <- struct{}{}:
+		default:
+		}
+	}
+	pipePut.Store(&wake)
+	defer pipePut.Store(nil)
 	var relays []*relay
 	for range 20 {
 		r := startRelay(t)
@@ -165,14 +174,14 @@ func TestSpliceIdleConnectionsHoldNoPipe(t *testing.T) {
 	}
 	// A copy gives its pipe back when it next finds nothing to read, a
 	// moment after the peer has read the bytes.
-	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		h := held()
-		if len(h) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
+	deadline := time.After(5 * time.Second)
+wait:
+	for h := held(); len(h) > 0; h = held() {
+		select {
+		case <-put:
+		case <-deadline:
 			t.Errorf("40 idle copies hold %d pipe fds, want none: %v", len(h), h)
-			break
+			break wait
 		}
 	}
 	for _, r := range relays {

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package mux
+package relay
 
 import (
 	"errors"
@@ -9,5 +9,5 @@ import (
 
 var errNoSplice = errors.New("splice not supported")
 
-// spliceCopy is Linux only; elsewhere the caller copies in user space.
+// spliceCopy is Linux only; elsewhere Copy copies in user space.
 func spliceCopy(dst, src *net.TCPConn) (int64, error) { return 0, errNoSplice }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package sshfwd
 
 import (
@@ -19,6 +21,12 @@ import (
 // and back. A connect still in progress is waited for by the dialer, until
 // timeout, and errors are the dialer's.
 func dialAddrPort(ap netip.AddrPort, timeout time.Duration, mark int, keepAlive time.Duration) (net.Conn, error) {
+	return dialInProgress(ap, timeout, mark, keepAlive, nil)
+}
+
+// dialInProgress is dialAddrPort that calls inProgress, if not nil, when
+// its connect(2) is left in progress for the dialer to wait for (tests).
+func dialInProgress(ap netip.AddrPort, timeout time.Duration, mark int, keepAlive time.Duration, inProgress func()) (net.Conn, error) {
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) // ::ffff:a.b.c.d over IPv4, as net.Dialer takes it
 	d := net.Dialer{Timeout: timeout, KeepAlive: keepAlive, Control: func(_, _ string, rc syscall.RawConn) error {
 		var err error
@@ -30,8 +38,12 @@ func dialAddrPort(ap netip.AddrPort, timeout time.Duration, mark int, keepAlive 
 				}
 			}
 			switch err = connect(int(fd), ap); err {
-			case nil, syscall.EINPROGRESS, syscall.EINTR:
-				err = nil // done, or the dialer waits for it
+			case syscall.EINPROGRESS, syscall.EINTR:
+				if inProgress != nil {
+					inProgress()
+				}
+				err = nil // the dialer waits for it
+			case nil:
 			default:
 				err = os.NewSyscallError("connect", err)
 			}
@@ -51,3 +63,32 @@ func connect(fd int, ap netip.AddrPort) error {
 	}
 	return syscall.Connect(fd, &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()})
 }
+
+// setSockopts sets SO_MARK and IP(V6)_TRANSPARENT before bind and connect.
+func setSockopts(rc syscall.RawConn, network string, mark int, transparent bool) error {
+	var serr error
+	err := rc.Control(func(fd uintptr) {
+		if mark != 0 {
+			if err := syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, mark); err != nil {
+				serr = fmt.Errorf("set SO_MARK: %w", err)
+				return
+			}
+		}
+		if transparent {
+			level, opt := syscall.IPPROTO_IP, syscall.IP_TRANSPARENT
+			if network == "tcp6" {
+				level, opt = syscall.IPPROTO_IPV6, ipv6Transparent
+			}
+			if err := syscall.SetsockoptInt(int(fd), level, opt, 1); err != nil {
+				serr = fmt.Errorf("set transparent socket option: %w", err)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// ipv6Transparent is IPV6_TRANSPARENT from linux/in6.h.
+const ipv6Transparent = 75

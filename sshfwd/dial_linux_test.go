@@ -1,3 +1,5 @@
+//go:build linux
+
 package sshfwd
 
 import (
@@ -83,11 +85,22 @@ func TestDialAddrPortTimeout(t *testing.T) {
 // connection works.
 func TestDialAddrPortWaits(t *testing.T) {
 	ap, accept := fullListener(t)
+	inProgress := make(chan struct{})
+	accepted := make(chan struct{})
 	go func() {
-		time.Sleep(200 * time.Millisecond)
+		defer close(accepted)
+		<-inProgress
 		accept() // room in the queue: the next SYN retransmission gets in
 	}()
-	c, err := dialAddrPort(ap, 10*time.Second, 0, 0)
+	c, err := dialInProgress(ap, 10*time.Second, 0, 0, func() { close(inProgress) })
+	select {
+	case <-inProgress:
+	default:
+		close(inProgress) // let the goroutine end
+		<-accepted
+		t.Fatal("connect did not stay in progress: the accept queue was not full")
+	}
+	<-accepted
 	if err != nil {
 		t.Fatal(err)
 	}

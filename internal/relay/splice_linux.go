@@ -1,10 +1,13 @@
-package mux
+//go:build linux
+
+package relay
 
 import (
 	"errors"
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -54,9 +57,15 @@ func getPipe() (*splicePipe, error) {
 	return &splicePipe{r: fds[0], w: fds[1]}, nil
 }
 
+// pipePut, if set, is called after each putPipe (tests).
+var pipePut atomic.Pointer[func()]
+
 // putPipe keeps an empty pipe for reuse, and closes one that still holds
 // bytes (they belong to a connection that failed) or is one too many.
 func putPipe(p *splicePipe) {
+	if f := pipePut.Load(); f != nil {
+		defer (*f)()
+	}
 	if p.n == 0 {
 		pipes.Lock()
 		if len(pipes.free) < maxIdlePipes {
