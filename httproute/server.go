@@ -17,25 +17,11 @@ import (
 )
 
 // Server serves oneport's HTTP. Plain HTTP/1 connections that the mux
-// sniffed are served by oneport's own HTTP/1.1 engine, or by the embedded
-// http.Server when Engine says so; everything else (h2c, and HTTP that
-// came out of TLS) always goes to the embedded http.Server.
-//
-// The own engine exists for what net/http's server costs a proxy in front
-// of model servers. net/http keeps two 4 KiB buffers and a grown goroutine
-// stack for every idle keep-alive connection, and starts a goroutine per
-// request to notice clients that leave. Once a connection of the own
-// engine has been idle for a moment, it holds no buffer and no goroutine:
-// it waits in an epoll set that one goroutine watches for all of them. It
-// watches for clients that leave only when a request runs longer than a
-// few milliseconds, which is when cancelling the upstream saves anything.
-//
-// Requests are parsed by http.ReadRequest, so framing, header validation
-// and smuggling defences are net/http's own; responses are framed as
-// net/http frames them (Content-Length for short bodies, chunked
-// otherwise, Date, content sniffing, 1xx, 100-continue, trailers, Hijack).
-// Unlike net/http's HTTP/1 server, a handler may read the request body
-// after it has started the response (full duplex), as a proxy must.
+// sniffed are served by oneport's own HTTP/1.1 engine (package
+// httproute/internal/h1, whose doc says what it saves over net/http and
+// how it stays compatible), or by the embedded http.Server when Engine
+// says so; everything else (h2c, and HTTP that came out of TLS) always
+// goes to the embedded http.Server.
 //
 // Create it with NewServer. Fields must not change once serving starts.
 type Server struct {
