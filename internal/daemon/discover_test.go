@@ -1,0 +1,144 @@
+//go:build linux
+
+package daemon
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oneport/oneport/internal/discover"
+	"github.com/oneport/oneport/internal/discover/standin"
+)
+
+// startWith serves in-process like startOneport, with opts.
+func startWith(t *testing.T, opts Options, args ...string) string {
+	t.Helper()
+	load := loader(append([]string{"--listen", "127.0.0.1:0", "--admin-socket", "off"}, args...)...)
+	cfg, res := mustLoad(t, load)
+	log, _ := NewLogger(cfg, io.Discard)
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	opts.Load = load
+	opts.OnReady = func(a net.Addr) { ready <- a }
+	go func() { done <- Serve(ctx, cfg, res, log, opts) }()
+	select {
+	case a := <-ready:
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+		return a.String()
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	}
+	return ""
+}
+
+// scans delivers each applied discovery scan; waitFor reads them until
+// one satisfies ok.
+type scans chan *discover.Snapshot
+
+func (c scans) hook(s *discover.Snapshot) {
+	select {
+	case c <- s:
+	default: // the test is not waiting; it will see a later scan
+	}
+}
+
+func (c scans) waitFor(t *testing.T, what string, ok func(routes map[string]string) bool) {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case s := <-c:
+			routes := map[string]string{}
+			for _, r := range discover.Routes(s) {
+				routes[r.Path] = strings.Join(r.Upstreams, ",")
+			}
+			if ok(routes) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no discovery scan showed %s", what)
+		}
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// With no routes configured, oneport routes /<model>/ to each model
+// server it finds, and a stopped server's route goes within the rescan
+// interval.
+func TestDiscoveredRoutesFollowServers(t *testing.T) {
+	standin.Require(t)
+	chat, embed, llama := "d-chat-model", "d-org/embed-model", "d-llama:8b"
+	vllm := standin.Start(t, "vllm", chat)
+	tei := standin.Start(t, "tei", embed)
+	ollama := standin.Start(t, "ollama", llama)
+	c := make(scans, 1)
+	addr := startWith(t, Options{OnDiscover: c.hook}, "--discover-interval", "200ms")
+	c.waitFor(t, "the three stand-ins", func(r map[string]string) bool {
+		return r["/"+chat+"/"] == vllm.Addr && r["/"+embed+"/"] == tei.Addr && r["/"+llama+"/"] == ollama.Addr
+	})
+	for path, want := range map[string]string{
+		"/" + chat + "/v1/models": `"id":"` + chat + `"`,
+		"/" + embed + "/info":     `"model_id":"` + embed + `"`,
+		"/" + llama + "/api/tags": `"name":"` + llama + `"`,
+	} {
+		code, body := get(t, "http://"+addr+path)
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("GET %s: %d %s, want %s", path, code, body, want)
+		}
+	}
+
+	tei.Stop()
+	c.waitFor(t, "the stopped TEI gone", func(r map[string]string) bool {
+		_, teiThere := r["/"+embed+"/"]
+		return !teiThere && r["/"+chat+"/"] == vllm.Addr
+	})
+	if code, body := get(t, "http://"+addr+"/"+embed+"/info"); strings.Contains(body, "model_id") {
+		t.Errorf("stopped server still reached: %d %s", code, body)
+	}
+	if code, _ := get(t, "http://"+addr+"/"+chat+"/v1/models"); code != 200 {
+		t.Errorf("running server lost its route: %d", code)
+	}
+}
+
+// Configured routes win; discovered ones come after them, before the
+// configured catch-all "/".
+func TestDiscoveredRoutesAfterConfigured(t *testing.T) {
+	standin.Require(t)
+	vllm := standin.Start(t, "vllm", "d-layer-model")
+	mine := namedBackend(t, "mine")
+	c := make(scans, 1)
+	addr := startWith(t, Options{OnDiscover: c.hook}, "--discover", "--discover-interval", "200ms",
+		"--route", "/="+mine, "--route", "/d-layer-model/own/="+mine)
+	c.waitFor(t, "the stand-in", func(r map[string]string) bool { return r["/d-layer-model/"] == vllm.Addr })
+	for path, want := range map[string]string{
+		"/d-layer-model/v1/models": `"id":"d-layer-model"`,
+		"/d-layer-model/own/x":     "mine",
+		"/other":                   "mine",
+	} {
+		if code, body := get(t, "http://"+addr+path); code != 200 || !strings.Contains(body, want) {
+			t.Errorf("GET %s: %d %q, want %q", path, code, body, want)
+		}
+	}
+}
