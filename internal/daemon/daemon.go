@@ -115,6 +115,7 @@ type server struct {
 	tls     tlsTarget
 	metrics *metrics
 	disc    atomic.Pointer[discovery]
+	page    *statusPage
 
 	mu  sync.Mutex     // serializes reloads and admin changes
 	cfg *config.Config // guarded by mu
@@ -150,7 +151,7 @@ func Serve(ctx context.Context, cfg *config.Config, res *config.Resolved, log *s
 		defer close(served)
 		muxDone <- s.mux.Serve(ln)
 	}()
-	adm := &admin.Server{Router: s.handler, Daemon: adminView{s}, Log: log, Mu: &s.mu}
+	adm := &admin.Server{Router: s.handler, Daemon: adminView{s}, Log: log, Mu: &s.mu, Full: func() any { return s.facts("") }}
 	stopAdmin, err := adm.Start(ctx, admin.Options{Socket: cfg.AdminSocket, Listen: cfg.AdminListen, Token: cfg.AdminToken,
 		RetryMin: opts.AdminRetry, RetryMax: 50 * opts.AdminRetry})
 	if err != nil {
@@ -181,6 +182,7 @@ func newServer(ctx context.Context, addr net.Addr, cfg *config.Config, res *conf
 	s := &server{log: log, opts: opts, addr: addr, cfg: cfg}
 	s.cur.Store(cfg)
 	s.metrics = newMetrics(s)
+	s.page = newStatusPage(s)
 	handler, err := httproute.NewHandler(nil, httproute.WithLogger(log), httproute.WithObserver(s.metrics.observe))
 	if err != nil {
 		return nil, err
@@ -300,7 +302,7 @@ func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.metrics.handler().ServeHTTP(w, r)
 		return
 	}
-	if s.serveTLSHelpers(w, r) {
+	if s.serveTLSHelpers(w, r) || s.serveStatus(w, r) {
 		return
 	}
 	s.routeHTTP(w, r)

@@ -18,7 +18,7 @@ import (
 // startWith serves in-process like startOneport, with opts.
 func startWith(t *testing.T, opts Options, args ...string) string {
 	t.Helper()
-	load := loader(append([]string{"--listen", "127.0.0.1:0", "--admin-socket", "off"}, args...)...)
+	load := loader(append([]string{"--listen", "127.0.0.1:0"}, args...)...)
 	cfg, res := mustLoad(t, load)
 	log, _ := NewLogger(cfg, io.Discard)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -94,7 +94,7 @@ func TestDiscoveredRoutesFollowServers(t *testing.T) {
 	tei := standin.Start(t, "tei", embed)
 	ollama := standin.Start(t, "ollama", llama)
 	c := make(scans, 1)
-	addr := startWith(t, Options{OnDiscover: c.hook}, "--discover-interval", "200ms")
+	addr := startWith(t, Options{OnDiscover: c.hook}, "--admin-socket", "off", "--discover-interval", "200ms")
 	c.waitFor(t, "the three stand-ins", func(r map[string]string) bool {
 		return r["/"+chat+"/"] == vllm.Addr && r["/"+embed+"/"] == tei.Addr && r["/"+llama+"/"] == ollama.Addr
 	})
@@ -129,7 +129,7 @@ func TestDiscoveredRoutesAfterConfigured(t *testing.T) {
 	vllm := standin.Start(t, "vllm", "d-layer-model")
 	mine := namedBackend(t, "mine")
 	c := make(scans, 1)
-	addr := startWith(t, Options{OnDiscover: c.hook}, "--discover", "--discover-interval", "200ms",
+	addr := startWith(t, Options{OnDiscover: c.hook}, "--admin-socket", "off", "--discover", "--discover-interval", "200ms",
 		"--route", "/="+mine, "--route", "/d-layer-model/own/="+mine)
 	c.waitFor(t, "the stand-in", func(r map[string]string) bool { return r["/d-layer-model/"] == vllm.Addr })
 	for path, want := range map[string]string{
