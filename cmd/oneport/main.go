@@ -44,6 +44,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"route":    runRoute,
 	"upstream": runUpstream,
 	"discover": runDiscover,
+	"doctor":   runDoctor,
 	"help":     runHelp,
 	"-h":       runHelp,
 	"--help":   runHelp,
