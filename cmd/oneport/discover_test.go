@@ -17,11 +17,11 @@ import (
 // models, and the routes discovery would serve.
 func TestDiscoverCommand(t *testing.T) {
 	standin.Require(t)
-	vllm := standin.Start(t, "vllm", "cmd-test-chat")
-	tei := standin.Start(t, "tei", "cmd-test/embed")
-	ollama := standin.Start(t, "ollama", "cmd-test-llama:8b")
+	s := standin.StartAll(t, standin.Spec{Kind: "vllm", Model: "cmd-test-chat"},
+		standin.Spec{Kind: "tei", Model: "cmd-test/embed"}, standin.Spec{Kind: "ollama", Model: "cmd-test-llama:8b"})
+	vllm, tei, ollama := s[0], s[1], s[2]
 
-	code, out, errOut := runCmd("discover", "--probe-timeout", "500ms")
+	code, out, errOut := runCmd("discover", "--probe-timeout", "3s")
 	if code != 0 {
 		t.Fatalf("discover exited %d: %s", code, errOut)
 	}
@@ -37,7 +37,7 @@ func TestDiscoverCommand(t *testing.T) {
 		}
 	}
 
-	code, out, errOut = runCmd("discover", "--json", "--probe-timeout", "500ms")
+	code, out, errOut = runCmd("discover", "--json", "--probe-timeout", "3s")
 	if code != 0 {
 		t.Fatalf("discover --json exited %d: %s", code, errOut)
 	}

@@ -90,9 +90,9 @@ func get(t *testing.T, url string) (int, string) {
 func TestDiscoveredRoutesFollowServers(t *testing.T) {
 	standin.Require(t)
 	chat, embed, llama := "d-chat-model", "d-org/embed-model", "d-llama:8b"
-	vllm := standin.Start(t, "vllm", chat)
-	tei := standin.Start(t, "tei", embed)
-	ollama := standin.Start(t, "ollama", llama)
+	s := standin.StartAll(t, standin.Spec{Kind: "vllm", Model: chat}, standin.Spec{Kind: "tei", Model: embed},
+		standin.Spec{Kind: "ollama", Model: llama})
+	vllm, tei, ollama := s[0], s[1], s[2]
 	c := make(scans, 1)
 	addr := startWith(t, Options{OnDiscover: c.hook}, "--admin-socket", "off", "--discover-interval", "200ms")
 	c.waitFor(t, "the three stand-ins", func(r map[string]string) bool {

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/oneport/oneport/internal/discover"
 	"github.com/oneport/oneport/internal/discover/standin"
@@ -18,11 +19,11 @@ func TestScanFindsStandIns(t *testing.T) {
 		t.Skip("sock_diag is Linux only")
 	}
 	standin.Require(t)
-	vllm := standin.Start(t, "vllm", "test-chat-model")
-	tei := standin.Start(t, "tei", "BAAI/test-embed")
-	ollama := standin.Start(t, "ollama", "llama3:8b,qwen2:7b")
+	s := standin.StartAll(t, standin.Spec{Kind: "vllm", Model: "test-chat-model"},
+		standin.Spec{Kind: "tei", Model: "BAAI/test-embed"}, standin.Spec{Kind: "ollama", Model: "llama3:8b,qwen2:7b"})
+	vllm, tei, ollama := s[0], s[1], s[2]
 	ours := map[uint16]bool{uint16(vllm.Port): true, uint16(tei.Port): true, uint16(ollama.Port): true}
-	sc := &discover.Scanner{Skip: func(l discover.Listener) bool { return !ours[l.Addr.Port()] }}
+	sc := &discover.Scanner{ProbeTimeout: 5 * time.Second, Skip: func(l discover.Listener) bool { return !ours[l.Addr.Port()] }}
 	snap, err := sc.Scan(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -55,6 +55,32 @@ type Server struct {
 // The process is stopped when the test ends.
 func Start(t testing.TB, kind, model string) *Server {
 	t.Helper()
+	s := launch(t, kind, model)
+	s.waitReady(t)
+	return s
+}
+
+// Spec names a stand-in for StartAll: its kind and model(s), as Start
+// takes them.
+type Spec struct{ Kind, Model string }
+
+// StartAll starts stand-ins at once and returns when all have answered:
+// Python's start-up is the slow part, and they overlap.
+func StartAll(t testing.TB, specs ...Spec) []*Server {
+	t.Helper()
+	out := make([]*Server, len(specs))
+	for i, sp := range specs {
+		out[i] = launch(t, sp.Kind, sp.Model)
+	}
+	for _, s := range out {
+		s.waitReady(t)
+	}
+	return out
+}
+
+// launch starts a stand-in without waiting for it.
+func launch(t testing.TB, kind, model string) *Server {
+	t.Helper()
 	src, err := apps.ReadFile("testdata/" + kind + ".py")
 	if err != nil {
 		t.Fatalf("stand-in %q: %v", kind, err)
@@ -84,7 +110,6 @@ func Start(t testing.TB, kind, model string) *Server {
 	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Port: port, PID: cmd.Process.Pid, cmd: cmd, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(s.done) }()
 	t.Cleanup(s.Stop)
-	s.waitReady(t)
 	return s
 }
 
