@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -198,6 +199,20 @@ func TestPathName(t *testing.T) {
 	} {
 		if PathName(name) != want {
 			t.Errorf("PathName(%q) = %v, want %v", name, !want, want)
+		}
+	}
+}
+
+func TestRedactArgs(t *testing.T) {
+	for in, want := range map[string]string{
+		"vllm serve m --api-key sk-123 --port 8000":             "vllm serve m --api-key *** --port 8000",
+		"jupyter lab --IdentityProvider.token=abc --no-browser": "jupyter lab --IdentityProvider.token=*** --no-browser",
+		"ollama serve":                               "ollama serve",
+		"x --password --verbose":                     "x --password --verbose",
+		"text-embeddings-router --model-id BAAI/bge": "text-embeddings-router --model-id BAAI/bge",
+	} {
+		if got := redactArgs(strings.Split(in, " ")); got != want {
+			t.Errorf("redact %q = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package discover
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 )
 
 // Listener is one listening TCP socket and the process that owns it.
@@ -35,4 +36,38 @@ func (l Listener) ProbeAddr() (string, bool) {
 		return "[::1]:" + port, true
 	}
 	return "", false
+}
+
+// secretFlags are substrings of flag names whose values are secrets
+// (vLLM's --api-key, Jupyter's --IdentityProvider.token, --password).
+var secretFlags = []string{"key", "token", "secret", "password", "passwd", "auth"}
+
+// redactArgs joins a command line with every secret flag's value replaced
+// by "***", in both "--api-key X" and "--api-key=X" forms, so a status
+// page or a JSON listing never shows one.
+func redactArgs(args []string) string {
+	out := make([]string, 0, len(args))
+	hide := false
+	for _, a := range args {
+		switch {
+		case hide && !strings.HasPrefix(a, "-"):
+			a, hide = "***", false
+		case strings.HasPrefix(a, "-"):
+			name, _, hasValue := strings.Cut(a, "=")
+			secret := false
+			for _, f := range secretFlags {
+				if strings.Contains(strings.ToLower(name), f) {
+					secret = true
+				}
+			}
+			if secret && hasValue {
+				a = name + "=***"
+			}
+			hide = secret && !hasValue
+		default:
+			hide = false
+		}
+		out = append(out, a)
+	}
+	return strings.TrimSpace(strings.Join(out, " "))
 }

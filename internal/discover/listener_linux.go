@@ -89,7 +89,7 @@ func procInfo(dir string) (comm, cmdline string) {
 	b, _ := os.ReadFile(filepath.Join(dir, "comm"))
 	comm = strings.TrimSpace(string(b))
 	b, _ = os.ReadFile(filepath.Join(dir, "cmdline"))
-	cmdline = strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+	cmdline = redactArgs(strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"))
 	if len(cmdline) > 300 {
 		cmdline = cmdline[:300] + "..."
 	}

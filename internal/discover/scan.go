@@ -64,7 +64,8 @@ type Scanner struct {
 	// List returns the listeners to probe; nil means Listeners.
 	List func() ([]Listener, error)
 	// Skip leaves a listener out of the scan when it returns true. The
-	// scanner always leaves out its own process's sockets and sshd's.
+	// scanner always leaves out its own process's sockets, sshd's and any
+	// other oneport's (probing one would route oneport to itself).
 	Skip func(Listener) bool
 	// ProbeTimeout bounds each probe request; zero means
 	// DefaultProbeTimeout.
@@ -157,11 +158,14 @@ func (sc *Scanner) keep(ls []Listener) []Listener {
 		return boolInt(a.Addr.Addr().Is6()) - boolInt(b.Addr.Addr().Is6())
 	})
 	for _, l := range ls {
-		if (l.PID != 0 && l.PID == self) || isSSHD(l.Comm) || (sc.Skip != nil && sc.Skip(l)) {
+		if (l.PID != 0 && l.PID == self) || isSSHD(l.Comm) || l.Comm == "oneport" || (sc.Skip != nil && sc.Skip(l)) {
 			continue
 		}
+		// Without an owner (another user's process, seen unprivileged)
+		// the two families' sockets on one port are taken as one server
+		// too: listing it twice would make it its own replica.
 		k := key{l.Addr.Port(), l.PID}
-		if _, probed := l.ProbeAddr(); probed && l.PID != 0 && seen[k] {
+		if _, probed := l.ProbeAddr(); probed && seen[k] {
 			continue
 		}
 		seen[k] = true
