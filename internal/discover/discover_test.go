@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -214,5 +215,47 @@ func TestRedactArgs(t *testing.T) {
 		if got := redactArgs(strings.Split(in, " ")); got != want {
 			t.Errorf("redact %q = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A server that does not speak HTTP is probed once per socket, not on
+// every rescan; an HTTP server is probed again (its models may change).
+func TestNonHTTPProbedOnce(t *testing.T) {
+	var accepts atomic.Int64
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepts.Add(1)
+			c.Write([]byte("+OK redis-like banner\r\n"))
+			c.Close()
+		}
+	}()
+	l := listenerOf(t, ln.Addr().String())
+	l.Inode = 12345
+	sc := &Scanner{List: func() ([]Listener, error) { return []Listener{l}, nil }}
+	for i := range 3 {
+		snap, err := sc.Scan(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(snap.Servers) != 1 || snap.Servers[0].Kind != KindOther {
+			t.Fatalf("scan %d: %+v", i, snap.Servers)
+		}
+	}
+	if n := accepts.Load(); n != 1 {
+		t.Errorf("probed %d times in 3 scans, want once", n)
+	}
+	l.Inode = 999 // a new socket on the port is a new server
+	sc.Scan(context.Background())
+	if n := accepts.Load(); n != 2 {
+		t.Errorf("a new socket was not probed: %d connections", n)
 	}
 }

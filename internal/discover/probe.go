@@ -245,5 +245,9 @@ func whyUnknown(err error, timeout time.Duration) string {
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		return fmt.Sprintf("no HTTP answer within %v", timeout)
 	}
-	return "not an HTTP answer"
+	return notHTTP
 }
+
+// notHTTP is the detail of a server that answered a GET with something
+// that is not HTTP.
+const notHTTP = "not an HTTP answer"

@@ -59,7 +59,9 @@ func (s *Snapshot) ModelServers() map[string][]Server {
 }
 
 // Scanner lists and probes the box's listeners. Its zero value scans the
-// current network namespace with the defaults.
+// current network namespace with the defaults. A Scanner remembers, by
+// socket, the servers that did not speak HTTP and does not probe them
+// again; it is safe for one Scan at a time.
 type Scanner struct {
 	// List returns the listeners to probe; nil means Listeners.
 	List func() ([]Listener, error)
@@ -74,6 +76,33 @@ type Scanner struct {
 	Concurrency int
 	// Log, if set, receives a debug line per server found.
 	Log *slog.Logger
+
+	mu     sync.Mutex
+	nonWeb map[uint32]Server // by socket inode: servers found not to speak HTTP
+}
+
+// remembered returns what an earlier scan found of l's socket when it does
+// not speak HTTP: a database or a banner protocol is asked once per
+// socket, not on every rescan.
+func (sc *Scanner) remembered(l Listener) (Server, bool) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	s, ok := sc.nonWeb[l.Inode]
+	return s, ok && l.Inode != 0
+}
+
+// remember keeps the non-HTTP servers of this scan, and forgets sockets
+// that are gone.
+func (sc *Scanner) remember(ls []Listener, servers []*Server) {
+	next := map[uint32]Server{}
+	for i, s := range servers {
+		if s != nil && ls[i].Inode != 0 && (s.Kind == KindOther || (s.Kind == KindUnknown && s.Detail == notHTTP)) {
+			next[ls[i].Inode] = *s
+		}
+	}
+	sc.mu.Lock()
+	sc.nonWeb = next
+	sc.mu.Unlock()
 }
 
 // Scan lists the listeners and probes each one. Servers that stop while
@@ -105,10 +134,15 @@ func (sc *Scanner) Scan(ctx context.Context) (*Snapshot, error) {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
+			if s, ok := sc.remembered(l); ok {
+				servers[i] = &s
+				return
+			}
 			servers[i] = sc.probe(ctx, p, l)
 		})
 	}
 	wg.Wait()
+	sc.remember(ls, servers)
 	snap := &Snapshot{Time: time.Now()}
 	for _, s := range servers {
 		if s != nil {
