@@ -85,8 +85,8 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 // With no routes configured, oneport routes /<model>/ to each model
-// server it finds, and a stopped server's route goes within the rescan
-// interval.
+// server it finds; a stopped server's route goes within the rescan
+// interval, and a server that comes back elsewhere is followed.
 func TestDiscoveredRoutesFollowServers(t *testing.T) {
 	standin.Require(t)
 	chat, embed, llama := "d-chat-model", "d-org/embed-model", "d-llama:8b"
@@ -114,8 +114,17 @@ func TestDiscoveredRoutesFollowServers(t *testing.T) {
 		_, teiThere := r["/"+embed+"/"]
 		return !teiThere && r["/"+chat+"/"] == vllm.Addr
 	})
-	if code, body := get(t, "http://"+addr+"/"+embed+"/info"); strings.Contains(body, "model_id") {
-		t.Errorf("stopped server still reached: %d %s", code, body)
+	// A stale route would answer 502 (its upstream is gone); no route
+	// is oneport's own answer.
+	if code, body := get(t, "http://"+addr+"/"+embed+"/info"); code == http.StatusBadGateway || strings.Contains(body, "model_id") {
+		t.Errorf("the stopped server's route is still served: %d %s", code, body)
+	}
+
+	// The server comes back on another port: its route follows.
+	moved := standin.Start(t, "tei", embed)
+	c.waitFor(t, "TEI on its new port", func(r map[string]string) bool { return r["/"+embed+"/"] == moved.Addr })
+	if code, body := get(t, "http://"+addr+"/"+embed+"/info"); code != 200 || !strings.Contains(body, `"model_id":"`+embed+`"`) {
+		t.Errorf("moved server not reached: %d %s", code, body)
 	}
 	if code, _ := get(t, "http://"+addr+"/"+chat+"/v1/models"); code != 200 {
 		t.Errorf("running server lost its route: %d", code)
