@@ -116,3 +116,48 @@ func TestStatusPageHiddenAndAdminFull(t *testing.T) {
 		t.Errorf("status/full: %s", b)
 	}
 }
+
+// Two servers serving one model are replicas: one route with both as
+// upstreams that serves requests, and the status page and JSON say so.
+func TestDiscoveredReplicas(t *testing.T) {
+	standin.Require(t)
+	s := standin.StartAll(t, standin.Spec{Kind: "vllm", Model: "r-model"}, standin.Spec{Kind: "vllm", Model: "r-model"})
+	a, b := s[0], s[1]
+	want := a.Addr + "," + b.Addr
+	if b.Addr < a.Addr {
+		want = b.Addr + "," + a.Addr
+	}
+	c := make(scans, 1)
+	addr := startWith(t, Options{OnDiscover: c.hook}, "--admin-socket", "off", "--discover-interval", "200ms")
+	c.waitFor(t, "both replicas", func(r map[string]string) bool { return r["/r-model/"] == want })
+	_, body := get(t, "http://"+addr+status.Prefix+"status.json")
+	var f status.Facts
+	if err := json.Unmarshal([]byte(body), &f); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range f.Models {
+		if m.Name == "r-model" {
+			found = true
+			if !m.Replicas || len(m.Servers) != 2 {
+				t.Errorf("model facts: %+v", m)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("r-model not in %+v", f.Models)
+	}
+	for _, r := range f.Routes {
+		if r.Path == "/r-model/" && len(r.Upstreams) != 2 {
+			t.Errorf("route facts: %+v", r)
+		}
+	}
+	if code, page := get(t, "http://"+addr+status.Prefix); code != 200 || !strings.Contains(page, "2 replicas") {
+		t.Errorf("page does not say replicas: %d", code)
+	}
+	for range 4 {
+		if code, body := get(t, "http://"+addr+"/r-model/v1/models"); code != 200 || !strings.Contains(body, "r-model") {
+			t.Errorf("GET /r-model/v1/models: %d %s", code, body)
+		}
+	}
+}
