@@ -4,9 +4,11 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -149,5 +151,58 @@ func TestDiscoveredRoutesAfterConfigured(t *testing.T) {
 		if code, body := get(t, "http://"+addr+path); code != 200 || !strings.Contains(body, want) {
 			t.Errorf("GET %s: %d %q, want %q", path, code, body, want)
 		}
+	}
+}
+
+// A reload that turns discover off removes the discovered routes; one
+// that turns it back on brings them back. Configured routes stay.
+func TestReloadTogglesDiscovery(t *testing.T) {
+	standin.Require(t)
+	vllm := standin.Start(t, "vllm", "t-reload-model")
+	mine := namedBackend(t, "mine")
+	conf := func(on bool) string {
+		return fmt.Sprintf("discover = %v\ndiscover_interval = \"200ms\"\n[[route]]\npath = \"/mine/\"\nupstream = %q\n", on, mine)
+	}
+	path := writeConfig(t, conf(true))
+	c := make(scans, 1)
+	reload := make(chan struct{})
+	ready := make(chan struct{}, 4)
+	notify := func(state string) {
+		if state == "READY=1" {
+			select {
+			case ready <- struct{}{}:
+			default:
+			}
+		}
+	}
+	addr := startWith(t, Options{OnDiscover: c.hook, Reload: reload, Notify: notify}, "--admin-socket", "off", "--config", path)
+	<-ready // serving
+	c.waitFor(t, "the stand-in", func(r map[string]string) bool { return r["/t-reload-model/"] == vllm.Addr })
+	if code, _ := get(t, "http://"+addr+"/t-reload-model/v1/models"); code != 200 {
+		t.Fatalf("discovered route: %d", code)
+	}
+
+	os.WriteFile(path, []byte(conf(false)), 0o600)
+	reload <- struct{}{}
+	<-ready
+	if code, body := get(t, "http://"+addr+"/t-reload-model/v1/models"); code == 200 && strings.Contains(body, "t-reload-model") {
+		t.Errorf("discover = false left the discovered route: %d %s", code, body)
+	}
+	if code, body := get(t, "http://"+addr+"/mine/x"); code != 200 || !strings.Contains(body, "mine") {
+		t.Errorf("configured route after reload: %d %s", code, body)
+	}
+
+	// The old watcher has stopped (the reload waited for it): drop the
+	// scan it may have left, so only the new one's count.
+	select {
+	case <-c:
+	default:
+	}
+	os.WriteFile(path, []byte(conf(true)), 0o600)
+	reload <- struct{}{}
+	<-ready
+	c.waitFor(t, "the stand-in again", func(r map[string]string) bool { return r["/t-reload-model/"] == vllm.Addr })
+	if code, _ := get(t, "http://"+addr+"/t-reload-model/v1/models"); code != 200 {
+		t.Errorf("discovered route after turning discover on again: %d", code)
 	}
 }
