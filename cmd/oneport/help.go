@@ -30,6 +30,13 @@ Usage:
   oneport upstream add ROUTE ADDRESS [--weight N] [--tag T]... | rm ROUTE ADDRESS [--persist]
                                   add an upstream to a route's pool, or remove it
   (status, route and upstream take --admin-socket PATH)
+  oneport discover [--json] [--probe-timeout D]
+                                  list this box's listening servers: model servers (vLLM, TEI,
+                                  Ollama, Triton, ...) with their models, apps (Jupyter, Gradio,
+                                  ComfyUI, TensorBoard), and the routes discover would serve
+  oneport doctor [--json] [--config FILE] [--listen ADDR] [--ssh ADDR]
+                                  check this box for what stops oneport working, with the fix;
+                                  exits 1 when a check fails
 
 `
 

@@ -43,6 +43,8 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"status":   runStatus,
 	"route":    runRoute,
 	"upstream": runUpstream,
+	"discover": runDiscover,
+	"doctor":   runDoctor,
 	"help":     runHelp,
 	"-h":       runHelp,
 	"--help":   runHelp,

@@ -39,6 +39,9 @@ type Server struct {
 	Daemon Daemon
 	Log    *slog.Logger
 	Mu     sync.Locker
+	// Full, if set, answers GET /status/full: everything the status page
+	// shows, as JSON.
+	Full func() any
 
 	mu sync.Mutex
 }
@@ -54,6 +57,9 @@ func (s *Server) lock() sync.Locker {
 func (s *Server) Handler() http.Handler {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /status", s.status)
+	if s.Full != nil {
+		m.HandleFunc("GET /status/full", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.Full()) })
+	}
 	m.HandleFunc("GET /routes", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.routes()) })
 	m.HandleFunc("POST /routes", s.addRoute)
 	m.HandleFunc("PUT /routes/{name...}", s.putRoute)

@@ -77,8 +77,11 @@ func (r *recorder) Set(raw string) error {
 }
 
 func (r *recorder) IsBoolFlag() bool {
-	_, ok := r.s.field.get(&Config{}).(*bool)
-	return ok
+	switch r.s.field.get(&Config{}).(type) {
+	case *bool, **bool:
+		return true
+	}
+	return false
 }
 
 // setFromFlag stores a flag's value in c's field.
@@ -98,6 +101,12 @@ func (s *Setting) setFromFlag(c *Config, raw string) error {
 			return errors.New("want true or false")
 		}
 		*p = b
+	case **bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return errors.New("want true or false")
+		}
+		*p = &b
 	case *int:
 		n, err := strconv.Atoi(raw)
 		if err != nil {

@@ -118,6 +118,24 @@ var Settings = []Setting{
 		setFlag: func(c *Config, raw string) error { c.RouteSpecs = append(c.RouteSpecs, raw); return nil }},
 	{Key: "protocol", Array: true, Restart: true, Doc: "a protocol of your own, recognised by its first bytes, sent to a target",
 		field: fieldOf(func(c *Config) any { return &c.Protocols }), Sub: protocolSettings},
+	{Key: "discover", Flag: "discover", DefaultDoc: "true when no routes are configured, else false",
+		Doc: "find the model servers and apps listening on this box (vLLM, TEI, Ollama, Triton, Jupyter, Gradio, " +
+			"ComfyUI, TensorBoard) and route /<model>/ and /<app>/ to them, after the configured routes",
+		describe: func(c *Config) string {
+			if c.Discover == nil {
+				return "on when no routes are configured"
+			}
+			return strconv.FormatBool(*c.Discover)
+		},
+		field: fieldOf(func(c *Config) any { return &c.Discover })},
+	{Key: "discover_interval", Flag: "discover-interval", Arg: "D", Default: "30s",
+		Doc:   "time between discovery scans: servers that start, move or stop are followed within it",
+		field: fieldOf(func(c *Config) any { return &c.DiscoverInterval }), check: func(v any) error {
+			if d := time.Duration(*v.(*Duration)); d < 100*time.Millisecond {
+				return fmt.Errorf("discover_interval %v is under 100ms", d)
+			}
+			return nil
+		}},
 }
 
 var tlsSettings = []Setting{

@@ -34,6 +34,8 @@ type Config struct {
 	TLS              TLS
 	Routes           []Route
 	Protocols        []Protocol
+	Discover         *bool
+	DiscoverInterval Duration
 
 	// RouteSpecs come from --route flags and replace the file's routes.
 	RouteSpecs []string
@@ -41,6 +43,15 @@ type Config struct {
 	// Set by Load: where each key came from, for error messages.
 	file  string
 	lines map[string]int
+}
+
+// DiscoverOn reports whether discovery runs: as set, or, when unset, when
+// no routes are configured (routes is how many there are).
+func (c *Config) DiscoverOn(routes int) bool {
+	if c.Discover != nil {
+		return *c.Discover
+	}
+	return routes == 0
 }
 
 // File is the config file the Config was loaded from, "" if none.

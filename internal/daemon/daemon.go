@@ -22,6 +22,7 @@ import (
 	"github.com/oneport/oneport/httproute"
 	"github.com/oneport/oneport/internal/admin"
 	"github.com/oneport/oneport/internal/config"
+	"github.com/oneport/oneport/internal/discover"
 	"github.com/oneport/oneport/mux"
 	"github.com/oneport/oneport/sshfwd"
 )
@@ -43,6 +44,9 @@ type Options struct {
 	// AdminRetry bounds the wait between tries to take an admin socket a
 	// draining oneport still holds; zero means the admin package's default.
 	AdminRetry time.Duration
+	// OnDiscover, if set, is called after each discovery scan has been
+	// applied to the discovered routes.
+	OnDiscover func(*discover.Snapshot)
 }
 
 // Run serves until SIGINT or SIGTERM, reloading on SIGHUP, with the
@@ -110,6 +114,8 @@ type server struct {
 	http    *httproute.Server
 	tls     tlsTarget
 	metrics *metrics
+	disc    atomic.Pointer[discovery]
+	page    *statusPage
 
 	mu  sync.Mutex     // serializes reloads and admin changes
 	cfg *config.Config // guarded by mu
@@ -145,7 +151,7 @@ func Serve(ctx context.Context, cfg *config.Config, res *config.Resolved, log *s
 		defer close(served)
 		muxDone <- s.mux.Serve(ln)
 	}()
-	adm := &admin.Server{Router: s.handler, Daemon: adminView{s}, Log: log, Mu: &s.mu}
+	adm := &admin.Server{Router: s.handler, Daemon: adminView{s}, Log: log, Mu: &s.mu, Full: func() any { return s.facts("") }}
 	stopAdmin, err := adm.Start(ctx, admin.Options{Socket: cfg.AdminSocket, Listen: cfg.AdminListen, Token: cfg.AdminToken,
 		RetryMin: opts.AdminRetry, RetryMax: 50 * opts.AdminRetry})
 	if err != nil {
@@ -154,6 +160,7 @@ func Serve(ctx context.Context, cfg *config.Config, res *config.Resolved, log *s
 		stopAdmin = func() {}
 	}
 	defer stopAdmin()
+	s.startDiscovery(ctx, cfg, res)
 	log.Info("oneport serving", "listen", ln.Addr().String(), "ssh", cfg.SSH,
 		"routes", admin.Summary(res.Table), "sniff_timeout", time.Duration(cfg.SniffTimeout), "procs", runtime.GOMAXPROCS(0))
 	s.notify(sd.SdNotifyReady)
@@ -175,6 +182,7 @@ func newServer(ctx context.Context, addr net.Addr, cfg *config.Config, res *conf
 	s := &server{log: log, opts: opts, addr: addr, cfg: cfg}
 	s.cur.Store(cfg)
 	s.metrics = newMetrics(s)
+	s.page = newStatusPage(s)
 	handler, err := httproute.NewHandler(nil, httproute.WithLogger(log), httproute.WithObserver(s.metrics.observe))
 	if err != nil {
 		return nil, err
@@ -263,6 +271,7 @@ func (s *server) shutdown(served <-chan struct{}) {
 	s.http.Close()
 	<-served
 	s.handler.CloseIdleConnections()
+	s.stopDiscovery()
 	s.closeTLS()
 	if err := s.kernel.Close(); err != nil {
 		s.log.Warn("kernel cleanup failed", "err", err)
@@ -293,10 +302,10 @@ func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.metrics.handler().ServeHTTP(w, r)
 		return
 	}
-	if s.serveTLSHelpers(w, r) {
+	if s.serveTLSHelpers(w, r) || s.serveStatus(w, r) {
 		return
 	}
-	s.handler.ServeHTTP(w, r)
+	s.routeHTTP(w, r)
 }
 
 // oneLine joins a multi-line error for a log attribute or a status.

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -35,6 +36,7 @@ func (s *server) reload() {
 		return
 	}
 	s.handler.SetTable(res.Table)
+	s.startDiscovery(context.Background(), cfg, res)
 	s.reloadTLS(s.cfg, cfg)
 	if cfg.SSH != s.cfg.SSH {
 		s.ssh.Store(newSSHTarget(cfg, s.log))

@@ -1,0 +1,123 @@
+package daemon
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/oneport/oneport/httproute"
+	"github.com/oneport/oneport/internal/config"
+	"github.com/oneport/oneport/internal/discover"
+)
+
+// discovery is the layer of discovered routes: a Handler of its own,
+// consulted after the configured routes, whose table is rebuilt from each
+// scan. Configured routes (and the admin API's changes to them) never see
+// it, so nothing discovered is persisted or overrides a route the user
+// wrote.
+type discovery struct {
+	handler  *httproute.Handler
+	watcher  *discover.Watcher
+	interval time.Duration
+	stop     context.CancelFunc
+	done     chan struct{}
+	routes   []httproute.Route // last applied; owned by the watcher's goroutine
+}
+
+// startDiscovery runs discovery when cfg turns it on (by default: when no
+// routes are configured), replacing one already running with another
+// interval. It is called at start and on reload, with s.mu held or before
+// serving.
+func (s *server) startDiscovery(ctx context.Context, cfg *config.Config, res *config.Resolved) {
+	old := s.disc.Load()
+	on := cfg.DiscoverOn(res.Table.Len())
+	iv := time.Duration(cfg.DiscoverInterval)
+	if old != nil && on && old.interval == iv {
+		return
+	}
+	if old != nil {
+		s.disc.Store(nil)
+		old.close()
+	}
+	if !on {
+		return
+	}
+	h, err := httproute.NewHandler(nil, httproute.WithLogger(s.log), httproute.WithObserver(s.metrics.observe))
+	if err != nil {
+		s.log.Error("discovery disabled", "err", err)
+		return
+	}
+	d := &discovery{handler: h, interval: iv, done: make(chan struct{})}
+	d.watcher = &discover.Watcher{
+		Scanner:  &discover.Scanner{Log: s.log},
+		Interval: iv,
+		Log:      s.log,
+		OnScan:   func(snap *discover.Snapshot) { s.applyDiscovered(d, snap) },
+	}
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d.stop = cancel
+	go func() {
+		defer close(d.done)
+		d.watcher.Run(wctx)
+	}()
+	s.disc.Store(d)
+	s.log.Info("discovering local model servers and apps", "interval", iv)
+}
+
+// applyDiscovered swaps in the routes of a new scan when they differ from
+// the last ones, and tells Options.OnDiscover.
+func (s *server) applyDiscovered(d *discovery, snap *discover.Snapshot) {
+	routes := discover.Routes(snap)
+	if !discover.SameRoutes(routes, d.routes) {
+		t, err := httproute.NewTable(routes)
+		if err != nil {
+			s.log.Error("discovered routes refused", "err", err)
+		} else {
+			d.handler.SetTable(t)
+			d.routes = routes
+			s.log.Info("discovered routes", "routes", len(routes), "servers", len(snap.Servers))
+		}
+	}
+	if s.opts.OnDiscover != nil {
+		s.opts.OnDiscover(snap)
+	}
+}
+
+// close stops the watcher, waits for it, and releases the layer's
+// upstream connections.
+func (d *discovery) close() {
+	d.stop()
+	<-d.done
+	d.handler.CloseIdleConnections()
+}
+
+// stopDiscovery ends discovery at shutdown.
+func (s *server) stopDiscovery() {
+	if d := s.disc.Swap(nil); d != nil {
+		d.close()
+	}
+}
+
+// Discovered returns the latest discovery scan, nil when discovery is off
+// or has not finished a scan yet.
+func (s *server) discovered() *discover.Snapshot {
+	if d := s.disc.Load(); d != nil {
+		return d.watcher.Snapshot()
+	}
+	return nil
+}
+
+// routeHTTP serves r from the configured routes, or from the discovered
+// ones when no configured route but the catch-all "/" matches.
+func (s *server) routeHTTP(w http.ResponseWriter, r *http.Request) {
+	if d := s.disc.Load(); d != nil && d.handler.Table().Len() > 0 {
+		rt, _, ok := s.handler.Table().Match(r.Host, r.URL.Path)
+		if !ok || (rt.Host == "" && rt.Path == "/") {
+			if _, _, ok := d.handler.Table().Match(r.Host, r.URL.Path); ok {
+				d.handler.ServeHTTP(w, r)
+				return
+			}
+		}
+	}
+	s.handler.ServeHTTP(w, r)
+}
