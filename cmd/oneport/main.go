@@ -43,6 +43,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"status":   runStatus,
 	"route":    runRoute,
 	"upstream": runUpstream,
+	"key":      runKey,
 	"help":     runHelp,
 	"-h":       runHelp,
 	"--help":   runHelp,

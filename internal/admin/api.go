@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/oneport/oneport/httproute"
+	"github.com/oneport/oneport/internal/auth"
 )
 
 // Route is a route as the admin API reads and writes it. Its JSON names
@@ -61,6 +62,7 @@ type Status struct {
 	Routes      []Route                    `json:"routes"`
 	Upstreams   []httproute.UpstreamStatus `json:"upstreams"`
 	Connections map[string]int64           `json:"connections"`
+	Keys        []auth.KeyStatus           `json:"keys,omitempty"`
 }
 
 // Error is the body of an error answer.

@@ -37,8 +37,10 @@ type Daemon interface {
 type Server struct {
 	Router *httproute.Handler
 	Daemon Daemon
-	Log    *slog.Logger
-	Mu     sync.Locker
+	// Keys, if set, serves /keys.
+	Keys Keys
+	Log  *slog.Logger
+	Mu   sync.Locker
 
 	mu sync.Mutex
 }
@@ -67,6 +69,7 @@ func (s *Server) Handler() http.Handler {
 	m.HandleFunc("GET /connections", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.Daemon.Connections()) })
 	m.HandleFunc("GET /certs", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.Daemon.Certs()) })
 	m.Handle("GET /metrics", s.Daemon.Metrics())
+	s.keyRoutes(m)
 	return m
 }
 
@@ -85,6 +88,9 @@ func (s *Server) routes() []Route {
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	st := s.Daemon.Status()
 	st.Routes, st.Upstreams, st.Connections = s.routes(), s.Router.Upstreams(), s.Daemon.OpenConnections()
+	if s.Keys != nil {
+		st.Keys = s.Keys.List()
+	}
 	writeJSON(w, 200, st)
 }
 

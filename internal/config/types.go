@@ -34,6 +34,7 @@ type Config struct {
 	TLS              TLS
 	Routes           []Route
 	Protocols        []Protocol
+	KeyFile          string
 
 	// RouteSpecs come from --route flags and replace the file's routes.
 	RouteSpecs []string
@@ -64,6 +65,10 @@ type Route struct {
 	Retries               int
 	Health                Health
 	Passive               Passive
+	Auth                  string
+	AllowAdmin            bool
+	UpstreamBearer        string
+	CORSOrigins           []string
 }
 
 // Health is a route's [route.health] table.

@@ -110,6 +110,7 @@ type server struct {
 	http    *httproute.Server
 	tls     tlsTarget
 	metrics *metrics
+	keys    *keyGate
 
 	mu  sync.Mutex     // serializes reloads and admin changes
 	cfg *config.Config // guarded by mu
@@ -145,7 +146,7 @@ func Serve(ctx context.Context, cfg *config.Config, res *config.Resolved, log *s
 		defer close(served)
 		muxDone <- s.mux.Serve(ln)
 	}()
-	adm := &admin.Server{Router: s.handler, Daemon: adminView{s}, Log: log, Mu: &s.mu}
+	adm := &admin.Server{Router: s.handler, Daemon: adminView{s}, Keys: s.keys, Log: log, Mu: &s.mu}
 	stopAdmin, err := adm.Start(ctx, admin.Options{Socket: cfg.AdminSocket, Listen: cfg.AdminListen, Token: cfg.AdminToken,
 		RetryMin: opts.AdminRetry, RetryMax: 50 * opts.AdminRetry})
 	if err != nil {
@@ -181,11 +182,16 @@ func newServer(ctx context.Context, addr net.Addr, cfg *config.Config, res *conf
 	}
 	handler.SetTable(res.Table)
 	s.handler = handler
+	front, err := s.setupKeys(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if s.kernel, err = setupKernel(cfg, addr, log); err != nil {
+		s.keys.close()
 		return nil, err
 	}
 	s.ssh.Store(newSSHTarget(cfg, log))
-	s.http = httproute.NewServer(http.HandlerFunc(s.serveHTTP), log)
+	s.http = httproute.NewServer(front, log)
 	s.http.Engine = cfg.HTTPEngine
 	s.setTLS(ctx, cfg)
 	s.mux = &mux.Server{
@@ -263,6 +269,7 @@ func (s *server) shutdown(served <-chan struct{}) {
 	s.http.Close()
 	<-served
 	s.handler.CloseIdleConnections()
+	s.keys.close()
 	s.closeTLS()
 	if err := s.kernel.Close(); err != nil {
 		s.log.Warn("kernel cleanup failed", "err", err)
