@@ -140,7 +140,9 @@ func TestKeys(t *testing.T) {
 				t.Errorf("401 without a Bearer challenge: %v", w.Header())
 			}
 			if strings.HasPrefix(tc.path, "/v1/") && w.Code != 200 {
-				var e struct{ Error struct{ Message, Type, Code string } }
+				var e struct {
+					Error struct{ Message, Type, Code string }
+				}
 				if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error.Message == "" {
 					t.Errorf("not OpenAI's error shape: %q", w.Body)
 				}
