@@ -172,7 +172,11 @@ func (f *keyFixture) start(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log, _ := NewLogger(cfg, f.logs)
+	var logs io.Writer = f.logs
+	if _, bench := t.(*testing.B); bench {
+		logs = io.Discard // a line per request would only grow the buffer
+	}
+	log, _ := NewLogger(cfg, logs)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
@@ -457,5 +461,35 @@ func TestKeysBrowserLogin(t *testing.T) {
 	}
 	if r := f.requests(); !strings.Contains(r, "/app/ws") || strings.Contains(r, "oneport_session") {
 		t.Errorf("upstream requests:\n%s", r)
+	}
+}
+
+// BenchmarkKeys compares keep-alive requests through oneport with no keys
+// configured (open) and with a Bearer key checked on each (key).
+func BenchmarkKeys(b *testing.B) {
+	for _, withKey := range []bool{false, true} {
+		name := map[bool]string{false: "open", true: "key"}[withKey]
+		b.Run(name, func(b *testing.B) {
+			f := startKeyFixture(b)
+			req, _ := http.NewRequest("GET", "http://"+f.addr+"/v1/models", nil)
+			if withKey {
+				req.Header.Set("Authorization", "Bearer "+f.addKey(b, `{"name":"bench"}`))
+			}
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			defer client.CloseIdleConnections()
+			b.ResetTimer()
+			for b.Loop() {
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		})
 	}
 }
