@@ -176,7 +176,8 @@ func newServer(ctx context.Context, addr net.Addr, cfg *config.Config, res *conf
 	s := &server{log: log, opts: opts, addr: addr, cfg: cfg}
 	s.cur.Store(cfg)
 	s.metrics = newMetrics(s)
-	handler, err := httproute.NewHandler(nil, httproute.WithLogger(log), httproute.WithObserver(s.metrics.observe))
+	handler, err := httproute.NewHandler(nil, httproute.WithLogger(log), httproute.WithObserver(s.metrics.observe),
+		httproute.WithAccessAttrs(keyAttrs))
 	if err != nil {
 		return nil, err
 	}

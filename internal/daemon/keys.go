@@ -179,6 +179,14 @@ func (g *keyGate) close() {
 	}
 }
 
+// keyAttrs names, in the access line, the key a request came in with.
+func keyAttrs(r *http.Request) []slog.Attr {
+	if id, ok := auth.FromContext(r.Context()); ok {
+		return []slog.Attr{slog.String("key", id.Name)}
+	}
+	return nil
+}
+
 // keyCollector exports each key's use, named by the key's name.
 type keyCollector struct{ g *keyGate }
 

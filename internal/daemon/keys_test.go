@@ -346,8 +346,11 @@ func TestKeysWithRealClients(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(f.logs.String(), "key=alice") {
-		t.Errorf("logs never name the key:\n%s", f.logs)
+	if !strings.Contains(grepLines(f.logs.String(), "msg=http "), "key=alice") {
+		t.Errorf("access lines do not name the key:\n%s", f.logs)
+	}
+	if !strings.Contains(grepLines(f.logs.String(), "msg=\"http refused\""), "key=alice") {
+		t.Errorf("refusals do not name the key:\n%s", f.logs)
 	}
 }
 
