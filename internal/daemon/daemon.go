@@ -183,12 +183,12 @@ func newServer(ctx context.Context, addr net.Addr, cfg *config.Config, res *conf
 	}
 	handler.SetTable(res.Table)
 	s.handler = handler
-	front, err := s.setupKeys(cfg)
-	if err != nil {
+	if s.kernel, err = setupKernel(cfg, addr, log); err != nil {
 		return nil, err
 	}
-	if s.kernel, err = setupKernel(cfg, addr, log); err != nil {
-		s.keys.close()
+	front, err := s.setupKeys(cfg)
+	if err != nil {
+		s.kernel.Close()
 		return nil, err
 	}
 	s.ssh.Store(newSSHTarget(cfg, log))
