@@ -39,12 +39,20 @@ var denyList = []denyRule{
 	{"", "/stop_profile", "vLLM and SGLang: stops the profiler"},
 	{"", "/v1/load_lora_adapter", "vLLM: loads a LoRA adapter from a path (VLLM_ALLOW_RUNTIME_LORA_UPDATING)"},
 	{"", "/v1/unload_lora_adapter", "vLLM: unloads a LoRA adapter"},
+	{"", "/abort_requests", "vLLM: aborts other clients' requests"},
+	// vLLM's weight transfer for RL trainers (vllm/entrypoints/serve/rlhf).
+	{"", "/init_weight_transfer_engine", "vLLM: joins a weight-transfer group"},
+	{"", "/start_weight_update", "vLLM: starts replacing the model's weights"},
+	{"", "/finish_weight_update", "vLLM: finishes replacing the model's weights"},
+	{"", "/update_weight_version", "vLLM and SGLang: changes the weights' version"},
 	// SGLang: python/sglang/srt/entrypoints/http_server.py.
 	{"", "/flush_cache", "SGLang: drops the radix cache"},
 	{"", "/update_weights_from_disk", "SGLang: replaces the model's weights"},
 	{"", "/update_weights_from_tensor", "SGLang: replaces the model's weights"},
 	{"", "/update_weights_from_distributed", "SGLang: replaces the model's weights"},
 	{"", "/init_weights_update_group", "SGLang: joins a weight-update process group"},
+	{"", "/destroy_weights_update_group", "SGLang: leaves a weight-update process group"},
+	{"", "/update_weights_from_ipc", "SGLang: replaces the model's weights"},
 	{"", "/release_memory_occupation", "SGLang: releases GPU memory"},
 	{"", "/resume_memory_occupation", "SGLang: takes GPU memory back"},
 	{"", "/abort_request", "SGLang and lmdeploy: aborts other clients' requests"},
@@ -75,7 +83,7 @@ var denyList = []denyRule{
 	{"", "/v2/cudasharedmemory/**", "Triton: registers CUDA shared memory"},
 	// lmdeploy: lmdeploy/serve/openai/api_server.py.
 	{"", "/wakeup", "lmdeploy: wakes a sleeping engine"},
-	{"", "/update_weights", "lmdeploy: replaces the model's weights"},
+	{"", "/update_weights", "lmdeploy and vLLM: replace the model's weights"},
 	// TGI (text-generation-inference router): no control endpoints beyond
 	// inference, /info, /health and /metrics; nothing to close.
 }
