@@ -178,6 +178,16 @@ func TestNoSecretReachesTheUpstream(t *testing.T) {
 	}
 }
 
+// Without keys, an app's own credentials reach it untouched.
+func TestAppCredentialsPass(t *testing.T) {
+	f := newFixture(t)
+	for _, a := range []string{basic("jupyter-password"), "Bearer app-token", "Token abc"} {
+		if w := f.do("GET", "/x", "Authorization", a); w.Code != 200 || f.last().Header.Get("Authorization") != a {
+			t.Errorf("%q: %d, upstream saw %q", a, w.Code, f.last().Header.Get("Authorization"))
+		}
+	}
+}
+
 func TestDenyListWithoutKeys(t *testing.T) {
 	f := newFixture(t)
 	if w := f.do("GET", "/v1/models"); w.Code != 200 {
@@ -331,6 +341,13 @@ func TestLoginSession(t *testing.T) {
 	c := w.Result().Cookies()[0]
 	if c.Name != SessionCookie || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Secure || strings.Contains(c.Value, f.secrets["alice"]) {
 		t.Fatalf("cookie: %+v", c)
+	}
+	r := httptest.NewRequest("POST", "https://box"+LoginPath, strings.NewReader(url.Values{"key": {f.secrets["alice"]}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	tw := httptest.NewRecorder()
+	f.h.ServeHTTP(tw, r)
+	if cs := tw.Result().Cookies(); len(cs) != 1 || !cs[0].Secure {
+		t.Errorf("over TLS the cookie must be Secure: %v", cs)
 	}
 	if w := post(f.secrets["alice"], "//evil.example/"); w.Header().Get("Location") != "/" {
 		t.Fatalf("open redirect: %v", w.Header().Get("Location"))

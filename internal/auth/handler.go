@@ -358,11 +358,13 @@ func credential(r *http.Request) (secret, cookie string, present bool) {
 
 // stripCredentials removes oneport's credentials before the request goes
 // upstream: the session cookie always, Authorization and x-api-key when
-// they carry a oneport key or are the Basic credential.
+// they carry a oneport key (as Bearer, or as Basic's password). An app's
+// own credentials pass.
 func stripCredentials(r *http.Request) {
 	if a := r.Header.Get("Authorization"); a != "" {
 		scheme, rest, _ := strings.Cut(a, " ")
-		if strings.EqualFold(scheme, "Basic") || strings.HasPrefix(strings.TrimSpace(rest), KeyPrefix) {
+		_, pass, basic := r.BasicAuth()
+		if basic && strings.HasPrefix(pass, KeyPrefix) || strings.EqualFold(scheme, "Bearer") && strings.HasPrefix(strings.TrimSpace(rest), KeyPrefix) {
 			r.Header.Del("Authorization")
 		}
 	}
