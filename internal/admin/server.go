@@ -187,6 +187,9 @@ func (s *Server) putRoute(w http.ResponseWriter, r *http.Request) {
 		if i < 0 {
 			return nil, http.StatusNotFound, fmt.Errorf("no route named %q", name)
 		}
+		if nr.UpstreamBearer == "" { // never shown, so a route read and put back keeps it
+			nr.UpstreamBearer = rs[i].UpstreamBearer
+		}
 		rs[i] = nr
 		return rs, 0, nil
 	})
