@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -219,8 +220,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // isACMEChallenge: the CA's validation requests carry no key (RFC 8555
-// section 8.3).
-func isACMEChallenge(p string) bool { return strings.HasPrefix(p, "/.well-known/acme-challenge/") }
+// section 8.3). The path is cleaned first, as the router cleans it, so
+// "/.well-known/acme-challenge/../../v1/models" is no way around a key.
+func isACMEChallenge(p string) bool {
+	return strings.HasPrefix(path.Clean("/"+p), "/.well-known/acme-challenge/")
+}
 
 // allowed applies the deny list and the key's route scope.
 func (h *Handler) allowed(w http.ResponseWriter, r *http.Request, rt *Route, upPath string, e *entry) bool {
