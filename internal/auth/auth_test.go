@@ -128,6 +128,7 @@ func TestKeys(t *testing.T) {
 		{"route outside the key's scope", "GET", "/x", []string{"Authorization", "Bearer " + f.secrets["bob"]}, 403, "may not use route main"},
 		{"route in the key's scope", "GET", "/other/x", []string{"Authorization", "Bearer " + f.secrets["bob"]}, 200, "ok key=bob"},
 		{"oneport's own paths need a key", "GET", "/.oneport/status", nil, 401, ""},
+		{"even under a public prefix", "GET", "/public/../.oneport/tunnel", nil, 401, ""},
 		{"ACME challenges need none", "GET", "/.well-known/acme-challenge/tok", nil, 200, ""},
 		{"no way around through the ACME path", "GET", "/.well-known/acme-challenge/../../v1/models", nil, 401, ""},
 	} {

@@ -187,7 +187,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var rt Route
 	var upPath string
 	var matched bool
-	if h.o.Match != nil {
+	if h.o.Match != nil && !isOwn(r.URL.Path) {
 		rt, upPath, matched = h.o.Match(r)
 	}
 	if matched && len(rt.CORSOrigins) > 0 && h.cors(w, r, &rt) {
@@ -218,6 +218,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.st.lastUse.Store(now.UnixNano())
 	h.o.Next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), e.id)))
 }
+
+// isOwn reports whether p is one of oneport's own paths (/.oneport/...):
+// those need a key whenever keys exist, even where a public route's
+// prefix would cover them.
+func isOwn(p string) bool { return strings.HasPrefix(path.Clean("/"+p)+"/", "/.oneport/") }
 
 // isACMEChallenge: the CA's validation requests carry no key (RFC 8555
 // section 8.3). The path is cleaned first, as the router cleans it, so
