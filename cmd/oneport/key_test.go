@@ -92,3 +92,24 @@ func TestKeyCommandLive(t *testing.T) {
 		t.Fatalf("key file: %v %v", st, err)
 	}
 }
+
+// `oneport check` refuses a key file that does not parse, naming its line.
+func TestCheckKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	cfg := filepath.Join(dir, "oneport.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("key_file = %q\n", keys)), 0o600)
+	if code, _, errs := runOut(t, "check", "--config", cfg); code != 0 {
+		t.Fatalf("no key file: %d %s", code, errs)
+	}
+	runOut(t, "key", "add", "a", "--key-file", keys, "--admin-socket", filepath.Join(dir, "none.sock"))
+	if code, out, _ := runOut(t, "check", "--config", cfg); code != 0 || !strings.Contains(out, "keys: 1 in") {
+		t.Fatalf("one key: %d %s", code, out)
+	}
+	f, _ := os.OpenFile(keys, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("b sha256=nothex\n")
+	f.Close()
+	if code, _, errs := runOut(t, "check", "--config", cfg); code != 1 || !strings.Contains(errs, "line 3") {
+		t.Fatalf("broken key file: %d %s", code, errs)
+	}
+}
