@@ -222,13 +222,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // isOwn reports whether p is one of oneport's own paths (/.oneport/...):
 // those need a key whenever keys exist, even where a public route's
 // prefix would cover them.
-func isOwn(p string) bool { return strings.HasPrefix(path.Clean("/"+p)+"/", "/.oneport/") }
+func isOwn(p string) bool {
+	return strings.Contains(p, "/.oneport") && strings.HasPrefix(path.Clean("/"+p)+"/", "/.oneport/")
+}
 
 // isACMEChallenge: the CA's validation requests carry no key (RFC 8555
 // section 8.3). The path is cleaned first, as the router cleans it, so
 // "/.well-known/acme-challenge/../../v1/models" is no way around a key.
 func isACMEChallenge(p string) bool {
-	return strings.HasPrefix(path.Clean("/"+p), "/.well-known/acme-challenge/")
+	return strings.Contains(p, "/acme-challenge/") && strings.HasPrefix(path.Clean("/"+p), "/.well-known/acme-challenge/")
 }
 
 // allowed applies the deny list and the key's route scope.

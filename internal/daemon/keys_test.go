@@ -145,7 +145,7 @@ func startKeyFixture(t testing.TB) *keyFixture {
 listen = "127.0.0.1:0"
 key_file = %q
 metrics_path = "/metrics"
-log_level = "debug"
+log_level = "info"
 
 [[route]]
 name = "health"
