@@ -256,6 +256,12 @@ func TestDenyList(t *testing.T) {
 		if d.why == "" || !strings.HasPrefix(d.path, "/") {
 			t.Errorf("deny entry %+v: needs a path and a reason", d)
 		}
+		if f := firstSegment(d.path); strings.Contains(f, "*") || f == "" {
+			t.Errorf("deny entry %+v: its first segment must be literal (denyIndex)", d)
+		}
+		if Denied(d.method, d.path) == "" && !strings.Contains(d.path, "*") {
+			t.Errorf("deny entry %+v does not match its own path", d)
+		}
 	}
 }
 

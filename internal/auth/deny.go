@@ -88,11 +88,29 @@ var denyList = []denyRule{
 	// inference, /info, /health and /metrics; nothing to close.
 }
 
+// denyIndex holds denyList's rules by their path's first segment (always
+// a literal), so most requests are checked with one map lookup.
+var denyIndex = func() map[string][]denyRule {
+	m := map[string][]denyRule{}
+	for _, d := range denyList {
+		first := firstSegment(d.path)
+		m[first] = append(m[first], d)
+	}
+	return m
+}()
+
+func firstSegment(p string) string {
+	p = strings.TrimPrefix(p, "/")
+	if i := strings.IndexByte(p, '/'); i >= 0 {
+		return p[:i]
+	}
+	return p
+}
+
 // Denied returns why method and path (as the upstream receives it) name
 // an admin endpoint of the deny list, or "".
 func Denied(method, path string) string {
-	for i := range denyList {
-		d := &denyList[i]
+	for _, d := range denyIndex[firstSegment(path)] {
 		if (d.method == "" || d.method == method) && matchSegments(d.path, path) {
 			return d.why
 		}
