@@ -43,6 +43,9 @@ type Options struct {
 	// AdminRetry bounds the wait between tries to take an admin socket a
 	// draining oneport still holds; zero means the admin package's default.
 	AdminRetry time.Duration
+	// KeyFlush is how often keys' last use is written to the key store;
+	// zero means every minute.
+	KeyFlush time.Duration
 }
 
 // Run serves until SIGINT or SIGTERM, reloading on SIGHUP, with the

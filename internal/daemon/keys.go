@@ -34,7 +34,7 @@ type keyGate struct {
 
 // newKeyGate loads the key store (a store that does not parse refuses
 // the start) and puts authentication in front of next.
-func newKeyGate(cfg *config.Config, router *httproute.Handler, next http.Handler, log *slog.Logger) (*keyGate, error) {
+func newKeyGate(cfg *config.Config, router *httproute.Handler, next http.Handler, log *slog.Logger, every time.Duration) (*keyGate, error) {
 	g := &keyGate{log: log, store: auth.Store{Path: cfg.KeyPath()}, stop: make(chan struct{}), done: make(chan struct{})}
 	keys, err := g.store.Load()
 	if err != nil {
@@ -54,7 +54,10 @@ func newKeyGate(cfg *config.Config, router *httproute.Handler, next http.Handler
 	if len(keys) > 0 {
 		log.Info("HTTP requests need a key", "keys", len(keys), "key_file", g.store.Path)
 	}
-	go g.flushLoop()
+	if every <= 0 {
+		every = lastUseFlush
+	}
+	go g.flushLoop(every)
 	return g, nil
 }
 
@@ -151,12 +154,16 @@ func (g *keyGate) flush() error {
 			keys[i].LastUsed = t
 		}
 	}
-	return g.store.Save(keys)
+	if err := g.store.Save(keys); err != nil {
+		return err
+	}
+	g.log.Debug("keys' last use written", "keys", len(used), "key_file", g.store.Path)
+	return nil
 }
 
-func (g *keyGate) flushLoop() {
+func (g *keyGate) flushLoop(every time.Duration) {
 	defer close(g.done)
-	t := time.NewTicker(lastUseFlush)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -214,7 +221,7 @@ func (c keyCollector) Collect(ch chan<- prometheus.Metric) {
 // setupKeys builds the key gate in front of s.serveHTTP and registers its
 // metrics.
 func (s *server) setupKeys(cfg *config.Config) (http.Handler, error) {
-	g, err := newKeyGate(cfg, s.handler, http.HandlerFunc(s.serveHTTP), s.log)
+	g, err := newKeyGate(cfg, s.handler, http.HandlerFunc(s.serveHTTP), s.log, s.opts.KeyFlush)
 	if err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
 	}

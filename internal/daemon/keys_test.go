@@ -133,19 +133,22 @@ type keyFixture struct {
 	logs                          *syncbuf.Buffer
 	stop                          func()
 	reload                        chan struct{}
+	flush                         time.Duration // Options.KeyFlush
 }
 
-func startKeyFixture(t testing.TB) *keyFixture {
+func startKeyFixture(t testing.TB) *keyFixture { return startKeyFixtureWith(t, &keyFixture{}) }
+
+// startKeyFixtureWith starts f, whose flush may be set.
+func startKeyFixtureWith(t testing.TB, f *keyFixture) *keyFixture {
 	t.Helper()
 	dir := t.TempDir()
-	f := &keyFixture{keyBackend: startKeyBackend(t), socket: filepath.Join(dir, "admin.sock"), keyFile: filepath.Join(dir, "keys"),
-		logs: &syncbuf.Buffer{}}
+	f.keyBackend, f.socket, f.keyFile, f.logs = startKeyBackend(t), filepath.Join(dir, "admin.sock"), filepath.Join(dir, "keys"), &syncbuf.Buffer{}
 	f.config = filepath.Join(dir, "oneport.toml")
 	if err := os.WriteFile(f.config, []byte(fmt.Sprintf(`
 listen = "127.0.0.1:0"
 key_file = %q
 metrics_path = "/metrics"
-log_level = "info"
+log_level = "debug"
 
 [[route]]
 name = "health"
@@ -182,7 +185,8 @@ func (f *keyFixture) start(t testing.TB) {
 	done := make(chan error, 1)
 	f.reload = make(chan struct{}, 1)
 	go func() {
-		done <- Serve(ctx, cfg, res, log, Options{Load: load, Reload: f.reload, OnReady: func(a net.Addr) { ready <- a }})
+		done <- Serve(ctx, cfg, res, log, Options{Load: load, Reload: f.reload, KeyFlush: f.flush,
+			OnReady: func(a net.Addr) { ready <- a }})
 	}()
 	select {
 	case a := <-ready:
@@ -395,6 +399,22 @@ func TestKeysChangeReloadRestart(t *testing.T) {
 	f.start(t)
 	if auth(alice) != 200 || auth(bob) != 401 {
 		t.Fatal("keys did not survive the restart")
+	}
+}
+
+// Last use reaches the key store while oneport runs, not only at exit.
+func TestKeysLastUseFlushed(t *testing.T) {
+	f := &keyFixture{flush: 20 * time.Millisecond}
+	f = startKeyFixtureWith(t, f)
+	key := f.addKey(t, `{"name":"alice"}`)
+	if code, _ := f.get(t, "/x", "Authorization", "Bearer "+key); code != 200 {
+		t.Fatal(code)
+	}
+	if !f.logs.WaitFor("keys' last use written", 10*time.Second, nil) {
+		t.Fatalf("last use never written:\n%s", f.logs)
+	}
+	if store, _ := os.ReadFile(f.keyFile); !strings.Contains(string(store), "alice sha256=") || !strings.Contains(string(store), "last_used=") {
+		t.Fatalf("store:\n%s", store)
 	}
 }
 
