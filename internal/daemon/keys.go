@@ -227,5 +227,12 @@ func (s *server) setupKeys(cfg *config.Config) (http.Handler, error) {
 	}
 	s.keys = g
 	s.metrics.reg.MustRegister(keyCollector{g})
-	return g.auth, nil
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Before keys: where HTTPS is wanted, a browser is sent there
+		// rather than to a login page that would take the key in clear.
+		if httpsRedirect(s.config(), w, r) {
+			return
+		}
+		g.auth.ServeHTTP(w, r)
+	}), nil
 }

@@ -418,6 +418,39 @@ func TestKeysLastUseFlushed(t *testing.T) {
 	}
 }
 
+// Where plain HTTP is redirected to HTTPS, the redirect comes before the
+// key check: a browser never gets a login page, or a client a 401 that
+// invites a key, over plain HTTP.
+func TestKeysAfterHTTPSRedirect(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	path := writeConfig(t, fmt.Sprintf("listen = \"127.0.0.1:0\"\nkey_file = %q\n[tls]\nredirect_http = [\"llm.example.com\"]\n[[route]]\npath = \"/\"\nupstream = %q\n",
+		keys, newBackend(t)))
+	if err := os.WriteFile(keys, []byte("a sha256="+strings.Repeat("00", 32)+" created=2026-01-01T00:00:00Z\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := startOneport(t, io.Discard, "--config", path, "--admin-socket", "off")
+	req, _ := http.NewRequest("GET", "http://"+addr+"/lab/", nil)
+	req.Host = "llm.example.com"
+	req.Header.Set("Accept", "text/html")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 308 || !strings.HasPrefix(resp.Header.Get("Location"), "https://") {
+		t.Fatalf("got %d %q, want the HTTPS redirect", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	req.Host = "other.example"
+	if resp, err = http.DefaultTransport.RoundTrip(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 302 || !strings.HasPrefix(resp.Header.Get("Location"), "/.oneport/login") {
+		t.Fatalf("other host: %d %q, want the login page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
 // reloadAndWait reloads f's oneport as SIGHUP does and returns its logs
 // once it has refused the reload.
 func reloadAndWait(t *testing.T, f *keyFixture) string {
