@@ -20,8 +20,9 @@ import (
 type Option func(*options)
 
 type options struct {
-	log     *slog.Logger
-	observe func(RequestInfo)
+	log         *slog.Logger
+	observe     func(RequestInfo)
+	accessAttrs func(*http.Request) []slog.Attr
 }
 
 // RequestInfo describes a finished request, for metrics.
@@ -35,6 +36,13 @@ type RequestInfo struct {
 // WithObserver has f called after every request, from the request's
 // goroutine; it must be fast and safe for concurrent use.
 func WithObserver(f func(RequestInfo)) Option { return func(o *options) { o.observe = f } }
+
+// WithAccessAttrs has f add attributes to a request's access line, such
+// as the name of the key a handler in front let it in with; f runs only
+// when the line is logged, and returns nil to add none.
+func WithAccessAttrs(f func(*http.Request) []slog.Attr) Option {
+	return func(o *options) { o.accessAttrs = f }
+}
 
 // WithLogger sets the logger for access and proxy error lines; without it
 // they are discarded.
@@ -202,6 +210,9 @@ func (h *Handler) access(r *http.Request, lw *logWriter) {
 		slog.Duration("duration", time.Since(lw.start)),
 		slog.Duration("ttfb", ttfb),
 	)
+	if h.opts.accessAttrs != nil {
+		rec.AddAttrs(h.opts.accessAttrs(r)...)
+	}
 	log.Handler().Handle(r.Context(), rec)
 }
 

@@ -75,6 +75,18 @@ type Route struct {
 	ResponseHeaderTimeout time.Duration
 	// Name labels the route in logs; empty means its spec.
 	Name string
+
+	// Auth, AllowAdmin, UpstreamBearer and CORSOrigins are read by the
+	// authentication handler in front of the router (through Table.Match),
+	// not by the router itself. Auth "none" makes the route public when
+	// keys exist ("" and "key" require one); AllowAdmin opens model
+	// servers' admin endpoints; UpstreamBearer replaces the client's
+	// credential upstream; CORSOrigins are the origins browsers may call
+	// the route from ("*": any).
+	Auth           string
+	AllowAdmin     bool
+	UpstreamBearer string
+	CORSOrigins    []string
 }
 
 // UpstreamOptions are settings of one upstream of a route.

@@ -29,7 +29,11 @@ Usage:
                                   stop or resume sending new requests to an upstream
   oneport upstream add ROUTE ADDRESS [--weight N] [--tag T]... | rm ROUTE ADDRESS [--persist]
                                   add an upstream to a route's pool, or remove it
-  (status, route and upstream take --admin-socket PATH)
+  oneport key add NAME [--routes R,...] [--models M,...] [--rate N/min] [--concurrency N]
+                 [--expires DATE] [--admin]
+                                  make an API key (printed once); HTTP then needs a key
+  oneport key ls | rm NAME        list keys (names, scopes, use; never the keys) or remove one
+  (status, route, upstream and key take --admin-socket PATH)
   oneport discover [--json] [--probe-timeout D]
                                   list this box's listening servers: model servers (vLLM, TEI,
                                   Ollama, Triton, ...) with their models, apps (Jupyter, Gradio,

@@ -45,6 +45,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"upstream": runUpstream,
 	"discover": runDiscover,
 	"doctor":   runDoctor,
+	"key":      runKey,
 	"help":     runHelp,
 	"-h":       runHelp,
 	"--help":   runHelp,

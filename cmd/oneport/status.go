@@ -46,6 +46,10 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(w, "%s\t%s\t%d\n", u.Address, upstreamState(u), u.Active)
 	}
 	w.Flush()
+	if len(st.Keys) > 0 {
+		fmt.Fprintln(stdout, "\nKEYS")
+		printKeys(stdout, st.Keys)
+	}
 	return 0
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/oneport/oneport/httproute"
+	"github.com/oneport/oneport/internal/auth"
 )
 
 // Route is a route as the admin API reads and writes it. Its JSON names
@@ -22,6 +23,11 @@ type Route struct {
 	Rewrite      string     `json:"rewrite,omitempty"`
 	UpstreamHost bool       `json:"upstream_host,omitempty"`
 	Retries      int        `json:"retries,omitempty"`
+	Auth         string     `json:"auth,omitempty"`
+	AllowAdmin   bool       `json:"allow_admin,omitempty"`
+	CORSOrigins  []string   `json:"cors_origins,omitempty"`
+	// UpstreamBearer is taken, never shown: it is the upstream's secret.
+	UpstreamBearer string `json:"upstream_bearer,omitempty"`
 }
 
 // UnmarshalJSON reads a Route, taking "upstreams", the name older
@@ -61,6 +67,7 @@ type Status struct {
 	Routes      []Route                    `json:"routes"`
 	Upstreams   []httproute.UpstreamStatus `json:"upstreams"`
 	Connections map[string]int64           `json:"connections"`
+	Keys        []auth.KeyStatus           `json:"keys,omitempty"`
 }
 
 // Error is the body of an error answer.
@@ -71,7 +78,8 @@ type Error struct {
 // RouteOf is r as the admin API shows it.
 func RouteOf(r httproute.Route) Route {
 	j := Route{Name: RouteName(r), Spec: r.Spec(), Host: r.Host, Path: r.Path, Policy: r.Policy, Tag: r.Tag,
-		StripPrefix: r.StripPrefix, Rewrite: r.Rewrite, UpstreamHost: r.UpstreamHost, Retries: r.Retries}
+		StripPrefix: r.StripPrefix, Rewrite: r.Rewrite, UpstreamHost: r.UpstreamHost, Retries: r.Retries,
+		Auth: r.Auth, AllowAdmin: r.AllowAdmin, CORSOrigins: r.CORSOrigins}
 	for _, u := range r.Upstreams {
 		o := r.UpstreamOptions[u]
 		j.Upstream = append(j.Upstream, Upstream{Address: u, Weight: o.Weight, Tags: o.Tags})
@@ -105,6 +113,7 @@ func (j Route) Route() (httproute.Route, error) {
 	}
 	r.Name = j.Name
 	r.Policy, r.Tag, r.StripPrefix, r.Rewrite, r.UpstreamHost, r.Retries = j.Policy, j.Tag, j.StripPrefix, j.Rewrite, j.UpstreamHost, j.Retries
+	r.Auth, r.AllowAdmin, r.CORSOrigins, r.UpstreamBearer = j.Auth, j.AllowAdmin, j.CORSOrigins, j.UpstreamBearer
 	return r, nil
 }
 

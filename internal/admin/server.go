@@ -37,8 +37,10 @@ type Daemon interface {
 type Server struct {
 	Router *httproute.Handler
 	Daemon Daemon
-	Log    *slog.Logger
-	Mu     sync.Locker
+	// Keys, if set, serves /keys.
+	Keys Keys
+	Log  *slog.Logger
+	Mu   sync.Locker
 	// Full, if set, answers GET /status/full: everything the status page
 	// shows, as JSON.
 	Full func() any
@@ -73,6 +75,7 @@ func (s *Server) Handler() http.Handler {
 	m.HandleFunc("GET /connections", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.Daemon.Connections()) })
 	m.HandleFunc("GET /certs", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.Daemon.Certs()) })
 	m.Handle("GET /metrics", s.Daemon.Metrics())
+	s.keyRoutes(m)
 	return m
 }
 
@@ -91,6 +94,9 @@ func (s *Server) routes() []Route {
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	st := s.Daemon.Status()
 	st.Routes, st.Upstreams, st.Connections = s.routes(), s.Router.Upstreams(), s.Daemon.OpenConnections()
+	if s.Keys != nil {
+		st.Keys = s.Keys.List()
+	}
 	writeJSON(w, 200, st)
 }
 
@@ -186,6 +192,9 @@ func (s *Server) putRoute(w http.ResponseWriter, r *http.Request) {
 		i := slices.IndexFunc(rs, func(x httproute.Route) bool { return RouteName(x) == name })
 		if i < 0 {
 			return nil, http.StatusNotFound, fmt.Errorf("no route named %q", name)
+		}
+		if nr.UpstreamBearer == "" { // never shown, so a route read and put back keeps it
+			nr.UpstreamBearer = rs[i].UpstreamBearer
 		}
 		rs[i] = nr
 		return rs, 0, nil

@@ -247,6 +247,10 @@ func routeTable(r httproute.Route) map[string]any {
 	set(t, "retries", r.Retries, r.Retries == 0)
 	dur(t, "dial_timeout", r.DialTimeout)
 	dur(t, "response_header_timeout", r.ResponseHeaderTimeout)
+	set(t, "auth", r.Auth, r.Auth == "")
+	set(t, "allow_admin", r.AllowAdmin, !r.AllowAdmin)
+	set(t, "upstream_bearer", r.UpstreamBearer, r.UpstreamBearer == "")
+	set(t, "cors_origins", r.CORSOrigins, len(r.CORSOrigins) == 0)
 	if r.StripPrefix != nil {
 		t["strip_prefix"] = *r.StripPrefix
 	}

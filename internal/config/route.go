@@ -29,6 +29,10 @@ func (rc Route) route() (httproute.Route, error) {
 		ResponseHeaderTimeout: time.Duration(rc.ResponseHeaderTimeout),
 		RequestHeaders:        httproute.HeaderOps(rc.RequestHeaders),
 		ResponseHeaders:       httproute.HeaderOps(rc.ResponseHeaders),
+		Auth:                  rc.Auth,
+		AllowAdmin:            rc.AllowAdmin,
+		UpstreamBearer:        rc.UpstreamBearer,
+		CORSOrigins:           rc.CORSOrigins,
 	}
 	if r.Path == "" {
 		r.Path = "/"

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -136,6 +137,11 @@ var Settings = []Setting{
 			}
 			return nil
 		}},
+	{Key: "key_file", Flag: "key-file", Arg: "PATH", DefaultDoc: "keys in state_dir",
+		Doc: "the API key store (`oneport key add`); once it holds a key, every HTTP request needs one " +
+			"unless its route sets auth = \"none\"",
+		describe: func(c *Config) string { return c.KeyFile },
+		field:    fieldOf(func(c *Config) any { return &c.KeyFile })},
 }
 
 var tlsSettings = []Setting{
@@ -214,6 +220,19 @@ var routeSettings = []Setting{
 		{Key: "window", DefaultDoc: "10s", Doc: "the window failures count in", field: fieldOf(func(p *Passive) any { return &p.Window })},
 		{Key: "cooldown", DefaultDoc: "30s", Doc: "how long it stays out", field: fieldOf(func(p *Passive) any { return &p.Cooldown })},
 	}},
+	{Key: "auth", DefaultDoc: "key", Doc: `"none" lets requests in without a key once keys exist (a health path); "key" requires one`,
+		field: fieldOf(func(r *Route) any { return &r.Auth }), check: str(optional(oneOf("auth", "key", "none")))},
+	{Key: "allow_admin", Doc: "let requests reach the model server's admin endpoints (/sleep, /api/pull, /flush_cache...), " +
+		"which oneport otherwise answers with 403", field: fieldOf(func(r *Route) any { return &r.AllowAdmin })},
+	{Key: "upstream_bearer", Doc: "send this as Authorization: Bearer to the upstream (its own --api-key) in place of the client's key",
+		field: fieldOf(func(r *Route) any { return &r.UpstreamBearer }), check: str(func(v string) error {
+			if strings.ContainsAny(v, "\r\n") {
+				return errors.New("upstream_bearer: must be one line")
+			}
+			return nil
+		})},
+	{Key: "cors_origins", Doc: `origins browsers may call the route from ("*": any); oneport answers their preflights`,
+		field: fieldOf(func(r *Route) any { return &r.CORSOrigins })},
 }
 
 var headerSettings = []Setting{

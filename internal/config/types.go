@@ -36,6 +36,7 @@ type Config struct {
 	Protocols        []Protocol
 	Discover         *bool
 	DiscoverInterval Duration
+	KeyFile          string
 
 	// RouteSpecs come from --route flags and replace the file's routes.
 	RouteSpecs []string
@@ -75,6 +76,10 @@ type Route struct {
 	Retries               int
 	Health                Health
 	Passive               Passive
+	Auth                  string
+	AllowAdmin            bool
+	UpstreamBearer        string
+	CORSOrigins           []string
 }
 
 // Health is a route's [route.health] table.

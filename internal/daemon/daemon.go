@@ -47,6 +47,9 @@ type Options struct {
 	// OnDiscover, if set, is called after each discovery scan has been
 	// applied to the discovered routes.
 	OnDiscover func(*discover.Snapshot)
+	// KeyFlush is how often keys' last use is written to the key store;
+	// zero means every minute.
+	KeyFlush time.Duration
 }
 
 // Run serves until SIGINT or SIGTERM, reloading on SIGHUP, with the
@@ -116,6 +119,7 @@ type server struct {
 	metrics *metrics
 	disc    atomic.Pointer[discovery]
 	page    *statusPage
+	keys    *keyGate
 
 	mu  sync.Mutex     // serializes reloads and admin changes
 	cfg *config.Config // guarded by mu
@@ -151,7 +155,7 @@ func Serve(ctx context.Context, cfg *config.Config, res *config.Resolved, log *s
 		defer close(served)
 		muxDone <- s.mux.Serve(ln)
 	}()
-	adm := &admin.Server{Router: s.handler, Daemon: adminView{s}, Log: log, Mu: &s.mu, Full: func() any { return s.facts("") }}
+	adm := &admin.Server{Router: s.handler, Daemon: adminView{s}, Keys: s.keys, Log: log, Mu: &s.mu, Full: func() any { return s.facts("") }}
 	stopAdmin, err := adm.Start(ctx, admin.Options{Socket: cfg.AdminSocket, Listen: cfg.AdminListen, Token: cfg.AdminToken,
 		RetryMin: opts.AdminRetry, RetryMax: 50 * opts.AdminRetry})
 	if err != nil {
@@ -183,7 +187,8 @@ func newServer(ctx context.Context, addr net.Addr, cfg *config.Config, res *conf
 	s.cur.Store(cfg)
 	s.metrics = newMetrics(s)
 	s.page = newStatusPage(s)
-	handler, err := httproute.NewHandler(nil, httproute.WithLogger(log), httproute.WithObserver(s.metrics.observe))
+	handler, err := httproute.NewHandler(nil, httproute.WithLogger(log), httproute.WithObserver(s.metrics.observe),
+		httproute.WithAccessAttrs(keyAttrs))
 	if err != nil {
 		return nil, err
 	}
@@ -192,8 +197,13 @@ func newServer(ctx context.Context, addr net.Addr, cfg *config.Config, res *conf
 	if s.kernel, err = setupKernel(cfg, addr, log); err != nil {
 		return nil, err
 	}
+	front, err := s.setupKeys(cfg)
+	if err != nil {
+		s.kernel.Close()
+		return nil, err
+	}
 	s.ssh.Store(newSSHTarget(cfg, log))
-	s.http = httproute.NewServer(http.HandlerFunc(s.serveHTTP), log)
+	s.http = httproute.NewServer(front, log)
 	s.http.Engine = cfg.HTTPEngine
 	s.setTLS(ctx, cfg)
 	s.mux = &mux.Server{
@@ -272,6 +282,7 @@ func (s *server) shutdown(served <-chan struct{}) {
 	<-served
 	s.handler.CloseIdleConnections()
 	s.stopDiscovery()
+	s.keys.close()
 	s.closeTLS()
 	if err := s.kernel.Close(); err != nil {
 		s.log.Warn("kernel cleanup failed", "err", err)

@@ -31,6 +31,10 @@ func (s *server) reload() {
 		s.refuse(err)
 		return
 	}
+	if err := s.keys.reload(cfg); err != nil {
+		s.refuse(err)
+		return
+	}
 	if err := s.applyRedirect(cfg); err != nil {
 		s.refuse(err)
 		return

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"github.com/oneport/oneport/internal/auth"
 	"net/http"
 	"strings"
 	"sync"
@@ -25,11 +26,17 @@ type statusPage struct {
 	caTime time.Time
 }
 
-// newStatusPage builds the page of s. Its Allow is nil: loopback clients
-// only. To let holders of an admin key in too, set page.Allow here to a
-// function that accepts status.Loopback(r) or such a key.
+// newStatusPage builds the page of s: loopback clients that no proxy
+// forwarded see it, and so does a request that the key gate in front let
+// through with an admin key, from anywhere.
 func newStatusPage(s *server) *statusPage {
 	sp := &statusPage{}
+	sp.page.Allow = func(r *http.Request) bool {
+		if id, ok := auth.FromContext(r.Context()); ok && id.Admin {
+			return true
+		}
+		return status.Loopback(r)
+	}
 	sp.page.Facts = func(host string) status.Facts { return s.facts(host) }
 	sp.page.CARoot = func() ([]byte, error) {
 		pem, _, err := sp.ca(s)

@@ -161,3 +161,25 @@ func TestDiscoveredReplicas(t *testing.T) {
 		}
 	}
 }
+
+// Once keys exist the status page needs one like every path; an admin key
+// opens it from anywhere, while a plain key from a forwarded (so not
+// loopback) client sees the same 404 as any unknown path.
+func TestStatusPageOpensToAdminKeys(t *testing.T) {
+	f := startKeyFixture(t)
+	admin := f.addKey(t, `{"name":"ops","admin":true}`)
+	user := f.addKey(t, `{"name":"alice"}`)
+	fwd := []string{"X-Forwarded-For", "203.0.113.9"}
+	if code, _ := f.get(t, "/.oneport/status.json", append([]string{"Authorization", "Bearer " + admin}, fwd...)...); code != 200 {
+		t.Errorf("admin key through a proxy: %d, want 200", code)
+	}
+	if code, _ := f.get(t, "/.oneport/status.json", append([]string{"Authorization", "Bearer " + user}, fwd...)...); code != 404 {
+		t.Errorf("plain key through a proxy: %d, want 404", code)
+	}
+	if code, _ := f.get(t, "/.oneport/status.json", "Authorization", "Bearer "+user); code != 200 {
+		t.Errorf("plain key from loopback: %d, want 200", code)
+	}
+	if code, _ := f.get(t, "/.oneport/status.json"); code != 401 {
+		t.Errorf("no key from loopback once keys exist: %d, want 401", code)
+	}
+}
