@@ -64,6 +64,7 @@ type Server struct {
 
 	once  sync.Once
 	inner *mux.ListenerTarget // feeds HTTP
+	base  context.Context     // of every HTTP/1 connection
 
 	mu      sync.Mutex
 	conns   map[*h1conn]struct{}
@@ -122,6 +123,11 @@ func isTLS(r *http.Request) bool {
 
 func (s *Server) start() {
 	s.once.Do(func() {
+		// ServerContextKey makes httputil.ReverseProxy abort the response
+		// (http.ErrAbortHandler) when an upstream's body breaks off, as
+		// under net/http's server; without it the response would end
+		// cleanly and a cut stream would look complete.
+		s.base = context.WithValue(context.Background(), http.ServerContextKey, s.HTTP)
 		s.inner = mux.NewListenerTarget("http", nil)
 		go s.HTTP.Serve(s.inner)
 	})
@@ -154,7 +160,7 @@ func (s *Server) HandleConn(c net.Conn) {
 		mc.Close()
 		return
 	}
-	hc.ctx = context.WithValue(context.Background(), http.LocalAddrContextKey, tcp.LocalAddr())
+	hc.ctx = context.WithValue(s.base, http.LocalAddrContextKey, tcp.LocalAddr())
 	hc.serve()
 }
 
@@ -541,6 +547,16 @@ func (c *h1conn) serveOne() (keep bool) {
 			c.br.Discard(n)
 		}
 	}
+	if c.br.Buffered() == 0 {
+		// The read ReadRequest would start with, made here so that hdr
+		// sees what it brought.
+		if _, err := c.br.Peek(1); err != nil {
+			src.inHeader = false
+			c.refuse(err)
+			return false
+		}
+	}
+	hdr, _ := c.br.Peek(c.br.Buffered()) // the header if it came whole, for framedTwice
 	req, err := http.ReadRequest(c.br)
 	src.inHeader = false
 	if err != nil {
@@ -561,6 +577,9 @@ func (c *h1conn) serveOne() (keep bool) {
 	req.RemoteAddr = c.remote
 
 	w := getResponse(c, req)
+	// RFC 9112 6.1: a request framed by both Content-Length and
+	// Transfer-Encoding closes the connection after the response.
+	w.closeAfter = req.TransferEncoding != nil && framedTwice(hdr)
 	expect := req.Header.Get("Expect")
 	if expect != "" && !hasToken(expect, "100-continue") {
 		w.header.Set("Connection", "close")
