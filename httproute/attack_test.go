@@ -145,8 +145,8 @@ func TestAttackSuite(t *testing.T) {
 	}()
 	t.Run("smuggling", func(t *testing.T) { attackSmuggling(t, &fig) })
 	t.Run("slowloris", func(t *testing.T) { attackSlowloris(t, &fig) })
-	t.Run("silent-connections", func(t *testing.T) { attackSilent(t, &fig) })
 	t.Run("idle-keepalive", func(t *testing.T) { attackIdle(t, &fig) })
+	t.Run("silent-connections", func(t *testing.T) { attackSilent(t, &fig) })
 	t.Run("endless-headers", func(t *testing.T) { attackEndlessHeaders(t, &fig) })
 	t.Run("mid-stream-crash", func(t *testing.T) { attackCrash(t, &fig) })
 	t.Run("client-body-abort", func(t *testing.T) { attackBodyAbort(t, &fig) })
@@ -372,7 +372,7 @@ func attackEndlessHeaders(t *testing.T, fig *figures) {
 	stop := make(chan struct{})
 	peak := peakHeap(stop)
 	var wg sync.WaitGroup
-	var bad atomic.Int64
+	var bad, out atomic.Int64
 	began := time.Now()
 	for range n {
 		wg.Add(1)
@@ -381,12 +381,18 @@ func attackEndlessHeaders(t *testing.T, fig *figures) {
 			client := &http.Client{Timeout: 10 * time.Second}
 			resp, err := client.Get("http://" + addr + "/")
 			if err != nil {
+				t.Log(err)
 				bad.Add(1)
 				return
 			}
-			io.Copy(io.Discard, resp.Body)
+			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != 502 {
+			switch resp.StatusCode {
+			case 502:
+			case 503: // the failures took the upstream out, as they should
+				out.Add(1)
+			default:
+				t.Logf("%d %s", resp.StatusCode, body)
 				bad.Add(1)
 			}
 		}()
@@ -397,10 +403,10 @@ func attackEndlessHeaders(t *testing.T, fig *figures) {
 	p := <-peak
 	grow := p - min(before, p)
 	if bad.Load() > 0 {
-		t.Errorf("%d of %d requests did not get a 502", bad.Load(), n)
+		t.Errorf("%d of %d requests got neither 502 nor 503", bad.Load(), n)
 	}
-	fig.add(t, "%d requests: all 502 in %v; the upstream got %s of header out; peak heap +%s",
-		n, took.Round(time.Millisecond), mib(uint64(sent.Load())), mib(grow))
+	fig.add(t, "%d requests: answered in %v (%d 502, then %d 503 once the upstream was taken out); the upstream got %s of header out; peak heap +%s",
+		n, took.Round(time.Millisecond), int64(n)-out.Load(), out.Load(), mib(uint64(sent.Load())), mib(grow))
 }
 
 // An upstream that crashes mid-response: no client may see a complete
@@ -517,8 +523,8 @@ func attackRapidReset(t *testing.T, fig *figures) {
 	if r[1] > 0 {
 		t.Errorf("real requests under rapid reset: %d ok, %d failed", r[0], r[1])
 	}
-	if rate := float64(conns) / took; rate > 100 {
-		t.Errorf("%.0f upstream connects/s under rapid reset", rate)
+	if conns*50 > resets.Load() {
+		t.Errorf("%d reset streams opened %d upstream connections, more than one in 50", resets.Load(), conns)
 	}
 	fig.add(t, "%d attackers, %.0f resets/s: %.1f upstream connects/s (%d in all); real requests %d ok, %d failed, slowest %v",
 		attackers, float64(resets.Load())/took, float64(conns)/took, conns, r[0], r[1], time.Duration(r[2]).Round(time.Millisecond))
