@@ -8,3 +8,9 @@ func SetAliveCheckAfter(d time.Duration) (restore func()) {
 	old := aliveCheckAfter.Swap(int64(d))
 	return func() { aliveCheckAfter.Store(old) }
 }
+
+// ValidHostPort and FramedTwice expose parsers to their fuzz targets.
+var (
+	ValidHostPort = validHostPort
+	FramedTwice   = framedTwice
+)
