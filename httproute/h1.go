@@ -313,7 +313,9 @@ func (t *h1Transport) roundTrip(pc *h1Conn, req *http.Request, body []byte) (*ht
 	}
 	reuse := !resp.Close && !req.Close
 	if resp.Body == http.NoBody {
-		stop()
+		if !stop() {
+			pc.unpoison() // cancelled after the response came: the connection is still good
+		}
 		t.release(pc, reuse)
 		return resp, true, nil
 	}

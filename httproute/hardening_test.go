@@ -491,3 +491,29 @@ func TestHostWithBadPortIs400(t *testing.T) {
 		}
 	}
 }
+
+// A request cancelled as its bodiless response (204, HEAD) arrives leaves
+// its connection in the pool as good as it found it: the requests that
+// reuse it after a burst of resets all succeed.
+func TestCancelledBodilessResponseKeepsConnectionUsable(t *testing.T) {
+	up, _ := countingUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	h := newHandler(t, nil, route("/="+up))
+	addr := startHandler(t, h, nil)
+	client := &http.Client{Timeout: 5 * time.Second}
+	for round := range 5 {
+		rapidReset(t, addr, 1000)
+		waitIdle(t, h)
+		for i := range 50 {
+			resp, err := client.Get("http://" + addr + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNoContent {
+				t.Fatalf("round %d, request %d after the resets: status %d", round, i, resp.StatusCode)
+			}
+		}
+	}
+}
