@@ -517,3 +517,65 @@ func TestCancelledBodilessResponseKeepsConnectionUsable(t *testing.T) {
 		}
 	}
 }
+
+// The same limit holds for h2c upstreams, whose header block may go on in
+// CONTINUATION frames forever (the test's name follows its HTTP/1 twin).
+func TestUpstreamEndlessHeadersIs502OverH2C(t *testing.T) {
+	var sent atomic.Int64
+	up := rawUpstream(t, func(c net.Conn) {
+		preface := make([]byte, len(http2.ClientPreface))
+		if _, err := io.ReadFull(c, preface); err != nil {
+			return
+		}
+		fr := http2.NewFramer(c, c)
+		fr.WriteSettings()
+		var stream uint32
+		for stream == 0 {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					fr.WriteSettingsAck()
+				}
+			case *http2.HeadersFrame:
+				stream = f.StreamID
+			}
+		}
+		done := make(chan struct{})
+		go func() { io.Copy(io.Discard, c); close(done) }() // the client's acks and resets
+		var hbuf bytes.Buffer
+		enc := hpack.NewEncoder(&hbuf)
+		enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: hbuf.Bytes()})
+		for range 16 << 10 { // bounded: 16 MiB
+			hbuf.Reset()
+			enc.WriteField(hpack.HeaderField{Name: "x-filler", Value: strings.Repeat("a", 1000), Sensitive: true})
+			if err := fr.WriteContinuation(stream, false, hbuf.Bytes()); err != nil {
+				return
+			}
+			sent.Add(int64(hbuf.Len()))
+		}
+		<-done
+	})
+	addr := startProxy(t, nil, route("/=h2c://"+up))
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + addr + "/v1/models")
+	if err != nil {
+		t.Fatalf("no answer: %v (upstream sent %d header bytes)", err, sent.Load())
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	// net/http's HTTP/2 client ends the connection with PROTOCOL_ERROR
+	// and says no more.
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("%d %q, want 502", resp.StatusCode, body)
+	}
+	// What the upstream got out includes what the sockets buffer.
+	t.Logf("upstream sent %d header bytes", sent.Load())
+	if n := sent.Load(); n > 4<<20 {
+		t.Errorf("the upstream sent %d header bytes before oneport gave up", n)
+	}
+}
