@@ -122,7 +122,7 @@ func (h *Handler) SetTable(t *Table) {
 // upstreamKey identifies an upstream with the settings its transport and
 // checks are built from.
 func upstreamKey(u *upstream, r *Route) string {
-	return fmt.Sprint(u.raw, r.DialTimeout, r.ResponseHeaderTimeout, r.Health)
+	return fmt.Sprint(u.raw, r.DialTimeout, r.ResponseHeaderTimeout, r.MaxResponseHeaderBytes, r.Health)
 }
 
 // CloseIdleConnections closes idle connections to upstreams and stops
@@ -148,6 +148,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := h.table.Load()
 	if r.Method == http.MethodConnect {
 		http.Error(lw, "oneport: CONNECT is not supported", http.StatusMethodNotAllowed)
+		return
+	}
+	if !validHostPort(r.Host) {
+		http.Error(lw, "oneport: malformed Host header: bad port", http.StatusBadRequest)
 		return
 	}
 	c, fwd := t.match(normalizeHost(r.Host), CleanPath(r.URL.Path))
@@ -233,6 +237,12 @@ func newProxy(c *compiled, o options) *httputil.ReverseProxy {
 				if lw != nil {
 					lw.status = status
 				}
+				// No response: a client that only half-closed must not
+				// take an empty one for the answer.
+				panic(http.ErrAbortHandler)
+			}
+			if status == http.StatusBadRequest {
+				http.Error(w, "oneport: "+reason(err), status)
 				return
 			}
 			up := ""

@@ -1,0 +1,47 @@
+package h1_test
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"testing"
+)
+
+// A request with both Content-Length and Transfer-Encoding is served by
+// its chunked framing, but the connection closes after the response (RFC
+// 9112 6.1): whoever sent it may frame it differently. This is the own
+// engine's: net/http's server drops the Content-Length field and keeps
+// the connection.
+func TestContentLengthWithTransferEncodingCloses(t *testing.T) {
+	addr, _ := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Write(b)
+	}), nil)
+	c := dialServer(t, addr)
+	io.WriteString(c, "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"+
+		"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !resp.Close || string(body) != "abc" {
+		t.Fatalf("status %d, close %v, body %q: want 200, Connection: close and abc", resp.StatusCode, resp.Close, body)
+	}
+	if rest, err := io.ReadAll(br); len(rest) > 0 || err != nil {
+		t.Fatalf("the connection served on: %q %v", rest, err)
+	}
+	// Without Content-Length, chunked requests keep the connection.
+	get, _ := keepAlive(t, addr)
+	c2 := dialServer(t, addr)
+	io.WriteString(c2, "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+	resp, err = http.ReadResponse(bufio.NewReader(c2), nil)
+	if err != nil || resp.Close {
+		t.Fatalf("plain chunked request: %v, close %v", err, resp != nil && resp.Close)
+	}
+	if _, err := get("/b"); err != nil {
+		t.Fatal(err)
+	}
+}
