@@ -145,6 +145,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		*lw = logWriter{}
 		logWriterPool.Put(lw)
 	}()
+	if r.Context().Err() != nil {
+		// Gone before it started (an HTTP/2 stream reset at once): no
+		// work for it, and no response.
+		lw.status = StatusClientClosedRequest
+		panic(http.ErrAbortHandler)
+	}
 	t := h.table.Load()
 	if r.Method == http.MethodConnect {
 		http.Error(lw, "oneport: CONNECT is not supported", http.StatusMethodNotAllowed)
