@@ -2,9 +2,16 @@ package h1_test
 
 import (
 	"bufio"
+	"context"
 	"io"
+	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/oneport/oneport/httproute/internal/h1"
 )
 
 // A request with both Content-Length and Transfer-Encoding is served by
@@ -43,5 +50,58 @@ func TestContentLengthWithTransferEncodingCloses(t *testing.T) {
 	}
 	if _, err := get("/b"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The Transport reads at most its limit of a response header, however
+// much an upstream sends, 1xx responses included, and says so.
+func TestTransportResponseHeaderLimit(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				status := "HTTP/1.1 200 OK\r\n"
+				if req.URL.Path == "/early" {
+					status = "HTTP/1.1 103 Early Hints\r\n"
+				}
+				io.WriteString(c, status)
+				line := "X-Filler: " + strings.Repeat("a", 1014) + "\r\n"
+				for range 4 << 10 { // 4 MiB, bounded so that no limit fails instead of filling memory
+					if _, err := io.WriteString(c, line); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	up := ln.Addr().String()
+	d := &net.Dialer{}
+	dial := func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", up) }
+	const limit = 16 << 10
+	tr := h1.NewTransport(dial, &http.Transport{}, time.Minute, 8, time.Minute, limit, 8)
+	t.Cleanup(tr.CloseIdleConnections)
+	for _, path := range []string{"/", "/early"} {
+		req, _ := http.NewRequest("GET", "http://"+up+path, nil)
+		resp, err := tr.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+			t.Fatalf("%s: got a response with %d header fields", path, len(resp.Header))
+		}
+		if !strings.Contains(err.Error(), "header") || !strings.Contains(err.Error(), strconv.Itoa(limit)) {
+			t.Errorf("%s: error %q does not name the header limit", path, err)
+		}
 	}
 }
