@@ -38,6 +38,12 @@ const maxFastBody = 64 << 10
 // fallback. Like http.Transport, it resends a request once on a fresh
 // connection when a reused one turns out to be closed before any response
 // byte, if the request is idempotent or was not written.
+//
+// Against hostile upstreams and clients it bounds each response header
+// (maxHeader) and the dials under way at once (maxDials), and a request
+// cancelled early costs little: before it has a connection it opens none,
+// a dial it started goes to the pool, and a connection whose answer is
+// small and quick is kept (see rescue).
 type h1Transport struct {
 	dial          func(ctx context.Context) (net.Conn, error)
 	fallback      *http.Transport

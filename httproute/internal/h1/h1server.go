@@ -42,7 +42,9 @@ import (
 // net/http frames them (Content-Length for short bodies, chunked
 // otherwise, Date, content sniffing, 1xx, 100-continue, trailers, Hijack).
 // Unlike net/http's HTTP/1 server, a handler may read the request body
-// after it has started the response (full duplex), as a proxy must.
+// after it has started the response (full duplex), as a proxy must, and a
+// request framed by both Content-Length and Transfer-Encoding closes its
+// connection after the response (RFC 9112 6.1).
 //
 // Create it with NewServer. Fields must not change once serving starts.
 type Server struct {
