@@ -159,38 +159,29 @@ func readBody(req *http.Request) ([]byte, error) {
 func (t *h1Transport) get(ctx context.Context) (*h1Conn, error) {
 	now := time.Now()
 	t.mu.Lock()
-	for {
-		for len(t.idle) > 0 {
-			pc := t.idle[len(t.idle)-1]
-			t.idle = t.idle[:len(t.idle)-1]
-			idle := now.Sub(pc.lastUsed)
-			if idle > t.idleTimeout || (idle > time.Duration(aliveCheckAfter.Load()) && !pc.alive()) {
-				pc.Close()
-				continue
-			}
-			t.mu.Unlock()
-			pc.reused = true
-			return pc, nil
+again:
+	for len(t.idle) > 0 {
+		pc := t.idle[len(t.idle)-1]
+		t.idle = t.idle[:len(t.idle)-1]
+		idle := now.Sub(pc.lastUsed)
+		if idle > t.idleTimeout || (idle > time.Duration(aliveCheckAfter.Load()) && !pc.alive()) {
+			pc.Close()
+			continue
 		}
-		if err := ctx.Err(); err != nil {
-			t.mu.Unlock()
-			return nil, err // a request cancelled before it started opens nothing
-		}
-		if t.dialing < max(t.maxDials, 1) {
-			break
-		}
-		if t.freed == nil {
-			t.freed = make(chan struct{})
-		}
-		freed := t.freed
 		t.mu.Unlock()
-		select {
-		case <-freed:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		pc.reused = true
+		return pc, nil
+	}
+	if err := ctx.Err(); err != nil {
+		t.mu.Unlock()
+		return nil, err // a request cancelled before it started opens nothing
+	}
+	if t.dialing >= max(t.maxDials, 1) {
+		if err := t.waitFreed(ctx); err != nil {
+			return nil, err
 		}
 		now = time.Now()
-		t.mu.Lock()
+		goto again
 	}
 	t.dialing++
 	t.mu.Unlock()

@@ -190,3 +190,21 @@ func (t *h1Transport) dialFor(ctx context.Context) (*h1Conn, error) {
 	}
 	return nil, ctx.Err()
 }
+
+// waitFreed waits, with t.mu held, until a connection or a dial slot
+// frees, and returns with t.mu held; or until ctx is done, and returns
+// its error without the lock.
+func (t *h1Transport) waitFreed(ctx context.Context) error {
+	if t.freed == nil {
+		t.freed = make(chan struct{})
+	}
+	freed := t.freed
+	t.mu.Unlock()
+	select {
+	case <-freed:
+		t.mu.Lock()
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
