@@ -130,7 +130,7 @@ func (h *Handler) SetTable(t *Table) {
 // upstreamKey identifies an upstream with the settings its transport and
 // checks are built from.
 func upstreamKey(u *upstream, r *Route) string {
-	return fmt.Sprint(u.raw, r.DialTimeout, r.ResponseHeaderTimeout, r.Health)
+	return fmt.Sprint(u.raw, r.DialTimeout, r.ResponseHeaderTimeout, r.MaxResponseHeaderBytes, r.Health)
 }
 
 // CloseIdleConnections closes idle connections to upstreams and stops
@@ -153,9 +153,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		*lw = logWriter{}
 		logWriterPool.Put(lw)
 	}()
+	if r.Context().Err() != nil {
+		// Gone before it started (an HTTP/2 stream reset at once): no
+		// work for it, and no response.
+		lw.status = StatusClientClosedRequest
+		panic(http.ErrAbortHandler)
+	}
 	t := h.table.Load()
 	if r.Method == http.MethodConnect {
 		http.Error(lw, "oneport: CONNECT is not supported", http.StatusMethodNotAllowed)
+		return
+	}
+	if !validHostPort(r.Host) {
+		http.Error(lw, "oneport: malformed Host header: bad port", http.StatusBadRequest)
 		return
 	}
 	c, fwd := t.match(normalizeHost(r.Host), CleanPath(r.URL.Path))
@@ -244,6 +254,12 @@ func newProxy(c *compiled, o options) *httputil.ReverseProxy {
 				if lw != nil {
 					lw.status = status
 				}
+				// No response: a client that only half-closed must not
+				// take an empty one for the answer.
+				panic(http.ErrAbortHandler)
+			}
+			if status == http.StatusBadRequest {
+				http.Error(w, "oneport: "+reason(err), status)
 				return
 			}
 			up := ""

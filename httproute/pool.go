@@ -195,8 +195,10 @@ func (p *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if p.c.Route.UpstreamHost {
 			out.Host = ""
 		}
+		var cb *clientBody
 		if hasBody {
-			out.Body = io.NopCloser(body) // the transport closes it; the real body stays for a retry
+			cb = &clientBody{r: body} // the transport closes it; the real body stays for a retry
+			out.Body = cb
 		}
 		if lw != nil {
 			lw.upstream = u.raw
@@ -210,6 +212,9 @@ func (p *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		u.st.active.Add(-1)
 		if req.Context().Err() != nil {
 			return nil, err
+		}
+		if cerr := cb.failure(); cerr != nil {
+			return nil, cerr // the client's fault, not the upstream's
 		}
 		u.st.failed(p.c.Route.Passive, p.log)
 		refused := isDialError(err)

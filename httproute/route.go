@@ -73,6 +73,10 @@ type Route struct {
 	// headers; zero means DefaultResponseHeaderTimeout, long enough for a
 	// model that loads on its first request.
 	ResponseHeaderTimeout time.Duration
+	// MaxResponseHeaderBytes bounds the size of an upstream's response
+	// header, 1xx responses included; zero means
+	// DefaultMaxResponseHeaderBytes. Past it the client gets a 502.
+	MaxResponseHeaderBytes int
 	// Name labels the route in logs; empty means its spec.
 	Name string
 
@@ -158,6 +162,13 @@ const (
 	DefaultDialTimeout           = 5 * time.Second
 	DefaultResponseHeaderTimeout = 10 * time.Minute
 )
+
+// DefaultMaxResponseHeaderBytes is Route.MaxResponseHeaderBytes' zero
+// value. An upstream that sends header fields forever would otherwise
+// grow oneport's memory until the client gives up; real model servers
+// send well under 4 KiB, and request headers are bounded alike
+// (http.DefaultMaxHeaderBytes).
+const DefaultMaxResponseHeaderBytes = 64 << 10
 
 // Spec returns the route in --route syntax.
 func (r *Route) Spec() string {

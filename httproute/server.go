@@ -139,6 +139,7 @@ func (s *Server) start() {
 		s.own.IdleTimeout = s.IdleTimeout
 		s.own.MaxHeaderBytes = s.MaxHeaderBytes
 		s.own.Fallback = s.inner
+		s.own.HTTPServer = s.HTTP // so that ReverseProxy aborts a cut response, as under s.HTTP
 	})
 }
 

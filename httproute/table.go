@@ -114,3 +114,36 @@ func CleanPath(p string) string {
 	}
 	return c
 }
+
+// validHostPort reports whether a Host value's port, if it has one, is a
+// port number (RFC 3986 3.2.3): "name:abc" and "name:99999" are not, nor
+// is a bare IPv6 address. An empty port is allowed.
+func validHostPort(host string) bool {
+	i := strings.LastIndexByte(host, ':')
+	if i < 0 {
+		return true
+	}
+	if host[0] == '[' {
+		j := strings.LastIndexByte(host, ']')
+		switch {
+		case j == len(host)-1:
+			return true
+		case j < 0 || j+1 != i:
+			return false
+		}
+	} else if strings.IndexByte(host, ':') != i {
+		return false
+	}
+	port := host[i+1:]
+	if len(port) > 5 {
+		return false
+	}
+	n := 0
+	for k := 0; k < len(port); k++ {
+		if port[k] < '0' || port[k] > '9' {
+			return false
+		}
+		n = n*10 + int(port[k]-'0')
+	}
+	return n <= 65535
+}

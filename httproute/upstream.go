@@ -78,6 +78,10 @@ func (u *upstream) transport(r *Route) (http.RoundTripper, func()) {
 	if headerTimeout <= 0 {
 		headerTimeout = DefaultResponseHeaderTimeout
 	}
+	maxHeader := r.MaxResponseHeaderBytes
+	if maxHeader <= 0 {
+		maxHeader = DefaultMaxResponseHeaderBytes
+	}
 	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	network, addr := "tcp", u.target.Host
 	if u.target.Port() == "" {
@@ -90,14 +94,15 @@ func (u *upstream) transport(r *Route) (http.RoundTripper, func()) {
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return d.DialContext(ctx, network, addr)
 		},
-		MaxIdleConns:          0,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: headerTimeout,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-		ForceAttemptHTTP2:     u.target.Scheme == "https",
-		TLSClientConfig:       &tls.Config{},
+		MaxIdleConns:           0,
+		MaxIdleConnsPerHost:    256,
+		IdleConnTimeout:        90 * time.Second,
+		ResponseHeaderTimeout:  headerTimeout,
+		MaxResponseHeaderBytes: int64(maxHeader), // HTTP/2 too: it sets the header list size
+		ExpectContinueTimeout:  time.Second,
+		DisableCompression:     true,
+		ForceAttemptHTTP2:      u.target.Scheme == "https",
+		TLSClientConfig:        &tls.Config{},
 	}
 	if u.target.Scheme == "https" {
 		t.DialContext = d.DialContext
@@ -112,15 +117,26 @@ func (u *upstream) transport(r *Route) (http.RoundTripper, func()) {
 		return t, t.CloseIdleConnections
 	}
 	dial := func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, network, addr) }
-	ft := h1.NewTransport(dial, t, headerTimeout, 256, 90*time.Second)
+	ft := h1.NewTransport(dial, t, headerTimeout, 256, 90*time.Second, maxHeader, maxDialsPerUpstream)
 	return ft, ft.CloseIdleConnections
 }
 
+// maxDialsPerUpstream bounds the connections being opened to one upstream
+// at once. Requests beyond it wait for one of them or for an idle
+// connection, whichever comes first: a flood of requests that are
+// cancelled as soon as they are sent (HTTP/2 rapid reset) then costs the
+// upstream a few connections, not one each.
+const maxDialsPerUpstream = 8
+
 // errorStatus maps a proxy error to the status the client gets: 504 for
-// timeouts, 499 when the client went away, 502 otherwise.
+// timeouts, 499 when the client went away, 400 for a request body that
+// does not parse, 502 otherwise.
 func errorStatus(r *http.Request, err error) int {
 	if errors.Is(r.Context().Err(), context.Canceled) {
 		return StatusClientClosedRequest
+	}
+	if be, ok := errors.AsType[*clientBodyError](err); ok {
+		return be.status()
 	}
 	if _, ok := errors.AsType[*errNoUpstream](err); ok {
 		return http.StatusServiceUnavailable

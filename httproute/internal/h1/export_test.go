@@ -42,3 +42,6 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 		}
 	}
 }
+
+// FramedTwice exposes the CL+TE header scan to its fuzz target.
+var FramedTwice = framedTwice

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,24 +38,36 @@ const maxFastBody = 64 << 10
 // fallback. Like http.Transport, it resends a request once on a fresh
 // connection when a reused one turns out to be closed before any response
 // byte, if the request is idempotent or was not written.
+//
+// Against hostile upstreams and clients it bounds each response header
+// (maxHeader) and the dials under way at once (maxDials), and a request
+// cancelled early costs little: before it has a connection it opens none,
+// a dial it started goes to the pool, and a connection whose answer is
+// small and quick is kept (see rescue).
 type h1Transport struct {
 	dial          func(ctx context.Context) (net.Conn, error)
 	fallback      *http.Transport
 	headerTimeout time.Duration
 	maxIdle       int
 	idleTimeout   time.Duration
+	maxHeader     int // response header limit in bytes; see NewTransport
+	maxDials      int // dials under way at once; see NewTransport
 
-	mu     sync.Mutex
-	idle   []*h1Conn // most recently used last
-	closed bool
+	mu      sync.Mutex
+	idle    []*h1Conn // most recently used last
+	closed  bool
+	dialing int           // dials under way
+	freed   chan struct{} // closed when a connection or a dial slot frees; nil if nobody waits
 }
 
 type h1Conn struct {
 	net.Conn
+	lim      headerLimit // what br reads
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	reused   bool
 	lastUsed time.Time
+	poisoned atomic.Bool // a cancel set the deadline in the past
 }
 
 func (t *h1Transport) fits(req *http.Request) bool {
@@ -97,6 +110,12 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// body is unread and the caller may send it elsewhere, as with
 		// http.Transport.
 		pc, err := t.get(req.Context())
+		if err == nil && req.Context().Err() != nil {
+			// Cancelled (an HTTP/2 stream reset) before anything was
+			// written: the connection stays good for the next request.
+			t.put(pc)
+			err = req.Context().Err()
+		}
 		if err != nil {
 			if req.Body != nil {
 				req.Body.Close() // RoundTripper's contract; the pool's wrapper keeps the body
@@ -112,6 +131,9 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, written, err := t.roundTrip(pc, req, body)
 		if err == nil {
 			return resp, nil
+		}
+		if err == errConnKept {
+			return nil, req.Context().Err()
 		}
 		pc.Close()
 		if attempt == 0 && pc.reused && errors.Is(err, errNoResponse) && (!written || idempotent(req.Method)) {
@@ -137,6 +159,7 @@ func readBody(req *http.Request) ([]byte, error) {
 func (t *h1Transport) get(ctx context.Context) (*h1Conn, error) {
 	now := time.Now()
 	t.mu.Lock()
+again:
 	for len(t.idle) > 0 {
 		pc := t.idle[len(t.idle)-1]
 		t.idle = t.idle[:len(t.idle)-1]
@@ -149,12 +172,28 @@ func (t *h1Transport) get(ctx context.Context) (*h1Conn, error) {
 		pc.reused = true
 		return pc, nil
 	}
-	t.mu.Unlock()
-	c, err := t.dial(ctx)
-	if err != nil {
-		return nil, err
+	if err := ctx.Err(); err != nil {
+		t.mu.Unlock()
+		return nil, err // a request cancelled before it started opens nothing
 	}
-	return &h1Conn{Conn: c, br: bufio.NewReaderSize(c, 4<<10), bw: bufio.NewWriterSize(c, 4<<10)}, nil
+	if t.dialing >= max(t.maxDials, 1) {
+		if err := t.waitFreed(ctx); err != nil {
+			return nil, err
+		}
+		now = time.Now()
+		goto again
+	}
+	t.dialing++
+	t.mu.Unlock()
+	return t.dialFor(ctx)
+}
+
+// wakeLocked wakes the requests waiting for a connection or a dial slot.
+func (t *h1Transport) wakeLocked() {
+	if t.freed != nil {
+		close(t.freed)
+		t.freed = nil
+	}
 }
 
 // aliveCheckAfter is how long a connection must have been idle before get
@@ -200,6 +239,7 @@ func (t *h1Transport) put(pc *h1Conn) {
 		return
 	}
 	t.idle = append(t.idle, pc)
+	t.wakeLocked()
 	t.mu.Unlock()
 }
 
@@ -222,7 +262,8 @@ var past = time.Unix(1, 0)
 func (t *h1Transport) roundTrip(pc *h1Conn, req *http.Request, body []byte) (*http.Response, bool, error) {
 	// A client that goes away cancels the request at once: a deadline in
 	// the past wakes any read or write on pc.
-	stop := context.AfterFunc(req.Context(), func() { pc.SetDeadline(past) })
+	pc.poisoned.Store(false)
+	stop := context.AfterFunc(req.Context(), func() { pc.SetDeadline(past); pc.poisoned.Store(true) })
 	if err := writeRequest(pc.bw, req, body); err != nil {
 		stop()
 		return nil, true, t.ctxErr(req, err)
@@ -234,10 +275,14 @@ func (t *h1Transport) roundTrip(pc *h1Conn, req *http.Request, body []byte) (*ht
 	if t.headerTimeout > 0 {
 		pc.SetReadDeadline(time.Now().Add(t.headerTimeout))
 	}
+	pc.lim.start(t.maxHeader)
 	if _, err := pc.br.Peek(1); err != nil {
-		stop()
+		fired := !stop()
 		if req.Context().Err() == nil && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
 			return nil, true, fmt.Errorf("%w (%w)", errNoResponse, err)
+		}
+		if fired && errors.Is(err, os.ErrDeadlineExceeded) && t.rescue(pc, req) {
+			return nil, true, errConnKept
 		}
 		return nil, true, t.ctxErr(req, err)
 	}
@@ -246,6 +291,9 @@ func (t *h1Transport) roundTrip(pc *h1Conn, req *http.Request, body []byte) (*ht
 		r, err := http.ReadResponse(pc.br, req)
 		if err != nil {
 			stop()
+			if pc.lim.hit {
+				return nil, true, &responseHeaderTooLargeError{limit: t.maxHeader}
+			}
 			return nil, true, t.ctxErr(req, err)
 		}
 		if r.StatusCode >= 100 && r.StatusCode < 200 {
@@ -258,12 +306,15 @@ func (t *h1Transport) roundTrip(pc *h1Conn, req *http.Request, body []byte) (*ht
 		resp = r
 		break
 	}
+	pc.lim.stop()
 	if t.headerTimeout > 0 {
 		pc.SetReadDeadline(time.Time{})
 	}
 	reuse := !resp.Close && !req.Close
 	if resp.Body == http.NoBody {
-		stop()
+		if !stop() {
+			pc.unpoison() // cancelled after the response came: the connection is still good
+		}
 		t.release(pc, reuse)
 		return resp, true, nil
 	}
@@ -310,6 +361,9 @@ func (b *h1Body) Read(p []byte) (int, error) {
 
 func (b *h1Body) Close() error {
 	err := b.rc.Close()
+	if err == nil {
+		b.eof = true // Close read the rest of a framed body: the connection is clean
+	}
 	b.finish()
 	return err
 }
@@ -317,7 +371,10 @@ func (b *h1Body) Close() error {
 func (b *h1Body) finish() {
 	b.once.Do(func() {
 		cancelled := !b.stop() // false: the context fired first and poisoned the deadline
-		if b.eof && !cancelled {
+		if b.eof {
+			if cancelled {
+				b.pc.unpoison() // read to its end: the connection is still good
+			}
 			b.t.release(b.pc, b.reuse)
 			return
 		}

@@ -76,7 +76,7 @@ func closingUpstream(t *testing.T, idle time.Duration) (string, *atomic.Int64, *
 func transportClient(t *testing.T, up string) *http.Client {
 	d := &net.Dialer{}
 	dial := func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", up) }
-	tr := h1.NewTransport(dial, &http.Transport{}, time.Minute, 256, 90*time.Second)
+	tr := h1.NewTransport(dial, &http.Transport{}, time.Minute, 256, 90*time.Second, 64<<10, 8)
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr}
 }

@@ -42,7 +42,9 @@ import (
 // net/http frames them (Content-Length for short bodies, chunked
 // otherwise, Date, content sniffing, 1xx, 100-continue, trailers, Hijack).
 // Unlike net/http's HTTP/1 server, a handler may read the request body
-// after it has started the response (full duplex), as a proxy must.
+// after it has started the response (full duplex), as a proxy must, and a
+// request framed by both Content-Length and Transfer-Encoding closes its
+// connection after the response (RFC 9112 6.1).
 //
 // Create it with NewServer. Fields must not change once serving starts.
 type Server struct {
@@ -61,8 +63,18 @@ type Server struct {
 	// HTTP that came out of TLS, anything not on a TCP socket. It must be
 	// set.
 	Fallback mux.Target
+	// HTTPServer is what requests' contexts carry under
+	// http.ServerContextKey, where net/http's server puts itself; nil
+	// means an empty http.Server. httputil.ReverseProxy aborts a response
+	// whose upstream body breaks off (http.ErrAbortHandler) only when the
+	// key is there, as under net/http's server; without it the response
+	// would end cleanly and a cut stream would look complete.
+	HTTPServer *http.Server
 
 	log *slog.Logger
+
+	baseOnce sync.Once
+	base     context.Context // of every connection
 
 	mu      sync.Mutex
 	conns   map[*h1conn]struct{}
@@ -106,8 +118,20 @@ func (s *Server) HandleConn(c net.Conn) {
 		mc.Close()
 		return
 	}
-	hc.ctx = context.WithValue(context.Background(), http.LocalAddrContextKey, tcp.LocalAddr())
+	hc.ctx = context.WithValue(s.baseContext(), http.LocalAddrContextKey, tcp.LocalAddr())
 	hc.serve()
+}
+
+// baseContext returns the context every connection's requests derive from.
+func (s *Server) baseContext() context.Context {
+	s.baseOnce.Do(func() {
+		hs := s.HTTPServer
+		if hs == nil {
+			hs = &http.Server{Handler: s.Handler}
+		}
+		s.base = context.WithValue(context.Background(), http.ServerContextKey, hs)
+	})
+	return s.base
 }
 
 // Serve serves the connections ln accepts, as HandleConn does, until ln
@@ -487,6 +511,16 @@ func (c *h1conn) serveOne() (keep bool) {
 			c.br.Discard(n)
 		}
 	}
+	if c.br.Buffered() == 0 {
+		// The read ReadRequest would start with, made here so that hdr
+		// sees what it brought.
+		if _, err := c.br.Peek(1); err != nil {
+			src.inHeader = false
+			c.refuse(err)
+			return false
+		}
+	}
+	hdr, _ := c.br.Peek(c.br.Buffered()) // the header if it came whole, for framedTwice
 	req, err := http.ReadRequest(c.br)
 	src.inHeader = false
 	if err != nil {
@@ -507,6 +541,9 @@ func (c *h1conn) serveOne() (keep bool) {
 	req.RemoteAddr = c.remote
 
 	w := getResponse(c, req)
+	// RFC 9112 6.1: a request framed by both Content-Length and
+	// Transfer-Encoding closes the connection after the response.
+	w.closeAfter = req.TransferEncoding != nil && framedTwice(hdr)
 	expect := req.Header.Get("Expect")
 	if expect != "" && !hasToken(expect, "100-continue") {
 		w.header.Set("Connection", "close")

@@ -15,14 +15,22 @@ type Transport = h1Transport
 // requests its fast path does not take to fallback. headerTimeout bounds
 // the wait for a response's header (zero: no limit); at most maxIdle
 // connections wait for reuse, each for at most idleTimeout.
+//
+// maxHeader bounds a response header in bytes, 1xx responses included
+// (past it RoundTrip fails with an error that names the limit); maxDials
+// bounds the connections being opened at once (zero or less means one):
+// requests beyond it wait for one of those or for an idle connection,
+// whichever comes first.
 func NewTransport(dial func(ctx context.Context) (net.Conn, error), fallback *http.Transport,
-	headerTimeout time.Duration, maxIdle int, idleTimeout time.Duration) *Transport {
+	headerTimeout time.Duration, maxIdle int, idleTimeout time.Duration, maxHeader, maxDials int) *Transport {
 	return &h1Transport{
 		dial:          dial,
 		fallback:      fallback,
 		headerTimeout: headerTimeout,
 		maxIdle:       maxIdle,
 		idleTimeout:   idleTimeout,
+		maxHeader:     maxHeader,
+		maxDials:      maxDials,
 	}
 }
 
