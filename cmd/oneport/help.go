@@ -30,6 +30,8 @@ Usage:
   oneport upstream add ROUTE ADDRESS [--weight N] [--tag T]... | rm ROUTE ADDRESS [--persist]
                                   add an upstream to a route's pool, or remove it
   (status, route and upstream take --admin-socket PATH)
+  oneport connect [flags] URL     SSH from anywhere: join stdin/stdout to SSH through the
+                                  tunnel at URL, as an OpenSSH ProxyCommand (--help for more)
 
 `
 

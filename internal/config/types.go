@@ -34,6 +34,8 @@ type Config struct {
 	TLS              TLS
 	Routes           []Route
 	Protocols        []Protocol
+	TunnelPath       string
+	TunnelTargets    []string
 
 	// RouteSpecs come from --route flags and replace the file's routes.
 	RouteSpecs []string

@@ -36,6 +36,7 @@ func (s *server) reload() {
 	}
 	s.handler.SetTable(res.Table)
 	s.reloadTLS(s.cfg, cfg)
+	s.reloadTunnel(cfg)
 	if cfg.SSH != s.cfg.SSH {
 		s.ssh.Store(newSSHTarget(cfg, s.log))
 	}
