@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 
 	"github.com/oneport/oneport/internal/relay"
@@ -88,12 +89,16 @@ func ParseForward(spec string) (listen, target string, err error) {
 	default:
 		return "", "", bad
 	}
-	for _, p := range parts {
-		if p == "" {
-			return "", "", bad
-		}
+	host := strings.Trim(parts[1], "[]")
+	if !port(parts[0]) || !port(parts[2]) || host == "" || strings.ContainsAny(host+addr, "[]") {
+		return "", "", bad
 	}
-	return net.JoinHostPort(addr, parts[0]), net.JoinHostPort(strings.Trim(parts[1], "[]"), parts[2]), nil
+	return net.JoinHostPort(addr, parts[0]), net.JoinHostPort(host, parts[2]), nil
+}
+
+func port(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 0 && n <= 65535 && s[0] != '+' && s[0] != '-'
 }
 
 // splitColons splits s at colons outside brackets.

@@ -159,8 +159,8 @@ func connect(ctx context.Context, conn net.Conn, pu *url.URL, addr string) (net.
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		hint := ""
-		if resp.StatusCode == http.StatusProxyAuthRequired {
-			hint = " (put user:password in the proxy URL)"
+		if resp.StatusCode == http.StatusProxyAuthRequired || resp.StatusCode == http.StatusUnauthorized {
+			hint = " (put user:password in the proxy URL, or check them)"
 		}
 		return nil, hopErr("proxy", "proxy %s refused CONNECT %s: %s%s", pu.Host, addr, resp.Status, hint)
 	}
