@@ -61,6 +61,9 @@ type Status struct {
 	Routes      []Route                    `json:"routes"`
 	Upstreams   []httproute.UpstreamStatus `json:"upstreams"`
 	Connections map[string]int64           `json:"connections"`
+	// Tunnel describes the SSH-over-WebSocket tunnel: path, open
+	// sessions, targets; empty when it is off.
+	Tunnel string `json:"tunnel,omitempty"`
 }
 
 // Error is the body of an error answer.

@@ -6,9 +6,11 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -56,6 +58,16 @@ func (s *server) serveTunnel(w http.ResponseWriter, r *http.Request) bool {
 
 // reloadTunnel applies cfg's tunnel settings to new sessions.
 func (s *server) reloadTunnel(cfg *config.Config) { s.tunnel.SetConfig(tunnelConfig(cfg)) }
+
+// tunnelStatus is the tunnel's line in `oneport status`.
+func (s *server) tunnelStatus() string {
+	cfg := s.config()
+	if cfg.TunnelPath == "off" {
+		return ""
+	}
+	targets := append([]string{tunnel.SSH}, cfg.TunnelTargets...)
+	return fmt.Sprintf("%s, %d open, targets %s", s.tunnel.Path(), s.tunnel.Stats().Open, strings.Join(targets, ", "))
+}
 
 var (
 	descTunnels     = prometheus.NewDesc("oneport_tunnel_sessions_total", "WebSocket tunnel sessions opened, by target (ssh or host:port).", []string{"target"}, nil)
