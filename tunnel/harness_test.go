@@ -43,6 +43,16 @@ type box struct {
 	StateDir string
 	Log      *syncbuf.Buffer
 	stop     func()
+	reload   chan struct{}
+}
+
+// Reload reads the command line and config file again, as SIGHUP does,
+// and returns once it is applied: the daemon's loop takes the second
+// send only after the first reload is done (the second reapplies the
+// same configuration).
+func (b *box) Reload() {
+	b.reload <- struct{}{}
+	b.reload <- struct{}{}
 }
 
 // startBox serves oneport with args on addr ("127.0.0.1:0" for any port)
@@ -50,14 +60,19 @@ type box struct {
 func startBox(t testing.TB, addr, stateDir string, args ...string) *box {
 	t.Helper()
 	args = append([]string{"--admin-socket", "off", "--state-dir", stateDir}, args...)
-	cfg, err := config.ParseFlags(args)
+	load := func() (*config.Config, *config.Resolved, error) {
+		cfg, err := config.ParseFlags(args)
+		if err != nil {
+			return nil, nil, err
+		}
+		res, err := cfg.Validate()
+		return cfg, res, err
+	}
+	cfg, res, err := load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := cfg.Validate()
-	if err != nil {
-		t.Fatal(err)
-	}
+	reload := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	ln, err := mux.Listen(ctx, "tcp", addr)
 	if err != nil {
@@ -68,9 +83,9 @@ func startBox(t testing.TB, addr, stateDir string, args ...string) *box {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	done := make(chan error, 1)
 	go func() {
-		done <- daemon.Serve(ctx, cfg, res, log, daemon.Options{Listener: ln, Notify: func(string) {}})
+		done <- daemon.Serve(ctx, cfg, res, log, daemon.Options{Listener: ln, Notify: func(string) {}, Load: load, Reload: reload})
 	}()
-	b := &box{Addr: ln.Addr().String(), StateDir: stateDir, Log: logs}
+	b := &box{Addr: ln.Addr().String(), StateDir: stateDir, Log: logs, reload: reload}
 	var once sync.Once
 	b.stop = func() {
 		once.Do(func() {

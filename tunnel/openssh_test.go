@@ -120,6 +120,7 @@ func TestOpenSSHThroughTunnel(t *testing.T) {
 			sdir := t.TempDir()
 			batch := filepath.Join(t.TempDir(), "batch")
 			writeFile(t, batch, fmt.Appendf(nil, "put %s %s/up.bin\nget %s/up.bin %s/down.bin\nls %s\n", small, sdir, sdir, sdir, sdir))
+			start = time.Now()
 			if out := r.run(t, "sftp", "-b", batch, r.dest()); !strings.Contains(out, "up.bin") {
 				t.Fatalf("sftp ls did not list the upload:\n%s", out)
 			}
@@ -127,7 +128,10 @@ func TestOpenSSHThroughTunnel(t *testing.T) {
 				t.Fatal("sftp put/get changed the file")
 			}
 
+			t.Logf("sftp: %v", time.Since(start))
+			start = time.Now()
 			testLocalForward(t, r, web)
+			t.Logf("ssh -L: %v", time.Since(start))
 		})
 	}
 }
@@ -151,7 +155,9 @@ func testLocalForward(t *testing.T, r *sshRig, web string) {
 	if !out.WaitFor("ready", 20*time.Second, exited) {
 		t.Fatalf("ssh -L did not start:\n%s", out.String())
 	}
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+	// No keep-alive: ssh waits for forwarded connections to close.
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := hc.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
 	if err != nil {
 		t.Fatalf("through ssh -L: %v", err)
 	}

@@ -101,12 +101,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("tunnel target %s unreachable: %v", target, err), http.StatusBadGateway)
 		return
 	}
+	// Counted before the client can know the tunnel is open.
+	s.stats.open.Add(1)
 	ws, err := websocket.Accept(&upgradeWriter{ResponseWriter: w}, r, nil)
 	if err != nil {
 		// Accept has answered the client.
+		s.stats.open.Add(-1)
 		up.Close()
 		return
 	}
+	s.stats.count(target)
 	s.relay(ws, up, target, r.RemoteAddr)
 }
 
@@ -126,13 +130,11 @@ func hasToken(h http.Header, key, token string) bool {
 }
 
 // relay copies between the WebSocket and up until both directions end,
-// then logs the session.
+// then logs the session and counts it closed.
 func (s *Server) relay(ws *websocket.Conn, up net.Conn, target, client string) {
 	// The session outlives the request: its context ends at Close.
 	nc := &counted{Conn: websocket.NetConn(context.Background(), ws, websocket.MessageBinary)}
 	start := time.Now()
-	s.stats.open.Add(1)
-	s.stats.count(target)
 	relay.Pair(s.Spawn, nc, up, func() {
 		s.stats.open.Add(-1)
 		rx, tx := nc.rx.Load(), nc.tx.Load()

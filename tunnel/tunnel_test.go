@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -225,4 +226,25 @@ func grep(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "")
+}
+
+func TestTunnelSettingsReload(t *testing.T) {
+	echo := echoServer(t)
+	conf := filepath.Join(t.TempDir(), "oneport.toml")
+	writeFile(t, conf, []byte("tunnel_path = \"/a\"\n"))
+	b := startBox(t, "127.0.0.1:0", t.TempDir(), "--config", conf, "--ssh", echo)
+	roundTrip(t, client(t, "http://"+b.Addr+"/a"), "before reload")
+	c := client(t, "http://"+b.Addr+"/a")
+	c.Target = echo
+	_, err := c.Dial(context.Background())
+	wantHop(t, err, "target", "403")
+
+	writeFile(t, conf, fmt.Appendf(nil, "tunnel_path = \"/b\"\ntunnel_targets = [%q]\n", echo))
+	b.Reload()
+	_, err = client(t, "http://"+b.Addr+"/a").Dial(context.Background())
+	wantHop(t, err, "oneport", "no tunnel")
+	roundTrip(t, client(t, "http://"+b.Addr+"/b"), "after reload")
+	c = client(t, "http://"+b.Addr+"/b")
+	c.Target = echo
+	roundTrip(t, c, "allowed after reload")
 }
