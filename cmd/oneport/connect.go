@@ -53,8 +53,12 @@ func runConnect(args []string, stdout, stderr io.Writer) int {
 	fl.StringVar(&c.Host, "host", "", "")
 	ping := fl.Duration("ping", tunnel.DefaultPing, "")
 	rest, err := parseInterleaved(fl, args)
+	if err == flag.ErrHelp {
+		fmt.Fprint(stdout, connectUsage)
+		return 0
+	}
 	if err != nil || len(rest) != 1 {
-		if err != nil && err != flag.ErrHelp {
+		if err != nil {
 			fmt.Fprintln(stderr, "oneport connect:", err)
 		}
 		fmt.Fprint(stderr, connectUsage)
