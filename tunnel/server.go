@@ -83,6 +83,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		target = SSH
 	}
 	if target != SSH && (cfg == nil || !slices.Contains(cfg.Targets, target)) {
+		s.logger().Info("tunnel refused: target not in tunnel_targets", "target", target, "client", r.RemoteAddr)
 		http.Error(w, fmt.Sprintf("tunnel target %q is not in tunnel_targets", target), http.StatusForbidden)
 		return
 	}
@@ -98,6 +99,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	up, err := s.Dial(r.Context(), target)
 	if err != nil {
+		s.logger().Warn("tunnel target unreachable", "target", target, "client", r.RemoteAddr, "err", err)
 		http.Error(w, fmt.Sprintf("tunnel target %s unreachable: %v", target, err), http.StatusBadGateway)
 		return
 	}

@@ -107,6 +107,9 @@ func TestTunnelRefusals(t *testing.T) {
 		c := client(t, "http://"+b.Addr)
 		_, err := c.Dial(context.Background())
 		wantHop(t, err, "target", "502", "connection refused")
+		if !b.Log.WaitFor("tunnel target unreachable", 5*time.Second, nil) {
+			t.Error("an unreachable SSH target was not logged")
+		}
 	})
 	t.Run("no tunnel at path", func(t *testing.T) {
 		c := client(t, "http://"+b.Addr+"/elsewhere")
