@@ -211,6 +211,9 @@ func (c *Client) dialError(err error, resp *http.Response) error {
 	case http.StatusBadGateway:
 		return hopErr("target", "%s could not reach the target (%s)", serverAddr(c.URL), status)
 	}
+	if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != "" {
+		return hopErr("oneport", "%s redirects the tunnel to %s (%s); connect to that URL", serverAddr(c.URL), loc, resp.Status)
+	}
 	if resp.StatusCode < 400 || resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusUpgradeRequired {
 		path := c.URL.Path
 		if path == "" || path == "/" {

@@ -251,3 +251,13 @@ func TestTunnelSettingsReload(t *testing.T) {
 	c.Target = echo
 	roundTrip(t, c, "allowed after reload")
 }
+
+func TestTunnelRedirectedToHTTPS(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "oneport.toml")
+	writeFile(t, conf, []byte("[tls]\nredirect_http = [\"localhost\"]\n"))
+	b := startBox(t, "127.0.0.1:0", t.TempDir(), "--config", conf, "--ssh", echoServer(t))
+	_, port, _ := strings.Cut(b.Addr, ":")
+	_, err := client(t, "http://localhost:"+port).Dial(context.Background())
+	wantHop(t, err, "oneport", "redirects the tunnel to https://localhost")
+	roundTrip(t, client(t, "https://localhost:"+port), "over https")
+}
