@@ -116,7 +116,7 @@ func (f *Forwarder) dial(ctx context.Context, client net.Conn) (net.Conn, error)
 	}
 	d := net.Dialer{KeepAlive: ka}
 	transparent := false
-	if f.Transparent {
+	if f.Transparent && client != nil {
 		from, _ := client.RemoteAddr().(*net.TCPAddr)
 		to, _ := client.LocalAddr().(*net.TCPAddr)
 		if from != nil && to != nil && !from.IP.IsLoopback() {
@@ -132,6 +132,14 @@ func (f *Forwarder) dial(ctx context.Context, client net.Conn) (net.Conn, error)
 		}
 	}
 	return d.DialContext(ctx, "tcp", addr)
+}
+
+// DialUpstream connects to Addr as HandleConn does (timeout, keepalive,
+// Mark), for a caller that relays bytes itself, such as a WebSocket
+// tunnel that must answer its client before relaying. With Transparent
+// set it dials as oneport, since there is no client address to take.
+func (f *Forwarder) DialUpstream(ctx context.Context) (net.Conn, error) {
+	return f.dial(ctx, nil)
 }
 
 // HandleConn dials the upstream and starts copying c to it and back; it

@@ -93,7 +93,8 @@ func TestAdminTagAndDrainCLI(t *testing.T) {
 		}
 	}
 	code, out, _ := runCmd("status", "--admin-socket", f.socket)
-	if code != 0 || !strings.Contains(out, f.b+"  drained") || !strings.Contains(out, "chat") {
+	if code != 0 || !strings.Contains(out, f.b+"  drained") || !strings.Contains(out, "chat") ||
+		!strings.Contains(out, "/.oneport/ssh, 0 open, targets ssh") {
 		t.Errorf("status:\n%s", out)
 	}
 	if code, _, _ := runCmd("upstream", "enable", f.b, "--admin-socket", f.socket); code != 0 {

@@ -41,6 +41,8 @@ Usage:
   oneport doctor [--json] [--config FILE] [--listen ADDR] [--ssh ADDR]
                                   check this box for what stops oneport working, with the fix;
                                   exits 1 when a check fails
+  oneport connect [flags] URL     SSH from anywhere: join stdin/stdout to SSH through the
+                                  tunnel at URL, as an OpenSSH ProxyCommand (--help for more)
 
 `
 

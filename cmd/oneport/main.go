@@ -39,6 +39,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"redirect": runRedirect,
 	"install":  runInstall,
 	"ca":       runCA,
+	"connect":  runConnect,
 	"certs":    runCerts,
 	"status":   runStatus,
 	"route":    runRoute,

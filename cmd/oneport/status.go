@@ -29,6 +29,9 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(w, "redirect\ttcp %v -> listen (crash-safe: %v)\n", st.Redirect, st.CrashSafe)
 	}
 	fmt.Fprintf(w, "tls\t%s\n", st.TLS)
+	if st.Tunnel != "" {
+		fmt.Fprintf(w, "tunnel\t%s\n", st.Tunnel)
+	}
 	var conns []string
 	for p, n := range st.Connections {
 		if n > 0 {

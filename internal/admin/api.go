@@ -68,6 +68,9 @@ type Status struct {
 	Upstreams   []httproute.UpstreamStatus `json:"upstreams"`
 	Connections map[string]int64           `json:"connections"`
 	Keys        []auth.KeyStatus           `json:"keys,omitempty"`
+	// Tunnel describes the SSH-over-WebSocket tunnel: path, open
+	// sessions, targets; empty when it is off.
+	Tunnel string `json:"tunnel,omitempty"`
 }
 
 // Error is the body of an error answer.

@@ -142,6 +142,25 @@ var Settings = []Setting{
 			"unless its route sets auth = \"none\"",
 		describe: func(c *Config) string { return c.KeyFile },
 		field:    fieldOf(func(c *Config) any { return &c.KeyFile })},
+	{Key: "tunnel_path", Flag: "tunnel-path", Arg: "PATH", Default: "/.oneport/ssh",
+		Doc: "URL path of the SSH-over-WebSocket tunnel that `oneport connect` uses (\"off\" turns it off); " +
+			"?target=HOST:PORT reaches one of tunnel_targets instead of SSH",
+		field: fieldOf(func(c *Config) any { return &c.TunnelPath }), check: str(func(v string) error {
+			if v != "off" && !strings.HasPrefix(v, "/") {
+				return fmt.Errorf("tunnel_path %q must start with / (or be \"off\")", v)
+			}
+			return nil
+		})},
+	{Key: "tunnel_targets", Flag: "tunnel-target", Arg: "ADDR",
+		Doc:   "host:port addresses the tunnel may also reach, besides SSH (comma-separated)",
+		field: fieldOf(func(c *Config) any { return &c.TunnelTargets }), check: func(v any) error {
+			for _, t := range *v.(*[]string) {
+				if err := hostPort("tunnel_targets", t, false); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
 }
 
 var tlsSettings = []Setting{

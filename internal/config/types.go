@@ -37,6 +37,8 @@ type Config struct {
 	Discover         *bool
 	DiscoverInterval Duration
 	KeyFile          string
+	TunnelPath       string
+	TunnelTargets    []string
 
 	// RouteSpecs come from --route flags and replace the file's routes.
 	RouteSpecs []string

@@ -12,7 +12,7 @@ type adminView struct{ s *server }
 
 func (v adminView) Status() admin.Status {
 	s, cfg := v.s, v.s.config()
-	st := admin.Status{Listen: s.addr.String(), SSH: cfg.SSH, TLS: "off"}
+	st := admin.Status{Listen: s.addr.String(), SSH: cfg.SSH, TLS: "off", Tunnel: s.tunnelStatus()}
 	if s.kernel.redirect != nil && len(s.kernel.redirect.Config().Ports) > 0 {
 		for _, p := range s.kernel.redirect.Config().Ports {
 			st.Redirect = append(st.Redirect, int(p))

@@ -25,6 +25,7 @@ import (
 	"github.com/oneport/oneport/internal/discover"
 	"github.com/oneport/oneport/mux"
 	"github.com/oneport/oneport/sshfwd"
+	"github.com/oneport/oneport/tunnel"
 )
 
 // Options are the parts of serving that the command line, tests and
@@ -120,6 +121,7 @@ type server struct {
 	disc    atomic.Pointer[discovery]
 	page    *statusPage
 	keys    *keyGate
+	tunnel  *tunnel.Server
 
 	mu  sync.Mutex     // serializes reloads and admin changes
 	cfg *config.Config // guarded by mu
@@ -203,6 +205,7 @@ func newServer(ctx context.Context, addr net.Addr, cfg *config.Config, res *conf
 		return nil, err
 	}
 	s.ssh.Store(newSSHTarget(cfg, log))
+	s.tunnel = newTunnel(s, cfg, log)
 	s.http = httproute.NewServer(front, log)
 	s.http.Engine = cfg.HTTPEngine
 	s.setTLS(ctx, cfg)
@@ -306,14 +309,14 @@ func (s *server) statusLocked(t *httproute.Table) string {
 	return st
 }
 
-// serveHTTP answers ACME HTTP-01 challenges and, if configured, metrics,
-// then routes.
+// serveHTTP answers ACME HTTP-01 challenges and, if configured, metrics
+// and the SSH tunnel, then routes.
 func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if mp := s.config().MetricsPath; mp != "" && r.URL.Path == mp {
 		s.metrics.handler().ServeHTTP(w, r)
 		return
 	}
-	if s.serveTLSHelpers(w, r) || s.serveStatus(w, r) {
+	if s.serveTLSHelpers(w, r) || s.serveStatus(w, r) || s.serveTunnel(w, r) {
 		return
 	}
 	s.routeHTTP(w, r)

@@ -6,5 +6,6 @@
 // one in force), talks to systemd (notify, watchdog), exports metrics,
 // batches log lines and hands the admin API its view of the daemon.
 //
-// The TLS and certificate wiring lives in tls.go alone.
+// The TLS and certificate wiring lives in tls.go alone; the SSH-over-
+// WebSocket tunnel (package tunnel) is wired in tunnel.go.
 package daemon

@@ -90,7 +90,8 @@ var (
 )
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConns, descOpen, descBytes, descDropped, descHealthy, descActive, descCert, descRedirect, descCrashSafe} {
+	for _, d := range []*prometheus.Desc{descConns, descOpen, descBytes, descDropped, descHealthy, descActive, descCert, descRedirect, descCrashSafe,
+		descTunnels, descTunnelsOpen, descTunnelBytes} {
 		ch <- d
 	}
 }
@@ -127,4 +128,5 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descRedirect, prometheus.GaugeValue, installed)
 	ch <- prometheus.MustNewConstMetric(descCrashSafe, prometheus.GaugeValue, safe)
+	c.collectTunnel(ch)
 }

@@ -42,6 +42,7 @@ func (s *server) reload() {
 	s.handler.SetTable(res.Table)
 	s.startDiscovery(context.Background(), cfg, res)
 	s.reloadTLS(s.cfg, cfg)
+	s.reloadTunnel(cfg)
 	if cfg.SSH != s.cfg.SSH {
 		s.ssh.Store(newSSHTarget(cfg, s.log))
 	}

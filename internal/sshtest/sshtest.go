@@ -167,6 +167,7 @@ PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 MaxStartups 1000
+Subsystem sftp internal-sftp
 `, dir)
 	cfgPath := filepath.Join(dir, "sshd_config")
 	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+
+	"github.com/oneport/oneport/tunnel"
+)
+
+const connectUsage = `usage: oneport connect [flags] URL
+
+Joins stdin and stdout to SSH on the oneport at URL, through its WebSocket
+tunnel (https:// or http://), for use as an OpenSSH ProxyCommand:
+
+  ssh -o ProxyCommand='oneport connect https://box.example:2222' user@box
+
+  --ssh-config NAME   print a ~/.ssh/config stanza for "ssh NAME" and exit
+  -L [ADDR:]PORT:HOST:PORT
+                      listen on ADDR:PORT (127.0.0.1 by default) and forward
+                      each connection to HOST:PORT, which the box must list in
+                      tunnel_targets
+  --proxy URL         HTTP proxy (http://[user:pass@]host:port), "direct" for
+                      none; default: HTTPS_PROXY / HTTP_PROXY minus NO_PROXY
+  --key KEY           API key, sent as Authorization: Bearer (env ONEPORT_KEY)
+  --ca FILE           trust only this PEM root (no system roots, no pinning)
+  --known-hosts FILE  where roots are pinned on first use
+                      (default: the user's config dir, oneport/known_hosts)
+  --sni NAME          TLS server name to send instead of URL's host
+  --host NAME         HTTP Host header to send instead of URL's host
+  --ping D            WebSocket ping interval (default 20s; 0 turns it off)
+`
+
+// runConnect is `oneport connect`: it hands over to package tunnel.
+func runConnect(args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("oneport connect", flag.ContinueOnError)
+	fl.SetOutput(io.Discard)
+	var c tunnel.Client
+	sshConfig := fl.String("ssh-config", "", "")
+	forward := fl.String("L", "", "")
+	fl.StringVar(&c.Proxy, "proxy", "", "")
+	fl.StringVar(&c.Key, "key", os.Getenv("ONEPORT_KEY"), "")
+	fl.StringVar(&c.Trust.CAFile, "ca", "", "")
+	fl.StringVar(&c.Trust.KnownHosts, "known-hosts", "", "")
+	fl.StringVar(&c.SNI, "sni", "", "")
+	fl.StringVar(&c.Host, "host", "", "")
+	ping := fl.Duration("ping", tunnel.DefaultPing, "")
+	rest, err := parseInterleaved(fl, args)
+	if err == flag.ErrHelp {
+		fmt.Fprint(stdout, connectUsage)
+		return 0
+	}
+	if err != nil || len(rest) != 1 {
+		if err != nil {
+			fmt.Fprintln(stderr, "oneport connect:", err)
+		}
+		fmt.Fprint(stderr, connectUsage)
+		return 2
+	}
+	u, err := url.Parse(rest[0])
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		fmt.Fprintf(stderr, "oneport connect: URL %q: want https://HOST[:PORT] or http://HOST[:PORT]\n", rest[0])
+		return 2
+	}
+	c.URL = u
+	if *sshConfig != "" {
+		return printSSHConfig(*sshConfig, rest[0], fl, stdout, stderr)
+	}
+	c.Ping = *ping
+	if c.Ping == 0 {
+		c.Ping = -1
+	}
+	if c.Trust.KnownHosts == "" && c.Trust.CAFile == "" {
+		if c.Trust.KnownHosts, err = tunnel.DefaultKnownHosts(); err != nil {
+			fmt.Fprintln(stderr, "oneport connect: pinning off:", err)
+		}
+	}
+	c.Trust.Notice = stderr
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if *forward != "" {
+		return connectForward(ctx, &c, *forward, stderr)
+	}
+	conn, err := c.Dial(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "oneport connect: %s: %v\n", c.Describe(), err)
+		return 1
+	}
+	if err := tunnel.Pipe(conn, os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintf(stderr, "oneport connect: %s: %v\n", c.Describe(), err)
+		return 1
+	}
+	return 0
+}
+
+// parseInterleaved parses flags before and after the positional
+// arguments, so `oneport connect URL --key K` works too.
+func parseInterleaved(fl *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fl.Parse(args); err != nil {
+			return nil, err
+		}
+		if fl.NArg() == 0 {
+			return rest, nil
+		}
+		rest = append(rest, fl.Arg(0))
+		args = fl.Args()[1:]
+	}
+}
+
+func connectForward(ctx context.Context, c *tunnel.Client, spec string, stderr io.Writer) int {
+	listen, target, err := tunnel.ParseForward(spec)
+	if err != nil {
+		fmt.Fprintln(stderr, "oneport connect:", err)
+		return 2
+	}
+	c.Target = target
+	// Fail now, not at the first connection, if the tunnel cannot work.
+	probe, err := c.Dial(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "oneport connect: %s: %v\n", c.Describe(), err)
+		return 1
+	}
+	probe.Close()
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "oneport connect: -L:", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "oneport connect: forwarding %s to %s through %s\n", ln.Addr(), target, c.Describe())
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if err := c.Forward(ctx, ln, log); err != nil {
+		fmt.Fprintln(stderr, "oneport connect:", err)
+		return 1
+	}
+	return 0
+}
+
+// printSSHConfig prints the ssh_config stanza, keeping the flags that
+// change how the tunnel is reached.
+func printSSHConfig(name, rawURL string, fl *flag.FlagSet, stdout, stderr io.Writer) int {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = "oneport"
+	} else if abs, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = abs
+	}
+	var extra []string
+	fl.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "proxy", "ca", "known-hosts", "sni", "host", "ping":
+			extra = append(extra, "--"+f.Name, f.Value.String())
+		case "key":
+			fmt.Fprintln(stderr, "oneport connect: the key is left out of the stanza; set ONEPORT_KEY in your environment")
+		}
+	})
+	fmt.Fprint(stdout, tunnel.SSHConfig(name, rawURL, exe, extra))
+	return 0
+}

@@ -1,0 +1,212 @@
+package tunnel
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/oneport/oneport/internal/relay"
+)
+
+// DefaultPath is the tunnel's URL path when Config.Path is empty.
+const DefaultPath = "/.oneport/ssh"
+
+// SSH names the SSH target in Dial calls, logs and metrics.
+const SSH = "ssh"
+
+// Config is what a reload may change; a Server holds one snapshot at a
+// time and sessions keep the target they started with.
+type Config struct {
+	// Path is the URL path the tunnel answers on; empty means
+	// DefaultPath.
+	Path string
+	// Targets are the host:port addresses a client may ask for with
+	// ?target=; the SSH target is always allowed. Empty allows only SSH.
+	Targets []string
+}
+
+func (c *Config) path() string {
+	if c == nil || c.Path == "" {
+		return DefaultPath
+	}
+	return c.Path
+}
+
+// Server is the tunnel's http.Handler. Its zero value refuses every
+// target: set Dial. Fields must not change once it serves.
+type Server struct {
+	// Dial connects to target, SSH for the SSH target or one of
+	// Config.Targets.
+	Dial func(ctx context.Context, target string) (net.Conn, error)
+	// Logger receives one line per ended session; nil discards.
+	Logger *slog.Logger
+	// Spawn runs the relay's copies; nil means plain goroutines.
+	Spawn relay.Spawner
+
+	cfg   atomic.Pointer[Config]
+	stats counters
+}
+
+// SetConfig makes c the configuration for new sessions.
+func (s *Server) SetConfig(c Config) {
+	c.Targets = slices.Clone(c.Targets)
+	s.cfg.Store(&c)
+}
+
+// Path returns the URL path the tunnel answers on.
+func (s *Server) Path() string { return s.cfg.Load().path() }
+
+// Match reports whether r is for the tunnel.
+func (s *Server) Match(r *http.Request) bool { return r.URL.Path == s.Path() }
+
+// Hint is the one-line answer to a request that is no WebSocket upgrade.
+const Hint = "this is oneport's SSH tunnel, a WebSocket: use it with " +
+	"ssh -o ProxyCommand='oneport connect https://HOST:PORT' user@HOST"
+
+// ServeHTTP refuses what it cannot serve with a one-line reason (426, 403,
+// 502), then upgrades to a WebSocket and relays it to the target until
+// either side ends. It returns once the relay has started.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	cfg := s.cfg.Load()
+	target := r.URL.Query().Get("target")
+	if target == "" {
+		target = SSH
+	}
+	if target != SSH && (cfg == nil || !slices.Contains(cfg.Targets, target)) {
+		s.logger().Info("tunnel refused: target not in tunnel_targets", "target", target, "client", r.RemoteAddr)
+		http.Error(w, fmt.Sprintf("tunnel target %q is not in tunnel_targets", target), http.StatusForbidden)
+		return
+	}
+	if !isUpgrade(r) {
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Connection", "Upgrade")
+		http.Error(w, Hint, http.StatusUpgradeRequired)
+		return
+	}
+	if s.Dial == nil {
+		http.Error(w, "tunnel: no target configured", http.StatusBadGateway)
+		return
+	}
+	up, err := s.Dial(r.Context(), target)
+	if err != nil {
+		s.logger().Warn("tunnel target unreachable", "target", target, "client", r.RemoteAddr, "err", err)
+		http.Error(w, fmt.Sprintf("tunnel target %s unreachable: %v", target, err), http.StatusBadGateway)
+		return
+	}
+	// Counted before the client can know the tunnel is open.
+	s.stats.open.Add(1)
+	ws, err := websocket.Accept(&upgradeWriter{ResponseWriter: w}, r, nil)
+	if err != nil {
+		// Accept has answered the client.
+		s.stats.open.Add(-1)
+		up.Close()
+		return
+	}
+	s.stats.count(target)
+	s.relay(ws, up, target, r.RemoteAddr)
+}
+
+func isUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodGet && hasToken(r.Header, "Connection", "upgrade") && hasToken(r.Header, "Upgrade", "websocket")
+}
+
+func hasToken(h http.Header, key, token string) bool {
+	for _, v := range h.Values(key) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// relay copies between the WebSocket and up until both directions end,
+// then logs the session and counts it closed.
+func (s *Server) relay(ws *websocket.Conn, up net.Conn, target, client string) {
+	// The session outlives the request: its context ends at Close.
+	nc := &counted{Conn: websocket.NetConn(context.Background(), ws, websocket.MessageBinary)}
+	start := time.Now()
+	relay.Pair(s.Spawn, nc, up, func() {
+		s.stats.open.Add(-1)
+		rx, tx := nc.rx.Load(), nc.tx.Load()
+		s.stats.rx.Add(rx)
+		s.stats.tx.Add(tx)
+		s.logger().Info("tunnel session ended", "target", target, "upstream", up.RemoteAddr().String(), "client", client,
+			"rx_bytes", rx, "tx_bytes", tx, "duration", time.Since(start).Round(time.Millisecond))
+	})
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+// counted counts the bytes a tunnel carries: rx from the client, tx to it.
+type counted struct {
+	net.Conn
+	rx, tx atomic.Int64
+}
+
+func (c *counted) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.rx.Add(int64(n))
+	if errors.Is(err, context.Canceled) {
+		err = net.ErrClosed
+	}
+	return n, err
+}
+
+func (c *counted) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.tx.Add(int64(n))
+	return n, err
+}
+
+// upgradeWriter holds back a 101 until the connection is hijacked, then
+// writes it on the hijacked connection. websocket.Accept writes the 101
+// before it hijacks, which net/http's server flushes on Hijack but an
+// engine may not; writing it ourselves works with every HTTP/1 server.
+type upgradeWriter struct {
+	http.ResponseWriter
+	upgrade bool
+}
+
+func (w *upgradeWriter) WriteHeader(code int) {
+	if code == http.StatusSwitchingProtocols {
+		w.upgrade = true
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h := w.Header().Clone()
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil || !w.upgrade {
+		return c, brw, err
+	}
+	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+	h.Write(brw)
+	brw.WriteString("\r\n")
+	if err := brw.Flush(); err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("write 101: %w", err)
+	}
+	return c, brw, nil
+}
+
+// Unwrap gives http.ResponseController the server's writer.
+func (w *upgradeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
