@@ -12,7 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 
-	"github.com/oneport/oneport/tunnel"
+	"github.com/oneport/oneport/internal/tunnel"
 )
 
 const connectUsage = `usage: oneport connect [flags] URL

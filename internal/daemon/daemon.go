@@ -23,9 +23,9 @@ import (
 	"github.com/oneport/oneport/internal/admin"
 	"github.com/oneport/oneport/internal/config"
 	"github.com/oneport/oneport/internal/discover"
+	"github.com/oneport/oneport/internal/tunnel"
 	"github.com/oneport/oneport/mux"
 	"github.com/oneport/oneport/sshfwd"
-	"github.com/oneport/oneport/tunnel"
 )
 
 // Options are the parts of serving that the command line, tests and

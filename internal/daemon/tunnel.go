@@ -15,9 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/oneport/oneport/internal/config"
+	"github.com/oneport/oneport/internal/tunnel"
 	"github.com/oneport/oneport/netfilter"
 	"github.com/oneport/oneport/sshfwd"
-	"github.com/oneport/oneport/tunnel"
 )
 
 // newTunnel returns the tunnel server for cfg, dialing through s's SSH

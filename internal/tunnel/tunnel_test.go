@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/oneport/oneport/internal/daemon"
-	"github.com/oneport/oneport/tunnel"
+	"github.com/oneport/oneport/internal/tunnel"
 )
 
 func client(t testing.TB, rawURL string) *tunnel.Client {
