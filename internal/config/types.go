@@ -34,6 +34,7 @@ type Config struct {
 	TLS              TLS
 	Routes           []Route
 	Protocols        []Protocol
+	Models           []Model
 
 	// RouteSpecs come from --route flags and replace the file's routes.
 	RouteSpecs []string
@@ -64,6 +65,21 @@ type Route struct {
 	Retries               int
 	Health                Health
 	Passive               Passive
+
+	Gateway                 bool
+	MaxConcurrent           int
+	MaxQueue                int
+	QueueTimeout            Duration
+	SSEKeepalive            Duration
+	GatewayMaxBody          int
+	GatewayDiscoverInterval Duration
+}
+
+// Model is one [[model]] table.
+type Model struct {
+	Name     string
+	Upstream string
+	Aliases  []string
 }
 
 // Health is a route's [route.health] table.

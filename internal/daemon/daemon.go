@@ -110,6 +110,7 @@ type server struct {
 	http    *httproute.Server
 	tls     tlsTarget
 	metrics *metrics
+	gw      *gateways
 
 	mu  sync.Mutex     // serializes reloads and admin changes
 	cfg *config.Config // guarded by mu
@@ -179,7 +180,15 @@ func newServer(ctx context.Context, addr net.Addr, cfg *config.Config, res *conf
 	if err != nil {
 		return nil, err
 	}
-	handler.SetTable(res.Table)
+	if s.gw, err = newGateways(log, s.metrics.reg); err != nil {
+		return nil, err
+	}
+	table, commit, err := s.gw.prepare(res)
+	if err != nil {
+		return nil, err
+	}
+	handler.SetTable(table)
+	commit()
 	s.handler = handler
 	if s.kernel, err = setupKernel(cfg, addr, log); err != nil {
 		return nil, err
@@ -263,6 +272,7 @@ func (s *server) shutdown(served <-chan struct{}) {
 	s.http.Close()
 	<-served
 	s.handler.CloseIdleConnections()
+	s.gw.close()
 	s.closeTLS()
 	if err := s.kernel.Close(); err != nil {
 		s.log.Warn("kernel cleanup failed", "err", err)

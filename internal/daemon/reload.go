@@ -30,11 +30,17 @@ func (s *server) reload() {
 		s.refuse(err)
 		return
 	}
+	table, commitGateways, err := s.gw.prepare(res)
+	if err != nil {
+		s.refuse(err)
+		return
+	}
 	if err := s.applyRedirect(cfg); err != nil {
 		s.refuse(err)
 		return
 	}
-	s.handler.SetTable(res.Table)
+	s.handler.SetTable(table)
+	commitGateways()
 	s.reloadTLS(s.cfg, cfg)
 	if cfg.SSH != s.cfg.SSH {
 		s.ssh.Store(newSSHTarget(cfg, s.log))
