@@ -6,14 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"unicode/utf8"
 )
 
 // Errors of model extraction; each becomes a 4xx in OpenAI's error shape.
 var (
-	errMalformed = errors.New("the body is not a JSON object")
-	errNoModel   = errors.New("the body has no \"model\" member")
-	errModelType = errors.New("\"model\" must be a string")
-	errTooLarge  = errors.New("the body is larger than the gateway's limit")
+	errMalformed  = errors.New("the body is not a JSON object")
+	errNoModel    = errors.New("the body has no \"model\" member")
+	errModelType  = errors.New("\"model\" must be a string")
+	errTooLarge   = errors.New("the body is larger than the gateway's limit")
+	errEmptyModel = errors.New("\"model\" is empty")
 )
 
 // scanner finds the top-level "model" member of a JSON object that
@@ -27,6 +30,11 @@ var (
 type scanner struct {
 	resume int // where the next scan starts: 0 before '{', else the start of a member
 	opened bool
+	// Inside a large array or object value that the last scan could not
+	// finish: where to go on (outside any string) and the open brackets
+	// there, so a long value is not scanned again from its start.
+	vpos   int
+	vstack []byte
 }
 
 type scanResult int
@@ -94,7 +102,7 @@ func (s *scanner) scan(buf []byte, eof bool) (scanResult, int, int, error) {
 			}
 			return found, i, vend, nil
 		}
-		end, err := skipValue(buf, i)
+		end, err := s.skipValue(buf, i)
 		if err != nil {
 			return notFound, 0, 0, err
 		}
@@ -108,6 +116,7 @@ func (s *scanner) scan(buf []byte, eof bool) (scanResult, int, int, error) {
 		switch buf[i] {
 		case ',':
 			s.resume, first = i+1, false
+			s.vpos, s.vstack = 0, s.vstack[:0]
 			i++
 		case '}':
 			return notFound, 0, 0, nil
@@ -178,19 +187,23 @@ func keyIs(s []byte, name string) bool {
 
 // skipValue returns the index just past the JSON value starting at b[i],
 // -1 if b ends first, or an error if it is malformed. Nested values are
-// checked for matching brackets only.
-func skipValue(b []byte, i int) (int, error) {
+// checked for matching brackets only. An array or object cut off by the
+// end of b is resumed where it was left on the next call.
+func (s *scanner) skipValue(b []byte, i int) (int, error) {
 	switch c := b[i]; {
 	case c == '"':
 		return stringEnd(b, i), nil
 	case c == '{' || c == '[':
-		var stack [64]byte
-		open := stack[:0]
+		open := s.vstack[:0]
+		if s.vpos > i {
+			i, open = s.vpos, s.vstack
+		}
 		for i < len(b) {
 			switch c := b[i]; c {
 			case '"':
 				e := stringEnd(b, i)
 				if e < 0 {
+					s.vpos, s.vstack = i, open
 					return -1, nil
 				}
 				i = e
@@ -203,11 +216,13 @@ func skipValue(b []byte, i int) (int, error) {
 				}
 				open = open[:len(open)-1]
 				if len(open) == 0 {
+					s.vpos, s.vstack = 0, open
 					return i + 1, nil
 				}
 			}
 			i++
 		}
+		s.vpos, s.vstack = i, open
 		return -1, nil
 	case c == 't' || c == 'f' || c == 'n' || c == '-' || c >= '0' && c <= '9':
 		j := i
@@ -241,22 +256,24 @@ func validLiteral(l []byte) bool {
 // readModel reads from body until the top-level "model" member is found,
 // at most limit bytes. It returns the model, the bytes read (to be sent
 // on, ahead of the rest of body), and the range of the model's value
-// (quotes included) in them.
+// (quotes included) in them. The bytes are in a pooled buffer: the
+// caller gives it back with putBuf once nothing reads them.
 func readModel(body io.Reader, size, limit int64) (model string, buf []byte, start, end int, err error) {
-	capacity := int64(4096)
-	if size >= 0 && size < capacity {
-		capacity = size + 1
+	window := limit + 1 // reading this much tells the body is too large
+	if size >= 0 {
+		window = min(window, size+1)
 	}
-	buf = make([]byte, 0, min(capacity, limit+1))
+	buf = getBuf(min(window, 4096))
 	var s scanner
 	eof := false
 	for {
 		if !eof {
 			var n int
+			w := buf[len(buf):min(int64(cap(buf)), window)]
 			if len(buf) == 0 {
-				n, err = body.Read(buf[:cap(buf)])
+				n, err = body.Read(w)
 			} else {
-				n, err = io.ReadFull(body, buf[len(buf):cap(buf)])
+				n, err = io.ReadFull(body, w)
 			}
 			buf = buf[:len(buf)+n]
 			switch {
@@ -285,20 +302,51 @@ func readModel(body io.Reader, size, limit int64) (model string, buf []byte, sta
 			return "", buf, 0, 0, errMalformed
 		}
 		if len(buf) == cap(buf) {
-			next := min(int64(2*cap(buf)), limit+1)
-			if size >= 0 {
-				next = min(next, size+1)
-			}
-			nb := make([]byte, len(buf), max(next, int64(cap(buf))+1))
+			nb := getBuf(min(2*int64(cap(buf)), window))[:len(buf)]
 			copy(nb, buf)
+			putBuf(buf)
 			buf = nb
 		}
 	}
 }
 
+// Pooled buffers for request heads, in powers of two from 4 KiB: a large
+// request's head is read in doubling steps, and without the pools every
+// step would be garbage.
+var bufPools [16]sync.Pool
+
+func bufClass(n int64) int {
+	c := 0
+	for int64(4096)<<c < n && c < len(bufPools)-1 {
+		c++
+	}
+	return c
+}
+
+// getBuf returns an empty buffer with room for at least n bytes.
+func getBuf(n int64) []byte {
+	c := bufClass(n)
+	if int64(4096)<<c < n {
+		return make([]byte, 0, n)
+	}
+	if p, ok := bufPools[c].Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, 4096<<c)
+}
+
+// putBuf gives back a buffer from getBuf; b must not be used after.
+func putBuf(b []byte) {
+	c := bufClass(int64(cap(b)))
+	if cap(b) == 4096<<c {
+		b = b[:0]
+		bufPools[c].Put(&b)
+	}
+}
+
 // decodeString decodes a JSON string (quotes included).
 func decodeString(s []byte) (string, error) {
-	if bytes.IndexByte(s, '\\') < 0 {
+	if plain(s[1 : len(s)-1]) {
 		return string(s[1 : len(s)-1]), nil
 	}
 	var v string
@@ -306,4 +354,15 @@ func decodeString(s []byte) (string, error) {
 		return "", errMalformed
 	}
 	return v, nil
+}
+
+// plain reports whether b is a JSON string's content that decodes to
+// itself: no escapes, no control characters, valid UTF-8.
+func plain(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c == '\\' || c >= utf8.RuneSelf {
+			return utf8.Valid(b) && bytes.IndexFunc(b, func(r rune) bool { return r < 0x20 || r == '\\' }) < 0
+		}
+	}
+	return true
 }

@@ -459,11 +459,14 @@ func (b *bodyModel) rename(r *http.Request, name string) {
 	q := strconv.Quote(name) // model names are plain; Quote's escapes are valid JSON for them
 	head := make([]byte, 0, len(b.head)+len(q))
 	head = append(append(append(head, b.head[:b.start]...), q...), b.head[b.end:]...)
-	rest := r.Body.(*prefixBody).rest
+	old := r.Body.(*prefixBody)
 	if r.ContentLength >= 0 {
 		r.ContentLength += int64(len(head) - len(b.head))
 	}
-	r.Body = &prefixBody{head: bytes.NewReader(head), rest: rest}
+	r.Body = &prefixBody{head: bytes.NewReader(head), rest: old.rest}
+	old.head.Reset(nil)
+	putBuf(old.pooled)
+	old.pooled = nil
 }
 
 // requestModel finds the model r names: the X-Model header, or the body
@@ -508,16 +511,21 @@ func (g *Gateway) requestModel(w http.ResponseWriter, r *http.Request) (string, 
 		}
 		model, bm.head, bm.start, bm.end, err = readModel(r.Body, r.ContentLength, limit)
 	}
+	if err == nil && model == "" {
+		err = errEmptyModel
+	}
 	if err != nil {
+		if !form {
+			putBuf(bm.head)
+		}
 		g.badBody(w, err)
 		return "", nil, err
 	}
-	if model == "" {
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "missing_model", "model",
-			"oneport: \"model\" is empty", 0)
-		return "", nil, errNoModel
+	pb := &prefixBody{head: bytes.NewReader(bm.head), rest: r.Body}
+	if !form {
+		pb.pooled = bm.head
 	}
-	r.Body = &prefixBody{head: bytes.NewReader(bm.head), rest: r.Body}
+	r.Body = pb
 	return model, bm, nil
 }
 
@@ -526,6 +534,8 @@ func (g *Gateway) badBody(w http.ResponseWriter, err error) {
 	case errors.Is(err, errTooLarge):
 		writeError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large", "",
 			fmt.Sprintf("oneport: the body is larger than %d bytes", g.maxBody()), 0)
+	case errors.Is(err, errEmptyModel):
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "missing_model", "model", "oneport: \"model\" is empty", 0)
 	case errors.Is(err, errNoModel):
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "missing_model", "model",
 			"oneport: the request names no model: "+err.Error(), 0)
@@ -540,9 +550,13 @@ func (g *Gateway) badBody(w http.ResponseWriter, err error) {
 }
 
 // prefixBody replays the bytes read to find the model, then the rest.
+// Closing it gives back the pooled buffer the head is in: the transport
+// closes a request body when it is done reading it.
 type prefixBody struct {
-	head *bytes.Reader
-	rest io.ReadCloser
+	head   *bytes.Reader
+	rest   io.ReadCloser
+	pooled []byte
+	once   sync.Once
 }
 
 func (b *prefixBody) Read(p []byte) (int, error) {
@@ -552,7 +566,15 @@ func (b *prefixBody) Read(p []byte) (int, error) {
 	return b.rest.Read(p)
 }
 
-func (b *prefixBody) Close() error { return b.rest.Close() }
+func (b *prefixBody) Close() error {
+	b.once.Do(func() {
+		if b.pooled != nil {
+			b.head.Reset(nil)
+			putBuf(b.pooled)
+		}
+	})
+	return b.rest.Close()
+}
 
 // limitBody fails with errTooLarge past its limit.
 type limitBody struct {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -187,5 +188,54 @@ func TestUsageFromJSONBody(t *testing.T) {
 				t.Fatalf("split at %d of %s: usage %+v", split, body, u)
 			}
 		}
+	}
+}
+
+// The same through httproute's Server, with each HTTP/1 engine.
+func TestClientCancelReachesUpstreamEngines(t *testing.T) {
+	for _, tc := range []struct {
+		engine  string
+		chunked bool
+	}{{httproute.EngineOneport, false}, {httproute.EngineOneport, true}, {httproute.EngineNetHTTP, false}, {httproute.EngineNetHTTP, true}} {
+		engine := tc.engine
+		t.Run(fmt.Sprintf("%s/chunked=%v", engine, tc.chunked), func(t *testing.T) {
+			up := newSSE(t, "m", 3)
+			g, err := New(Config{Upstreams: []Upstream{{Address: up.URL}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.Refresh(context.Background())
+			h, err := httproute.NewHandler([]httproute.Route{{Path: "/", Upstreams: []string{up.Listener.Addr().String()}, Serve: g}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httproute.NewServer(h, nil)
+			srv.Engine = engine
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go srv.Serve(ln)
+			defer srv.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			var body io.Reader = strings.NewReader(`{"model":"m","stream":true}`)
+			if tc.chunked {
+				body = io.MultiReader(body)
+			}
+			req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+ln.Addr().String()+"/v1/chat/completions", body)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bufio.NewReader(resp.Body).ReadString('\n')
+			cancel()
+			select {
+			case <-up.gone:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the upstream did not see the client leave")
+			}
+			resp.Body.Close()
+		})
 	}
 }
