@@ -98,10 +98,6 @@ func TestOpenAINodeSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := httproute.NewServer(h, nil)
-	// The oneport engine does not yet notice Node's client leaving
-	// mid-stream (its watch sees the socket readable but not at EOF); the
-	// Go client's leaving it does notice (TestClientCancelReachesUpstreamEngines).
-	srv.Engine = httproute.EngineNetHTTP
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

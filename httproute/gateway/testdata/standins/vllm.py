@@ -77,10 +77,14 @@ async def chat(request: Request):
 
     async def events():
         if text == "slow":
-            yield chunk("first")
-            while not await request.is_disconnected():
-                await asyncio.sleep(0.01)
-            disconnected.set()
+            # Starlette cancels a streaming response whose client left, or
+            # is_disconnected says so first: either way, it is seen here.
+            try:
+                yield chunk("first")
+                while not await request.is_disconnected():
+                    await asyncio.sleep(0.01)
+            finally:
+                disconnected.set()
             return
         for w in words:
             yield chunk(w)
