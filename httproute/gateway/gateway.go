@@ -142,12 +142,15 @@ func New(cfg Config) (*Gateway, error) {
 			g.configured = append(g.configured, m.Upstream)
 		}
 	}
-	tr := cfg.Transport
+	tr, probe := cfg.Transport, cfg.Transport
 	if tr == nil {
 		tr = &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
 			DisableCompression: true, ForceAttemptHTTP2: true, ResponseHeaderTimeout: 10 * time.Minute}
+		// Discovery has connections of its own: a listing's timeout must
+		// never touch a connection a request then uses.
+		probe = &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second}
 	}
-	g.probe = &http.Client{Transport: tr, Timeout: discoveryTimeout}
+	g.probe = &http.Client{Transport: probe}
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:        g.rewrite,
 		Transport:      tr,
@@ -396,6 +399,11 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, snap *snapshot
 		return // the client left while queued
 	}
 	defer b.lim.release()
+	if pb, ok := r.Body.(*prefixBody); ok && !pb.whole {
+		// The upstream may answer before it has read all of the body;
+		// net/http's server would then refuse the rest of it.
+		http.NewResponseController(w).EnableFullDuplex()
+	}
 	out := r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 	g.proxy.ServeHTTP(w, out)
 	g.finish(r, st)
@@ -463,7 +471,7 @@ func (b *bodyModel) rename(r *http.Request, name string) {
 	if r.ContentLength >= 0 {
 		r.ContentLength += int64(len(head) - len(b.head))
 	}
-	r.Body = &prefixBody{head: bytes.NewReader(head), rest: old.rest}
+	r.Body = &prefixBody{head: bytes.NewReader(head), rest: old.rest, whole: old.whole}
 	old.head.Reset(nil)
 	putBuf(old.pooled)
 	old.pooled = nil
@@ -521,7 +529,10 @@ func (g *Gateway) requestModel(w http.ResponseWriter, r *http.Request) (string, 
 		g.badBody(w, err)
 		return "", nil, err
 	}
-	pb := &prefixBody{head: bytes.NewReader(bm.head), rest: r.Body}
+	// A body read whole is not read again: net/http's server may refuse
+	// reads once the response has started, and the transport's last read,
+	// which only confirms the end, would then break the stream.
+	pb := &prefixBody{head: bytes.NewReader(bm.head), rest: r.Body, whole: int64(len(bm.head)) == r.ContentLength}
 	if !form {
 		pb.pooled = bm.head
 	}
@@ -556,12 +567,16 @@ type prefixBody struct {
 	head   *bytes.Reader
 	rest   io.ReadCloser
 	pooled []byte
+	whole  bool // head is the whole body
 	once   sync.Once
 }
 
 func (b *prefixBody) Read(p []byte) (int, error) {
 	if b.head.Len() > 0 {
 		return b.head.Read(p)
+	}
+	if b.whole {
+		return 0, io.EOF
 	}
 	return b.rest.Read(p)
 }

@@ -91,8 +91,8 @@ func TestNoKeepaliveUnlessAsked(t *testing.T) {
 	br.ReadString('\n')
 	br.ReadString('\n')
 	time.AfterFunc(50*time.Millisecond, func() { close(up.next) })
-	if l, _ := br.ReadString('\n'); !strings.HasPrefix(l, "data: ") {
-		t.Fatalf("got %q, want the next event", l)
+	if l, err := br.ReadString('\n'); !strings.HasPrefix(l, "data: ") {
+		t.Fatalf("got %q (%v), want the next event", l, err)
 	}
 }
 
