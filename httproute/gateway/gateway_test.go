@@ -304,6 +304,8 @@ func TestQueueFullAndTimeout(t *testing.T) {
 	up := newGate(t, "m")
 	reg := prometheus.NewRegistry()
 	met, _ := NewMetrics(reg)
+	joined := make(chan int, 10)
+	met.onQueued = func(d int) { joined <- d }
 	_, srv := newGateway(t, Config{Upstreams: []Upstream{{Address: up.URL, MaxConcurrent: 1}}, MaxQueue: 1,
 		QueueTimeout: time.Hour, Metrics: met})
 	first := make(chan int, 1)
@@ -317,7 +319,10 @@ func TestQueueFullAndTimeout(t *testing.T) {
 		r, _ := post(t, srv.URL+"/v1/completions", "application/json", `{"model":"m","n":2}`)
 		second <- r.StatusCode
 	}()
-	waitFor(t, func() bool { return gaugeValue(reg, "oneport_gateway_queue_depth") == 1 })
+	<-joined
+	if d := gaugeValue(reg, "oneport_gateway_queue_depth"); d != 1 {
+		t.Fatalf("queue depth %v, want 1", d)
+	}
 	resp, body := post(t, srv.URL+"/v1/completions", "application/json", `{"model":"m","n":3}`)
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "queue_full") {
 		t.Fatalf("third: %d %q %s, want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
@@ -366,17 +371,6 @@ func TestReplicasFewestOutstanding(t *testing.T) {
 	}
 	busy.release <- struct{}{}
 	free.release <- struct{}{}
-}
-
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 5s")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func gaugeValue(reg *prometheus.Registry, name string) float64 {

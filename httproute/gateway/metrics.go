@@ -21,6 +21,8 @@ type Metrics struct {
 	tps        *prometheus.HistogramVec
 	tokens     *prometheus.HistogramVec
 	duration   *prometheus.HistogramVec
+
+	onQueued func(delta int) // tests: told when a request joins or leaves a queue
 }
 
 // NewMetrics registers the gateway's metrics with reg.
@@ -59,6 +61,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 func (m *Metrics) queued(upstream string, delta int) {
 	if m != nil {
 		m.queueDepth.WithLabelValues(upstream).Add(float64(delta))
+		if m.onQueued != nil {
+			m.onQueued(delta)
+		}
 	}
 }
 
