@@ -21,8 +21,9 @@ type gateways struct {
 	log     *slog.Logger
 	metrics *gateway.Metrics
 
-	// ModelAllowed and KeyName, if set, are given to every gateway: API
-	// keys decide which models a caller may use and name it in metrics.
+	// ModelAllowed and KeyName, if set, are given to every gateway built
+	// after they are set (set them right after newGateways): API keys
+	// decide which models a caller may use and name it in metrics.
 	ModelAllowed func(r *http.Request, model string) bool
 	KeyName      func(r *http.Request) string
 
