@@ -101,6 +101,9 @@ type Gateway struct {
 	log   *slog.Logger
 	proxy *httputil.ReverseProxy
 	probe *http.Client
+	// fallback carries requests to upstreams without a transport of their
+	// own (https, or when Config.Transport is set).
+	fallback http.RoundTripper
 
 	mu         sync.Mutex // guards the fields below and serializes rebuilds
 	byAddr     map[string]*backend
@@ -151,9 +154,10 @@ func New(cfg Config) (*Gateway, error) {
 		probe = &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second}
 	}
 	g.probe = &http.Client{Transport: probe}
+	g.fallback = tr
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:        g.rewrite,
-		Transport:      tr,
+		Transport:      roundTripper(g.roundTrip),
 		ModifyResponse: g.modifyResponse,
 		ErrorHandler:   g.proxyError,
 		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
@@ -176,6 +180,9 @@ func (g *Gateway) addBackend(addr string, maxConc int) error {
 	}
 	b := &backend{addr: addr, target: t}
 	b.lim.limit = max(maxConc, 0)
+	if g.cfg.Transport == nil && t.Scheme == "http" {
+		b.rt = fastTransport(t)
+	}
 	g.byAddr[addr] = b
 	return nil
 }
@@ -667,3 +674,15 @@ func (g *Gateway) finish(r *http.Request, st *reqState) {
 	}
 	httproute.Annotate(r, st.b.addr, attrs...)
 }
+
+// roundTrip sends a proxied request with its upstream's transport.
+func (g *Gateway) roundTrip(req *http.Request) (*http.Response, error) {
+	if st, ok := req.Context().Value(stateKey{}).(*reqState); ok && st.b.rt != nil {
+		return st.b.rt.RoundTrip(req)
+	}
+	return g.fallback.RoundTrip(req)
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/oneport/oneport/httproute/internal/h1"
 )
 
 // backend is one upstream model server of a gateway, with its queue. It
@@ -19,7 +21,31 @@ type backend struct {
 	addr   string   // as configured
 	target *url.URL // scheme, host and base path
 	lim    limiter
+	rt     http.RoundTripper // nil: the gateway's fallback transport
 }
+
+// fastTransport is httproute's HTTP/1.1 client for a plain-HTTP upstream,
+// as a path route to it uses.
+func fastTransport(t *url.URL) http.RoundTripper {
+	addr := t.Host
+	if t.Port() == "" {
+		addr = net.JoinHostPort(t.Hostname(), "80")
+	}
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	dial := func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+	fallback := &http.Transport{
+		DialContext:           func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: responseHeaderTimeout,
+		DisableCompression:    true,
+	}
+	return h1.NewTransport(dial, fallback, responseHeaderTimeout, 256, 90*time.Second)
+}
+
+// responseHeaderTimeout bounds the wait for an upstream's response
+// header: long, for a model that loads on its first request.
+const responseHeaderTimeout = 10 * time.Minute
 
 // parseTarget accepts host:port and http:// or https:// URLs with an
 // optional base path.
