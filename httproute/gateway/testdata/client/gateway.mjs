@@ -68,7 +68,8 @@ await check("queue-full", async () => {
     throw new Error("no error while the upstream is full");
   } catch (e) {
     assert(e instanceof OpenAI.RateLimitError, `got ${e}`);
-    assert(e.headers.get("retry-after"), "no Retry-After");
+    const h = e.headers ?? {};
+    assert(typeof h.get === "function" ? h.get("retry-after") : h["retry-after"], "no Retry-After");
   }
   await fetch(process.env.HOLD_URL + "/release");
   const r = await held;
