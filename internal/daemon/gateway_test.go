@@ -5,12 +5,16 @@ package daemon
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/oneport/oneport/internal/config"
 	"github.com/oneport/oneport/internal/syncbuf"
 )
 
@@ -69,5 +73,44 @@ aliases = ["gpt-4o-mini"]
 	}
 	if !strings.Contains(logs.String(), "model=gpt-4o-mini") || !strings.Contains(logs.String(), "tokens_in=4") {
 		t.Errorf("the access line lacks the model and tokens:\n%s", logs.String())
+	}
+}
+
+// A reload keeps a gateway whose settings did not change (its queues and
+// discovered models), and replaces one whose settings did.
+func TestGatewayKeptAcrossReload(t *testing.T) {
+	gs, err := newGateways(slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gs.close()
+	resolve := func(queue int) *config.Resolved {
+		path := writeConfig(t, fmt.Sprintf("[[route]]\npath = \"/\"\ngateway = true\nupstream = \"127.0.0.1:9\"\nmax_queue = %d\n"+
+			"gateway_discover_interval = \"1h\"\n[[route]]\npath = \"/other\"\nupstream = \"127.0.0.1:9\"\n", queue))
+		_, res := mustLoad(t, loader("--config", path))
+		return res
+	}
+	served := func(res *config.Resolved) http.Handler {
+		t.Helper()
+		table, commit, err := gs.prepare(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		commit()
+		r, _, ok := table.Match("x", "/v1/models")
+		if !ok || r.Serve == nil {
+			t.Fatalf("the gateway route has no gateway: %+v", r)
+		}
+		if r, _, _ := table.Match("x", "/other"); r.Serve != nil {
+			t.Fatal("a path route got a gateway")
+		}
+		return r.Serve
+	}
+	first := served(resolve(5))
+	if again := served(resolve(5)); again != first {
+		t.Error("an unchanged gateway route got a new gateway")
+	}
+	if changed := served(resolve(6)); changed == first {
+		t.Error("a changed gateway route kept its old gateway")
 	}
 }
