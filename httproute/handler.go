@@ -182,6 +182,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	url := *r.URL
 	url.Path, url.RawPath = fwd, ""
 	out.URL = &url
+	if c.Serve != nil {
+		c.Serve.ServeHTTP(lw, out)
+		return
+	}
 	// The route's proxy, with copy buffers sized for this response.
 	lw.proxy = *c.proxy
 	lw.proxy.BufferPool = responseBuffers{lw}
@@ -223,6 +227,7 @@ func (h *Handler) access(r *http.Request, lw *logWriter) {
 	if h.opts.accessAttrs != nil {
 		rec.AddAttrs(h.opts.accessAttrs(r)...)
 	}
+	rec.AddAttrs(lw.extra...)
 	log.Handler().Handle(r.Context(), rec)
 }
 
@@ -347,6 +352,20 @@ type logWriter struct {
 	route, upstream string
 	err             error
 	proxy           httputil.ReverseProxy // the route's, with responseBuffers
+	extra           []slog.Attr           // added by Annotate
+}
+
+// Annotate names the upstream a route's Serve handler sent r to, and adds
+// attrs to r's access log line. Outside a Handler it does nothing.
+func Annotate(r *http.Request, upstream string, attrs ...slog.Attr) {
+	lw, _ := r.Context().Value(logWriterKey{}).(*logWriter)
+	if lw == nil {
+		return
+	}
+	if upstream != "" {
+		lw.upstream = upstream
+	}
+	lw.extra = append(lw.extra, attrs...)
 }
 
 var logWriterPool = sync.Pool{New: func() any { return new(logWriter) }}

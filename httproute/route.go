@@ -91,6 +91,12 @@ type Route struct {
 	AllowAdmin     bool
 	UpstreamBearer string
 	CORSOrigins    []string
+	// Serve, if set, answers the route's requests in place of the reverse
+	// proxy, after matching: it sees the path to forward in r.URL.Path,
+	// and may call Annotate. The model gateway (package
+	// httproute/gateway) is one. Upstreams are still required and
+	// checked, but not used by the Handler.
+	Serve http.Handler
 }
 
 // UpstreamOptions are settings of one upstream of a route.

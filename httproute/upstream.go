@@ -117,16 +117,16 @@ func (u *upstream) transport(r *Route) (http.RoundTripper, func()) {
 		return t, t.CloseIdleConnections
 	}
 	dial := func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, network, addr) }
-	ft := h1.NewTransport(dial, t, headerTimeout, 256, 90*time.Second, maxHeader, maxDialsPerUpstream)
+	ft := h1.NewTransport(dial, t, headerTimeout, 256, 90*time.Second, maxHeader, MaxDialsPerUpstream)
 	return ft, ft.CloseIdleConnections
 }
 
-// maxDialsPerUpstream bounds the connections being opened to one upstream
+// MaxDialsPerUpstream bounds the connections being opened to one upstream
 // at once. Requests beyond it wait for one of them or for an idle
 // connection, whichever comes first: a flood of requests that are
 // cancelled as soon as they are sent (HTTP/2 rapid reset) then costs the
 // upstream a few connections, not one each.
-const maxDialsPerUpstream = 8
+const MaxDialsPerUpstream = 8
 
 // errorStatus maps a proxy error to the status the client gets: 504 for
 // timeouts, 499 when the client went away, 400 for a request body that

@@ -219,8 +219,11 @@ func decodeRoute(text []byte) *httproute.Route {
 	return &r
 }
 
-// normalRoute returns r as a route table holds it, for comparing.
+// normalRoute returns r as a route table holds it, for comparing. Serve
+// is left out: it is set while serving (a gateway route's handler), and a
+// gateway route's table, unchanged, stays as written.
 func normalRoute(r httproute.Route) httproute.Route {
+	r.Serve = nil
 	t, err := httproute.NewTable([]httproute.Route{r})
 	if err != nil {
 		return r

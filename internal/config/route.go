@@ -77,6 +77,10 @@ func upstreamTable(m map[string]any) (string, httproute.UpstreamOptions, error) 
 	for k, v := range m {
 		switch k {
 		case "address":
+		case "max_concurrent":
+			if n, ok := whole(v); !ok || n < 0 {
+				return "", o, fmt.Errorf("upstream %s: max_concurrent must be a whole number, 0 for no limit", addr)
+			}
 		case "weight":
 			w, ok := whole(v)
 			if !ok || w < 1 {
@@ -96,7 +100,7 @@ func upstreamTable(m map[string]any) (string, httproute.UpstreamOptions, error) 
 				o.Tags = append(o.Tags, ts)
 			}
 		default:
-			return "", o, fmt.Errorf("upstream %s: unknown key %q (address, weight, tags)", addr, k)
+			return "", o, fmt.Errorf("upstream %s: unknown key %q (address, weight, tags, max_concurrent)", addr, k)
 		}
 	}
 	return addr, o, nil

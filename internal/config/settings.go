@@ -161,6 +161,17 @@ var Settings = []Setting{
 			}
 			return nil
 		}},
+	{Key: "model", Array: true, Doc: "a model of the gateway routes (gateway = true): where it is served and the other names " +
+		"that reach it; models the upstreams list themselves need no table",
+		field: fieldOf(func(c *Config) any { return &c.Models }), Sub: modelSettings},
+}
+
+var modelSettings = []Setting{
+	{Key: "name", Doc: "the model's name, as its server knows it", field: fieldOf(func(m *Model) any { return &m.Name })},
+	{Key: "upstream", DefaultDoc: "found by asking the gateway's upstreams", Doc: "the model server serving it (host:port or http://...)",
+		field: fieldOf(func(m *Model) any { return &m.Upstream })},
+	{Key: "aliases", Doc: `other names clients may ask for ("gpt-4o-mini"); requests are sent with the model's name`,
+		field: fieldOf(func(m *Model) any { return &m.Aliases })},
 }
 
 var tlsSettings = []Setting{
@@ -252,6 +263,20 @@ var routeSettings = []Setting{
 		})},
 	{Key: "cors_origins", Doc: `origins browsers may call the route from ("*": any); oneport answers their preflights`,
 		field: fieldOf(func(r *Route) any { return &r.CORSOrigins })},
+	{Key: "gateway", Doc: "route OpenAI-compatible requests by their model to the upstream serving it, and answer " +
+		"GET /v1/models for all of them (see [[model]])", field: fieldOf(func(r *Route) any { return &r.Gateway })},
+	{Key: "max_concurrent", DefaultDoc: "0: no limit", Doc: "gateway: requests each upstream takes at once, past it they queue " +
+		"(an upstream table's max_concurrent overrides it)", field: fieldOf(func(r *Route) any { return &r.MaxConcurrent })},
+	{Key: "max_queue", DefaultDoc: "100", Doc: "gateway: requests that may wait for each upstream; past it 429 (negative: none wait)",
+		field: fieldOf(func(r *Route) any { return &r.MaxQueue })},
+	{Key: "queue_timeout", DefaultDoc: "30s", Doc: "gateway: how long a request may wait in the queue, then 503",
+		field: fieldOf(func(r *Route) any { return &r.QueueTimeout })},
+	{Key: "sse_keepalive", DefaultDoc: "off", Doc: `gateway: send ": keepalive" comments on event streams silent this long ("15s"), ` +
+		"for proxies that close idle connections", field: fieldOf(func(r *Route) any { return &r.SSEKeepalive })},
+	{Key: "gateway_max_body", DefaultDoc: "33554432 (32 MiB)", Doc: "gateway: the largest request body, in bytes; the model is looked for in it",
+		field: fieldOf(func(r *Route) any { return &r.GatewayMaxBody })},
+	{Key: "gateway_discover_interval", DefaultDoc: "30s", Doc: "gateway: how often upstreams are asked for their models",
+		field: fieldOf(func(r *Route) any { return &r.GatewayDiscoverInterval })},
 }
 
 var headerSettings = []Setting{

@@ -39,6 +39,7 @@ type Config struct {
 	KeyFile          string
 	TunnelPath       string
 	TunnelTargets    []string
+	Models           []Model
 
 	// RouteSpecs come from --route flags and replace the file's routes.
 	RouteSpecs []string
@@ -82,6 +83,21 @@ type Route struct {
 	AllowAdmin            bool
 	UpstreamBearer        string
 	CORSOrigins           []string
+
+	Gateway                 bool
+	MaxConcurrent           int
+	MaxQueue                int
+	QueueTimeout            Duration
+	SSEKeepalive            Duration
+	GatewayMaxBody          int
+	GatewayDiscoverInterval Duration
+}
+
+// Model is one [[model]] table.
+type Model struct {
+	Name     string
+	Upstream string
+	Aliases  []string
 }
 
 // Health is a route's [route.health] table.

@@ -23,6 +23,8 @@ type Resolved struct {
 	Table  *httproute.Table
 	// Probes are the [[protocol]] tables.
 	Probes []Probe
+	// Gateways are the routes with gateway = true.
+	Gateways []GatewayRoute
 }
 
 // Probe is a [[protocol]] table, resolved.
@@ -48,6 +50,7 @@ func (c *Config) Validate() (*Resolved, error) {
 	c.validateTLS(bad)
 	r := &Resolved{}
 	r.Routes = c.routes(bad, func(err error) { es = append(es, err) })
+	r.Gateways = c.gateways(bad)
 	for i, p := range c.Protocols {
 		ps, err := p.resolve()
 		if err != nil {

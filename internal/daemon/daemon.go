@@ -122,6 +122,7 @@ type server struct {
 	page    *statusPage
 	keys    *keyGate
 	tunnel  *tunnel.Server
+	gw      *gateways
 
 	mu  sync.Mutex     // serializes reloads and admin changes
 	cfg *config.Config // guarded by mu
@@ -194,7 +195,16 @@ func newServer(ctx context.Context, addr net.Addr, cfg *config.Config, res *conf
 	if err != nil {
 		return nil, err
 	}
-	handler.SetTable(res.Table)
+	if s.gw, err = newGateways(log, s.metrics.reg); err != nil {
+		return nil, err
+	}
+	s.gw.ModelAllowed, s.gw.KeyName = keyAllowsModel, keyName
+	table, commit, err := s.gw.prepare(res)
+	if err != nil {
+		return nil, err
+	}
+	handler.SetTable(table)
+	commit()
 	s.handler = handler
 	if s.kernel, err = setupKernel(cfg, addr, log); err != nil {
 		return nil, err
@@ -286,6 +296,7 @@ func (s *server) shutdown(served <-chan struct{}) {
 	s.handler.CloseIdleConnections()
 	s.stopDiscovery()
 	s.keys.close()
+	s.gw.close()
 	s.closeTLS()
 	if err := s.kernel.Close(); err != nil {
 		s.log.Warn("kernel cleanup failed", "err", err)

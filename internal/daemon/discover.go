@@ -78,6 +78,7 @@ func (s *server) applyDiscovered(d *discovery, snap *discover.Snapshot) {
 			s.log.Info("discovered routes", "routes", len(routes), "servers", len(snap.Servers))
 		}
 	}
+	s.gw.SetDiscovered(discoveredUpstreams(snap))
 	if s.opts.OnDiscover != nil {
 		s.opts.OnDiscover(snap)
 	}

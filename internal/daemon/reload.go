@@ -31,6 +31,11 @@ func (s *server) reload() {
 		s.refuse(err)
 		return
 	}
+	table, commitGateways, err := s.gw.prepare(res)
+	if err != nil {
+		s.refuse(err)
+		return
+	}
 	if err := s.keys.reload(cfg); err != nil {
 		s.refuse(err)
 		return
@@ -39,7 +44,8 @@ func (s *server) reload() {
 		s.refuse(err)
 		return
 	}
-	s.handler.SetTable(res.Table)
+	s.handler.SetTable(table)
+	commitGateways()
 	s.startDiscovery(context.Background(), cfg, res)
 	s.reloadTLS(s.cfg, cfg)
 	s.reloadTunnel(cfg)

@@ -1,0 +1,241 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/oneport/oneport/httproute"
+	"github.com/oneport/oneport/internal/syncbuf"
+)
+
+// sseUpstream streams chat chunks; each chunk after the first waits for
+// a value on next. It closes gone when its client disconnects.
+type sseUpstream struct {
+	*httptest.Server
+	next chan struct{}
+	gone chan struct{}
+}
+
+func newSSE(t *testing.T, model string, chunks int) *sseUpstream {
+	u := &sseUpstream{next: make(chan struct{}), gone: make(chan struct{})}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/models" {
+			fmt.Fprintf(w, `{"object":"list","data":[{"id":%q}]}`, model)
+			return
+		}
+		io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range chunks {
+			if i > 0 {
+				select {
+				case <-u.next:
+				case <-r.Context().Done():
+					close(u.gone)
+					return
+				}
+			}
+			fmt.Fprintf(w, "data: {\"choices\":[{\"delta\":{\"content\":\"t%d\"}}]}\n\n", i)
+			w.(http.Flusher).Flush()
+		}
+		io.WriteString(w, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":7,\"total_tokens\":18}}\n\ndata: [DONE]\n\n")
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func TestSSEKeepaliveBetweenEvents(t *testing.T) {
+	up := newSSE(t, "m", 2)
+	_, srv := newGateway(t, Config{Upstreams: []Upstream{{Address: up.URL}}, SSEKeepalive: 20 * time.Millisecond})
+	resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"m","stream":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	line := func() string { l, _ := br.ReadString('\n'); return l }
+	if l := line(); !strings.HasPrefix(l, "data: ") {
+		t.Fatalf("first line %q", l)
+	}
+	line() // the blank line ending the event
+	if l := line(); l != ": keepalive\n" {
+		t.Fatalf("while the upstream is silent got %q, want a keepalive comment", l)
+	}
+	close(up.next)
+	rest, _ := io.ReadAll(br)
+	if !strings.Contains(string(rest), "t1") || !strings.HasSuffix(string(rest), "data: [DONE]\n\n") {
+		t.Fatalf("rest of stream %q", rest)
+	}
+}
+
+func TestNoKeepaliveUnlessAsked(t *testing.T) {
+	up := newSSE(t, "m", 2)
+	_, srv := newGateway(t, Config{Upstreams: []Upstream{{Address: up.URL}}})
+	resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"m","stream":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	br.ReadString('\n')
+	br.ReadString('\n')
+	time.AfterFunc(50*time.Millisecond, func() { close(up.next) })
+	if l, err := br.ReadString('\n'); !strings.HasPrefix(l, "data: ") {
+		t.Fatalf("got %q (%v), want the next event", l, err)
+	}
+}
+
+func TestClientCancelReachesUpstream(t *testing.T) {
+	up := newSSE(t, "m", 3)
+	for _, ka := range []time.Duration{0, time.Hour} {
+		_, srv := newGateway(t, Config{Upstreams: []Upstream{{Address: up.URL}}, SSEKeepalive: ka})
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v1/chat/completions", strings.NewReader(`{"model":"m","stream":true}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bufio.NewReader(resp.Body).ReadString('\n')
+		cancel()
+		select {
+		case <-up.gone:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("keepalive %v: the upstream did not see the client leave", ka)
+		}
+		resp.Body.Close()
+		up.gone = make(chan struct{})
+	}
+}
+
+func TestUsageMetricsAndAccessLog(t *testing.T) {
+	up := newSSE(t, "llama-3", 1)
+	reg := prometheus.NewRegistry()
+	met, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(Config{Upstreams: []Upstream{{Address: up.URL}}, Metrics: met,
+		Models:  []Model{{Name: "llama-3", Aliases: []string{"gpt-4o-mini"}}},
+		KeyName: func(*http.Request) string { return "alice" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Refresh(context.Background())
+	var log syncbuf.Buffer
+	h, err := httproute.NewHandler([]httproute.Route{{Path: "/", Upstreams: []string{up.Listener.Addr().String()}, Serve: g}},
+		httproute.WithLogger(slog.New(slog.NewJSONHandler(&log, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, body := post(t, srv.URL+"/v1/chat/completions", "application/json",
+		`{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true}}`)
+	if resp.StatusCode != 200 || !strings.HasSuffix(body, "[DONE]\n\n") {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	if in := gaugeValue(reg, "gen_ai_client_token_usage"); in != 18 {
+		t.Errorf("token usage sum %v, want 11+7", in)
+	}
+	if n := gaugeValue(reg, "gen_ai_server_time_to_first_token_seconds"); n <= 0 {
+		t.Errorf("no time to first token recorded")
+	}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != "gen_ai_client_token_usage" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["gen_ai_request_model"] != "gpt-4o-mini" || labels["key"] != "alice" {
+				t.Errorf("labels %v", labels)
+			}
+		}
+	}
+	var line map[string]any
+	json.Unmarshal([]byte(log.String()), &line)
+	if line["model"] != "gpt-4o-mini" || line["tokens_in"] != 11.0 || line["tokens_out"] != 7.0 || line["ttft"] == nil ||
+		line["upstream"] != up.URL {
+		t.Errorf("access line %s lacks model, tokens, ttft or upstream", log.String())
+	}
+}
+
+func TestUsageFromJSONBody(t *testing.T) {
+	for _, body := range []string{
+		`{"data":[{"embedding":[0.1,0.2]}],"usage":{"prompt_tokens":8,"total_tokens":8}}`,
+		`{"id":"x","usage" : {"input_tokens":8,"output_tokens":0}}`,
+	} {
+		for split := 1; split < len(body); split++ {
+			s := usageScanner{}
+			s.scan([]byte(body[:split]))
+			s.scan([]byte(body[split:]))
+			if u := s.finish(); u.in() != 8 {
+				t.Fatalf("split at %d of %s: usage %+v", split, body, u)
+			}
+		}
+	}
+}
+
+// The same through httproute's Server, with each HTTP/1 engine.
+func TestClientCancelReachesUpstreamEngines(t *testing.T) {
+	for _, tc := range []struct {
+		engine  string
+		chunked bool
+	}{{httproute.EngineOneport, false}, {httproute.EngineOneport, true}, {httproute.EngineNetHTTP, false}, {httproute.EngineNetHTTP, true}} {
+		engine := tc.engine
+		t.Run(fmt.Sprintf("%s/chunked=%v", engine, tc.chunked), func(t *testing.T) {
+			up := newSSE(t, "m", 3)
+			g, err := New(Config{Upstreams: []Upstream{{Address: up.URL}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.Refresh(context.Background())
+			h, err := httproute.NewHandler([]httproute.Route{{Path: "/", Upstreams: []string{up.Listener.Addr().String()}, Serve: g}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httproute.NewServer(h, nil)
+			srv.Engine = engine
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go srv.Serve(ln)
+			defer srv.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			var body io.Reader = strings.NewReader(`{"model":"m","stream":true}`)
+			if tc.chunked {
+				body = io.MultiReader(body)
+			}
+			req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+ln.Addr().String()+"/v1/chat/completions", body)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bufio.NewReader(resp.Body).ReadString('\n')
+			cancel()
+			select {
+			case <-up.gone:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the upstream did not see the client leave")
+			}
+			resp.Body.Close()
+		})
+	}
+}
