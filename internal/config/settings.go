@@ -163,6 +163,22 @@ var tlsSettings = []Setting{
 			{Key: "alpn", Doc: "ALPN protocol", field: fieldOf(func(p *Passthrough) any { return &p.ALPN })},
 			{Key: "upstream", Doc: "where the connection goes (host:port)", field: fieldOf(func(p *Passthrough) any { return &p.Upstream })},
 		}},
+	{Key: "default_sni", DefaultDoc: "the local IP address's certificate",
+		Doc: "the name whose certificate is served to clients asking for a name oneport holds none for " +
+			"(instead of failing the handshake, as Caddy and nginx do)",
+		field: fieldOf(func(t *TLS) any { return &t.DefaultSNI })},
+	{Key: "min_version", DefaultDoc: "1.2", Doc: "the oldest TLS version accepted: 1.2 or 1.3 (TLS 1.2 offers AEAD suites only)",
+		field: fieldOf(func(t *TLS) any { return &t.MinVersion }), check: str(optional(oneOf("tls min_version", "1.2", "1.3")))},
+	{Key: "hsts", Doc: "hosts whose HTTPS responses carry Strict-Transport-Security: max-age=31536000 " +
+		"(browsers then refuse plain HTTP and certificate errors for them for a year; only sent over TLS)",
+		field: fieldOf(func(t *TLS) any { return &t.HSTS }), check: func(v any) error {
+			for _, h := range *v.(*[]string) {
+				if h == "" || strings.ContainsAny(h, ":/ *") {
+					return fmt.Errorf("tls hsts: %q is not a host name", h)
+				}
+			}
+			return nil
+		}},
 }
 
 // RouteSettings are the keys of a [[route]] table; the admin API names a

@@ -296,6 +296,7 @@ func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.serveTLSHelpers(w, r) {
 		return
 	}
+	setHSTS(s.config(), w, r)
 	s.handler.ServeHTTP(w, r)
 }
 
