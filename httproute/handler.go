@@ -217,6 +217,8 @@ func newProxy(c *compiled, o options) *httputil.ReverseProxy {
 				pr.Out.Header.Set("X-Forwarded-Proto", "https")
 			}
 			pr.Out.Host = pr.In.Host
+			forwardPrefix(pr, c)
+			dropH2CUpgrade(pr.Out.Header)
 			if !route.RequestHeaders.empty() {
 				route.RequestHeaders.apply(pr.Out.Header)
 			}
@@ -247,12 +249,7 @@ func newProxy(c *compiled, o options) *httputil.ReverseProxy {
 			http.Error(w, fmt.Sprintf("oneport: upstream %s: %s", up, reason(err)), status)
 		},
 	}
-	if !route.ResponseHeaders.empty() {
-		p.ModifyResponse = func(resp *http.Response) error {
-			route.ResponseHeaders.apply(resp.Header)
-			return nil
-		}
-	}
+	p.ModifyResponse = modifyResponse(c)
 	return p
 }
 

@@ -161,7 +161,7 @@ func (r *Route) Spec() string {
 			}
 		}
 	}
-	return r.Host + r.Path + "=" + strings.Join(ups, ",")
+	return r.Host + r.Path + r.keepMarker() + "=" + strings.Join(ups, ",")
 }
 
 // clone returns a deep copy of r: it shares no slice, map or pointer
@@ -197,7 +197,9 @@ func (r *Route) name() string {
 
 // ParseSpec parses a --route value: [HOST]PATH=UPSTREAM[,UPSTREAM...],
 // where PATH is "/prefix", "=/exact" or "~regexp". A regular expression
-// ends at the last "=", other paths at the first.
+// ends at the last "=", other paths at the first. A prefix followed by
+// KeepMarker ("/jupyter/+=...") is kept when forwarding (StripPrefix
+// false), for apps told their base URL.
 func ParseSpec(spec string) (Route, error) {
 	i := strings.IndexAny(spec, "/=~")
 	if i < 0 {
@@ -218,6 +220,10 @@ func ParseSpec(spec string) (Route, error) {
 		return Route{}, fmt.Errorf("route %q: missing =UPSTREAM", spec)
 	}
 	r.Path = rest[:j]
+	if p, ok := strings.CutSuffix(r.Path, KeepMarker); ok && strings.HasPrefix(p, "/") {
+		keep := false
+		r.Path, r.StripPrefix = p, &keep
+	}
 	for u := range strings.SplitSeq(rest[j+1:], ",") {
 		if u = strings.TrimSpace(u); u == "" {
 			continue
@@ -404,6 +410,9 @@ func (c *compiled) compilePath() error {
 	case p[0] == '/':
 		if strings.Contains(p, "//") || strings.Contains(p+"/", "/../") || strings.Contains(p+"/", "/./") {
 			return errors.New("a prefix must be a clean path (no //, . or .. segments)")
+		}
+		if strings.HasSuffix(p, KeepMarker) {
+			return fmt.Errorf("a prefix ends in %q only as the keep marker of a --route spec", KeepMarker)
 		}
 		c.pathKind, c.prefix = pathPrefix, strings.TrimRight(p, "/")
 		c.strip = c.Route.StripPrefix == nil || *c.Route.StripPrefix || c.Route.Rewrite != ""

@@ -46,7 +46,9 @@ func (c *Config) Describe(w io.Writer, res *Resolved) {
 		if r.Health.Kind != "" {
 			extra += "  health " + r.Health.Kind
 		}
-		ups := r.Spec()[len(r.Host)+len(r.Path)+1:] // the upstreams part of HOST PATH=UPSTREAMS
+		// The upstreams part of HOST PATH[+]=UPSTREAMS.
+		ups := strings.TrimPrefix(r.Spec(), r.Host+r.Path)
+		ups = ups[strings.IndexByte(ups, '=')+1:]
 		fmt.Fprintf(w, "  %-24s %-28s -> %s%s\n", host, r.Path, strings.ReplaceAll(ups, ",", ", "), extra)
 	}
 }
