@@ -175,12 +175,15 @@ func (h *Handler) access(r *http.Request, lw *logWriter) {
 	if !lw.first.IsZero() {
 		ttfb = lw.first.Sub(lw.start)
 	}
-	status := lw.status
+	status, bytes := lw.status, lw.bytes
 	if status == 0 {
 		status = http.StatusOK
 	}
+	if lw.upgrade != nil { // an upgraded session, ended now
+		status, bytes = http.StatusSwitchingProtocols, lw.upgrade.tx.Load()
+	}
 	if h.opts.observe != nil {
-		h.opts.observe(RequestInfo{Route: lw.route, Upstream: lw.upstream, Status: status, Bytes: lw.bytes,
+		h.opts.observe(RequestInfo{Route: lw.route, Upstream: lw.upstream, Status: status, Bytes: bytes,
 			Duration: time.Since(lw.start), TTFB: ttfb})
 	}
 	log := h.opts.logger()
@@ -198,10 +201,13 @@ func (h *Handler) access(r *http.Request, lw *logWriter) {
 		slog.String("route", lw.route),
 		slog.String("upstream", lw.upstream),
 		slog.Int("status", status),
-		slog.Int64("bytes", lw.bytes),
+		slog.Int64("bytes", bytes),
 		slog.Duration("duration", time.Since(lw.start)),
 		slog.Duration("ttfb", ttfb),
 	)
+	if lw.upgrade != nil {
+		rec.AddAttrs(slog.Int64("rx", lw.upgrade.rx.Load()), slog.Int64("tx", lw.upgrade.tx.Load()))
+	}
 	log.Handler().Handle(r.Context(), rec)
 }
 
@@ -317,6 +323,7 @@ type logWriter struct {
 	route, upstream string
 	err             error
 	proxy           httputil.ReverseProxy // the route's, with responseBuffers
+	upgrade         *upgradeCounts        // set by Hijack for an upgraded session
 }
 
 var logWriterPool = sync.Pool{New: func() any { return new(logWriter) }}

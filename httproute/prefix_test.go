@@ -2,8 +2,10 @@ package httproute_test
 
 import (
 	"bufio"
+	"encoding/base64"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/oneport/oneport/httproute"
+	"github.com/oneport/oneport/internal/syncbuf"
 )
 
 // --route can keep a prefix: "/jupyter/+=..." forwards /jupyter/tree as
@@ -139,6 +142,49 @@ func TestH2CUpgradeNotForwarded(t *testing.T) {
 		}
 		if got := <-saw; got != `upgrade="" connection="" settings=""` {
 			t.Errorf("upstream saw %s", got)
+		}
+	})
+}
+
+// A WebSocket session is logged when it ends: status 101, the bytes each
+// way, and the session's duration (it was logged as 200 with 0 bytes).
+func TestWebSocketAccessLogShows101AndBytes(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, engine string) {
+		b := httptest.NewServer(http.HandlerFunc(wsEcho))
+		defer b.Close()
+		var logs syncbuf.Buffer
+		logged := make(chan string, 16)
+		addr := startProxy(t, engine, slog.New(notifyHandler{slog.NewTextHandler(&logs, nil), logged}), route("/ws/="+hostOf(b)))
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))
+		fmt.Fprintf(c, "GET /ws/socket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", key)
+		br := bufio.NewReader(c)
+		if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 101 {
+			t.Fatalf("upgrade: %v", err)
+		}
+		msg := strings.Repeat("y", 100)
+		writeFrame(c, []byte(msg), true) // 2+4 header bytes and mask, 100 payload
+		if got, err := readFrame(br); err != nil || string(got) != msg {
+			t.Fatalf("echo: %q %v", got, err)
+		}
+		c.Close()
+		for m := ""; m != "http"; {
+			select {
+			case m = <-logged:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("no access line after the session ended:\n%s", logs.String())
+			}
+		}
+		l := logs.String()
+		for _, want := range []string{"status=101", "rx=106", "tx=102", "bytes=102"} {
+			if !strings.Contains(l, want) {
+				t.Errorf("access line lacks %q:\n%s", want, l)
+			}
 		}
 	})
 }
