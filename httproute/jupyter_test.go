@@ -93,9 +93,13 @@ func TestJupyterUnderPrefixFromCommandLine(t *testing.T) {
 	var printed string
 	for {
 		var msg struct {
-			Header       struct{ MsgType string `json:"msg_type"` } `json:"header"`
-			ParentHeader struct{ MsgID string `json:"msg_id"` }   `json:"parent_header"`
-			Content      map[string]any                           `json:"content"`
+			Header struct {
+				MsgType string `json:"msg_type"`
+			} `json:"header"`
+			ParentHeader struct {
+				MsgID string `json:"msg_id"`
+			} `json:"parent_header"`
+			Content map[string]any `json:"content"`
 		}
 		if err := websocket.JSON.Receive(ws, &msg); err != nil {
 			t.Fatalf("waiting for execute_reply: %v", err)
