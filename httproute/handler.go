@@ -252,7 +252,11 @@ func newProxy(c *compiled, o options) *httputil.ReverseProxy {
 				http.Error(w, fmt.Sprintf("oneport: route %s: %s", route.name(), reason(err)), status)
 				return
 			}
-			http.Error(w, fmt.Sprintf("oneport: upstream %s: %s", up, reason(err)), status)
+			why := reason(err)
+			if status == http.StatusGatewayTimeout {
+				why = timeoutReason(route, err)
+			}
+			http.Error(w, fmt.Sprintf("oneport: upstream %s: %s", up, why), status)
 		},
 	}
 	p.ModifyResponse = modifyResponse(c)

@@ -188,3 +188,21 @@ func TestWebSocketAccessLogShows101AndBytes(t *testing.T) {
 		}
 	})
 }
+
+// The default wait for response headers is minutes, not ten: a model
+// server that accepted and hung shows as a 504 the user sees, naming the
+// upstream, the wait and the setting.
+func TestHungUpstream504SaysWhichAndHowLong(t *testing.T) {
+	if httproute.DefaultResponseHeaderTimeout > 2*time.Minute {
+		t.Errorf("default response header timeout %v hides a hung upstream", httproute.DefaultResponseHeaderTimeout)
+	}
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer hung.Close()
+	addr := startProxy(t, httproute.EngineOneport, nil,
+		httproute.Route{Path: "/", Upstreams: []string{hostOf(hung)}, ResponseHeaderTimeout: 150 * time.Millisecond})
+	code, body := fetch(t, http.DefaultClient, "http://"+addr+"/v1/chat/completions")
+	want := "oneport: upstream " + hostOf(hung) + ": no response headers within 150ms (response_header_timeout"
+	if code != 504 || !strings.HasPrefix(body, want) {
+		t.Errorf("%d %q, want 504 %q...", code, body, want)
+	}
+}

@@ -70,8 +70,9 @@ type Route struct {
 	// DefaultDialTimeout.
 	DialTimeout time.Duration
 	// ResponseHeaderTimeout bounds the wait for an upstream's response
-	// headers; zero means DefaultResponseHeaderTimeout, long enough for a
-	// model that loads on its first request.
+	// headers, its time to first byte (a streamed body may then take as
+	// long as it takes); zero means DefaultResponseHeaderTimeout. Set it
+	// longer on a route whose model loads on its first request.
 	ResponseHeaderTimeout time.Duration
 	// Name labels the route in logs; empty means its spec.
 	Name string
@@ -143,8 +144,12 @@ func (o HeaderOps) empty() bool { return len(o.Set) == 0 && len(o.Add) == 0 && l
 
 // Defaults for Route's zero-valued timeouts.
 const (
-	DefaultDialTimeout           = 5 * time.Second
-	DefaultResponseHeaderTimeout = 10 * time.Minute
+	DefaultDialTimeout = 5 * time.Second
+	// DefaultResponseHeaderTimeout is long enough for a queued request's
+	// prompt to be processed on a busy model server, and short enough that
+	// a server that accepted and hung shows as a 504 while the user still
+	// waits; it bounds only the time to the first byte.
+	DefaultResponseHeaderTimeout = 2 * time.Minute
 )
 
 // Spec returns the route in --route syntax.
