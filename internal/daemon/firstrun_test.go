@@ -3,17 +3,21 @@
 package daemon
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/oneport/oneport/internal/sshtest"
+	"github.com/oneport/oneport/internal/syncbuf"
 )
 
 // The README's SSH-over-TLS example, with a server name oneport holds no
@@ -67,5 +71,108 @@ func TestHSTSOnlyOverTLSForListedHosts(t *testing.T) {
 	}
 	if h := get("https", "other.example.com"); h != "" {
 		t.Errorf("https other host: HSTS %q", h)
+	}
+}
+
+// startReloadable is startOneport with a reload trigger; reloaded waits
+// for the reload's log line.
+func startReloadable(t *testing.T, logs *syncbuf.Buffer, args ...string) (addr string, reload func()) {
+	t.Helper()
+	load := loader(append([]string{"--listen", "127.0.0.1:0"}, args...)...)
+	cfg, res := mustLoad(t, load)
+	logged := make(chan string, 64)
+	log := slog.New(notifyHandler{slog.NewTextHandler(logs, nil), logged})
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	trigger := make(chan struct{})
+	go func() {
+		done <- Serve(ctx, cfg, res, log, Options{Load: load, Reload: trigger, OnReady: func(a net.Addr) { ready <- a }})
+	}()
+	select {
+	case a := <-ready:
+		addr = a.String()
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return addr, func() {
+		trigger <- struct{}{}
+		for {
+			select {
+			case m := <-logged:
+				if m == "reloaded" {
+					return
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no reload logged:\n%s", logs.String())
+			}
+		}
+	}
+}
+
+type notifyHandler struct {
+	slog.Handler
+	logged chan<- string
+}
+
+func (h notifyHandler) Handle(ctx context.Context, r slog.Record) error {
+	err := h.Handler.Handle(ctx, r)
+	select {
+	case h.logged <- r.Message:
+	default:
+	}
+	return err
+}
+
+func (h notifyHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return notifyHandler{h.Handler.WithAttrs(as), h.logged}
+}
+
+func (h notifyHandler) WithGroup(name string) slog.Handler {
+	return notifyHandler{h.Handler.WithGroup(name), h.logged}
+}
+
+// Routes added with `oneport route add` to a oneport started without
+// --config survive a reload (SIGHUP), and the log says they were kept.
+func TestRuntimeRoutesSurviveReloadWithoutConfig(t *testing.T) {
+	a, b := namedBackend(t, "a"), namedBackend(t, "b")
+	socket := filepath.Join(t.TempDir(), "admin.sock")
+	var logs syncbuf.Buffer
+	addr, reload := startReloadable(t, &logs, "--route", "/="+a, "--admin-socket", socket)
+	f := &adminFixture{addr: addr, socket: socket}
+	if code, body := f.call(t, "POST", "/routes", fmt.Sprintf(`{"name":"embed","spec":"/embed/=%s"}`, b)); code != 201 {
+		t.Fatalf("add: %d %s", code, body)
+	}
+	reload()
+	if got := f.get(t, "/embed/v1/models"); got != "200 backend b saw /v1/models" {
+		t.Fatalf("after reload the runtime route is gone: %s\n%s", got, logs.String())
+	}
+	if l := logs.String(); !strings.Contains(l, "routes kept as they are") || !strings.Contains(l, "changed_at_runtime=[embed]") {
+		t.Errorf("the log does not say the runtime routes were kept:\n%s", l)
+	}
+}
+
+// With a config file, a reload reads the routes from it, and warns about
+// runtime changes that were not persisted, naming them.
+func TestReloadWarnsOfUnpersistedRouteChanges(t *testing.T) {
+	a, b := namedBackend(t, "a"), namedBackend(t, "b")
+	socket := filepath.Join(t.TempDir(), "admin.sock")
+	path := writeConfig(t, fmt.Sprintf("[[route]]\nname = \"chat\"\npath = \"/\"\nupstream = %q\n", a))
+	var logs syncbuf.Buffer
+	addr, reload := startReloadable(t, &logs, "--config", path, "--admin-socket", socket)
+	f := &adminFixture{addr: addr, socket: socket}
+	if code, body := f.call(t, "POST", "/routes", fmt.Sprintf(`{"name":"embed","spec":"/embed/=%s"}`, b)); code != 201 {
+		t.Fatalf("add: %d %s", code, body)
+	}
+	reload()
+	if l := logs.String(); !strings.Contains(l, "without --persist were replaced") || !strings.Contains(l, "dropped_changes=[embed]") {
+		t.Errorf("no warning naming the dropped route:\n%s", l)
 	}
 }

@@ -34,7 +34,7 @@ func (s *server) reload() {
 		s.refuse(err)
 		return
 	}
-	s.handler.SetTable(res.Table)
+	s.reloadRoutes(cfg, res.Table)
 	s.reloadTLS(s.cfg, cfg)
 	if cfg.SSH != s.cfg.SSH {
 		s.ssh.Store(newSSHTarget(cfg, s.log))
@@ -44,8 +44,8 @@ func (s *server) reload() {
 	}
 	s.cfg = cfg
 	s.cur.Store(cfg)
-	s.log.Info("reloaded", "routes", admin.Summary(res.Table), "ssh", cfg.SSH)
-	s.notify("STATUS=" + s.statusLocked(res.Table))
+	s.log.Info("reloaded", "routes", admin.Summary(s.handler.Table()), "ssh", cfg.SSH)
+	s.notify("STATUS=" + s.statusLocked(s.handler.Table()))
 }
 
 func (s *server) refuse(err error) {
