@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/oneport/oneport/internal/config"
+	"github.com/oneport/oneport/internal/daemon"
 )
 
 // runCheck validates a config file and prints what it resolves to.
@@ -28,5 +29,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	cfg.Describe(stdout, res)
+	if err := daemon.CheckSSHTarget(cfg.SSH); err != nil {
+		fmt.Fprintf(stderr, "oneport check: warning: %v\n", err)
+	}
 	return 0
 }

@@ -154,6 +154,7 @@ func Serve(ctx context.Context, cfg *config.Config, res *config.Resolved, log *s
 		stopAdmin = func() {}
 	}
 	defer stopAdmin()
+	warnSSHTarget(cfg.SSH, log)
 	log.Info("oneport serving", "listen", ln.Addr().String(), "ssh", cfg.SSH,
 		"routes", admin.Summary(res.Table), "sniff_timeout", time.Duration(cfg.SniffTimeout), "procs", runtime.GOMAXPROCS(0))
 	s.notify(sd.SdNotifyReady)

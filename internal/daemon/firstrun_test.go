@@ -176,3 +176,18 @@ func TestReloadWarnsOfUnpersistedRouteChanges(t *testing.T) {
 		t.Errorf("no warning naming the dropped route:\n%s", l)
 	}
 }
+
+// oneport starts, with a warning, when nothing listens at the SSH target.
+func TestStartWarnsWhenNothingListensAtSSHTarget(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	var logs syncbuf.Buffer
+	startOneport(t, &logs, "--ssh", dead, "--admin-socket", "off")
+	if l := logs.String(); !strings.Contains(l, "level=WARN msg=\"ssh target not listening\" ssh="+dead) {
+		t.Errorf("no warning at start:\n%s", l)
+	}
+}

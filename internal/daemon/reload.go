@@ -38,6 +38,7 @@ func (s *server) reload() {
 	s.reloadTLS(s.cfg, cfg)
 	if cfg.SSH != s.cfg.SSH {
 		s.ssh.Store(newSSHTarget(cfg, s.log))
+		warnSSHTarget(cfg.SSH, s.log)
 	}
 	for _, k := range config.RestartOnly(s.cfg, cfg) {
 		s.log.Warn("changed setting needs a restart to apply", "setting", k)
