@@ -25,7 +25,7 @@ Usage:
   oneport route ls|add SPEC [--name N]|set NAME SPEC|rm NAME|tag NAME TAG [--persist]
                                   change routes of the running oneport (set replaces one);
                                   --persist writes them to the config file; without it they
-                                  last across reloads until oneport stops
+                                  last until oneport stops, or reloads its --config file
   oneport upstream drain|enable ADDRESS
                                   stop or resume sending new requests to an upstream
   oneport upstream add ROUTE ADDRESS [--weight N] [--tag T]... | rm ROUTE ADDRESS [--persist]

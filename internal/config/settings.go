@@ -199,8 +199,8 @@ var routeSettings = []Setting{
 	{Key: "response_header_timeout", DefaultDoc: "2m", Doc: "bound on the wait for an upstream's response headers " +
 		"(its time to first byte; a stream may then run for hours); raise it on a route whose model loads on its " +
 		"first request", field: fieldOf(func(r *Route) any { return &r.ResponseHeaderTimeout })},
-	{Key: "request_headers", Doc: "headers changed on the way in", field: fieldOf(func(r *Route) any { return &r.RequestHeaders }), Sub: headerSettings},
-	{Key: "response_headers", Doc: "headers changed on the way out", field: fieldOf(func(r *Route) any { return &r.ResponseHeaders }), Sub: headerSettings},
+	{Key: "request_headers", Doc: "headers changed on the way to the upstream (delete, then set, then add)", field: fieldOf(func(r *Route) any { return &r.RequestHeaders }), Sub: headerSettings},
+	{Key: "response_headers", Doc: "headers changed on the way back to the client (delete, then set, then add)", field: fieldOf(func(r *Route) any { return &r.ResponseHeaders }), Sub: headerSettings},
 	{Key: "policy", DefaultDoc: "least_conn", Doc: "least_conn, round_robin, ip_hash or first", field: fieldOf(func(r *Route) any { return &r.Policy })},
 	{Key: "tag", Doc: "only upstreams carrying this tag take requests (blue/green)", field: fieldOf(func(r *Route) any { return &r.Tag })},
 	{Key: "retries", DefaultDoc: "2", Doc: "how many other upstreams a failed request may try (negative: none)", field: fieldOf(func(r *Route) any { return &r.Retries })},
