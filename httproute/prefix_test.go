@@ -65,6 +65,8 @@ func TestStrippedPrefixRewritesLocationAndCookies(t *testing.T) {
 				http.Redirect(w, r, r.Header.Get("X-Forwarded-Prefix")+"/login", http.StatusFound)
 			case "/elsewhere":
 				http.Redirect(w, r, "https://login.example.com/", http.StatusFound)
+			case "/v2/redir":
+				http.Redirect(w, r, "/v2/login", http.StatusFound)
 			case "/relative":
 				w.Header().Set("Location", "login") // resolves under /app/ at the client as it is
 				w.WriteHeader(http.StatusFound)
@@ -104,6 +106,7 @@ func TestStrippedPrefixRewritesLocationAndCookies(t *testing.T) {
 			"/app/aware":     "/app/login",
 			"/app/elsewhere": "https://login.example.com/",
 			"/app/relative":  "login",
+			"/v/redir":       "/v/login",
 		} {
 			if l := do(path, "X-Self", hostOf(app)).Header.Get("Location"); l != want {
 				t.Errorf("%s: Location %q, want %q", path, l, want)
