@@ -44,8 +44,8 @@ type Options struct {
 	// for their names and are reloaded when the files change.
 	Files []CertFile
 	// DefaultSNI names the certificate served to a client asking for a
-	// name oneport holds none for; empty means the certificate of the
-	// local IP address the connection arrived at.
+	// name oneport holds none for (a name is added to Hosts); empty means
+	// the certificate of the local IP address the connection arrived at.
 	DefaultSNI string
 	// MinVersion is the oldest TLS version accepted: "1.2" (the zero
 	// value) or "1.3".
@@ -121,6 +121,9 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 	}
 	if err := CheckMinVersion(opts.MinVersion); err != nil {
 		return nil, err
+	}
+	if d := strings.ToLower(opts.DefaultSNI); d != "" && !isIP(d) && !slices.Contains(opts.Hosts, d) {
+		opts.Hosts = append(slices.Clone(opts.Hosts), d) // the default must be held to be served
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	t := &Manager{opts: opts, log: opts.Logger, cancel: cancel}
