@@ -113,15 +113,16 @@ func rewriteLocation(resp *http.Response, prefix, base string) {
 	if err != nil || u.Opaque != "" {
 		return
 	}
-	switch {
+	switch out := resp.Request; {
 	case u.Scheme == "" && u.Host == "" && strings.HasPrefix(u.Path, "/"):
-	case u.Host != "" && resp.Request != nil && (strings.EqualFold(u.Host, resp.Request.Host) || strings.EqualFold(u.Host, resp.Request.URL.Host)):
-		if !strings.EqualFold(u.Host, resp.Request.Host) {
-			u.Host = resp.Request.Host // the upstream named itself: send the client back to oneport
-			u.Scheme = "http"
-			if resp.Request.Header.Get("X-Forwarded-Proto") == "https" {
-				u.Scheme = "https"
-			}
+	case u.Host == "" || out == nil:
+		return
+	case strings.EqualFold(u.Host, clientHost(out)):
+	case strings.EqualFold(u.Host, out.Host) || strings.EqualFold(u.Host, out.URL.Host):
+		// The upstream named itself: send the client back to oneport.
+		u.Host, u.Scheme = clientHost(out), "http"
+		if out.Header.Get("X-Forwarded-Proto") == "https" {
+			u.Scheme = "https"
 		}
 	default:
 		return
@@ -132,6 +133,16 @@ func rewriteLocation(resp *http.Response, prefix, base string) {
 	}
 	u.Path, u.RawPath = p, ""
 	resp.Header.Set("Location", u.String())
+}
+
+// clientHost is the host the client asked for, from the request sent
+// upstream: X-Forwarded-Host, which oneport sets, also when
+// upstream_host replaced Host.
+func clientHost(out *http.Request) string {
+	if h := out.Header.Get("X-Forwarded-Host"); h != "" {
+		return h
+	}
+	return out.Host
 }
 
 // rewriteCookiePaths puts each Set-Cookie's Path attribute back under the

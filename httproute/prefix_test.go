@@ -74,6 +74,7 @@ func TestStrippedPrefixRewritesLocationAndCookies(t *testing.T) {
 		}))
 		defer app.Close()
 		addr := startProxy(t, engine, nil, route("/app/="+hostOf(app)),
+			httproute.Route{Path: "/uh/", UpstreamHost: true, Upstreams: []string{hostOf(app)}},
 			httproute.Route{Path: "/v/", Rewrite: "/v2", Upstreams: []string{hostOf(app)}})
 		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		do := func(path string, hdr ...string) *http.Response {
@@ -107,6 +108,7 @@ func TestStrippedPrefixRewritesLocationAndCookies(t *testing.T) {
 			"/app/elsewhere": "https://login.example.com/",
 			"/app/relative":  "login",
 			"/v/redir":       "/v/login",
+			"/uh/abs":        "http://box:2222/uh/login",
 		} {
 			if l := do(path, "X-Self", hostOf(app)).Header.Get("Location"); l != want {
 				t.Errorf("%s: Location %q, want %q", path, l, want)
