@@ -50,3 +50,16 @@ func TestCheckWarnsWhenNothingListensAtSSHTarget(t *testing.T) {
 		t.Errorf("check with a listening target: %d %q", code, stderr)
 	}
 }
+
+// check shows the TLS floor, the default certificate and HSTS hosts.
+func TestCheckShowsTLSPolicy(t *testing.T) {
+	path := writeConfig(t, "[tls]\nmin_version = \"1.3\"\nhsts = [\"llm.example.com\"]\n")
+	code, out, stderr := runCmd("check", "--config", path)
+	if code != 0 || !strings.Contains(out, "TLS 1.3+, AEAD suites only") || !strings.Contains(out, "HSTS for llm.example.com") {
+		t.Errorf("check: %d\n%s%s", code, out, stderr)
+	}
+	path = writeConfig(t, "[tls]\nmin_version = \"1.1\"\n")
+	if code, _, stderr := runCmd("check", "--config", path); code == 0 || !strings.Contains(stderr, `min_version "1.1"`) {
+		t.Errorf("min_version 1.1 accepted: %d %s", code, stderr)
+	}
+}

@@ -65,6 +65,7 @@ func describeTLS(c *Config) string {
 			src = "internal"
 		}
 		fmt.Fprintf(&b, "terminated, certificates from %s (state in %s)", src, c.StateDir)
+		describeTLSPolicy(&b, &c.TLS)
 	}
 	for _, ce := range c.TLS.Certs {
 		fmt.Fprintf(&b, "\ntls cert       %s", ce.Cert)
@@ -73,4 +74,21 @@ func describeTLS(c *Config) string {
 		fmt.Fprintf(&b, "\ntls passthrough sni=%q alpn=%q -> %s", p.SNI, p.ALPN, p.Upstream)
 	}
 	return b.String()
+}
+
+// describeTLSPolicy adds the protocol floor, the default certificate and
+// HSTS to check's [tls] line.
+func describeTLSPolicy(b *strings.Builder, t *TLS) {
+	v := t.MinVersion
+	if v == "" {
+		v = "1.2"
+	}
+	def := t.DefaultSNI
+	if def == "" {
+		def = "the local IP's"
+	}
+	fmt.Fprintf(b, "\ntls policy     TLS %s+, AEAD suites only; unknown names get %s certificate", v, def)
+	if len(t.HSTS) > 0 {
+		fmt.Fprintf(b, "; HSTS for %s", strings.Join(t.HSTS, ", "))
+	}
 }
