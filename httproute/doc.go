@@ -8,10 +8,14 @@
 // compiles them once; a Handler serves a Table and can swap it atomically.
 // Matching prefers host routes to host-less ones, then exact paths, then
 // regular expressions in order, then the longest prefix on segment
-// boundaries. Prefix routes strip their prefix by default. Responses
-// stream: server-sent events and other unknown-length bodies are flushed
-// as they arrive, request bodies stream to the upstream, and WebSocket
-// upgrades pass through HTTP/1 upstreams.
+// boundaries. Prefix routes strip their prefix by default (KeepMarker in
+// a spec keeps it); a stripped prefix is sent in X-Forwarded-Prefix, and
+// the upstream's Location and Set-Cookie paths are put back under it.
+// Responses stream: server-sent events and other unknown-length bodies
+// are flushed as they arrive, request bodies stream to the upstream, and
+// WebSocket upgrades pass through HTTP/1 upstreams (logged as 101 with
+// their bytes each way when they end); "Upgrade: h2c" offers are
+// hop-by-hop and never passed on.
 //
 // Server serves a Handler: h2c and TLS connections with an embedded
 // http.Server, and plain HTTP/1 connections with the engine that its

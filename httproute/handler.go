@@ -197,12 +197,15 @@ func (h *Handler) access(r *http.Request, lw *logWriter) {
 	if !lw.first.IsZero() {
 		ttfb = lw.first.Sub(lw.start)
 	}
-	status := lw.status
+	status, bytes := lw.status, lw.bytes
 	if status == 0 {
 		status = http.StatusOK
 	}
+	if lw.upgrade != nil { // an upgraded session, ended now
+		status, bytes = http.StatusSwitchingProtocols, lw.upgrade.tx.Load()
+	}
 	if h.opts.observe != nil {
-		h.opts.observe(RequestInfo{Route: lw.route, Upstream: lw.upstream, Status: status, Bytes: lw.bytes,
+		h.opts.observe(RequestInfo{Route: lw.route, Upstream: lw.upstream, Status: status, Bytes: bytes,
 			Duration: time.Since(lw.start), TTFB: ttfb})
 	}
 	log := h.opts.logger()
@@ -220,7 +223,7 @@ func (h *Handler) access(r *http.Request, lw *logWriter) {
 		slog.String("route", lw.route),
 		slog.String("upstream", lw.upstream),
 		slog.Int("status", status),
-		slog.Int64("bytes", lw.bytes),
+		slog.Int64("bytes", bytes),
 		slog.Duration("duration", time.Since(lw.start)),
 		slog.Duration("ttfb", ttfb),
 	)
@@ -228,6 +231,9 @@ func (h *Handler) access(r *http.Request, lw *logWriter) {
 		rec.AddAttrs(h.opts.accessAttrs(r)...)
 	}
 	rec.AddAttrs(lw.extra...)
+	if lw.upgrade != nil {
+		rec.AddAttrs(slog.Int64("rx", lw.upgrade.rx.Load()), slog.Int64("tx", lw.upgrade.tx.Load()))
+	}
 	log.Handler().Handle(r.Context(), rec)
 }
 
@@ -243,6 +249,8 @@ func newProxy(c *compiled, o options) *httputil.ReverseProxy {
 				pr.Out.Header.Set("X-Forwarded-Proto", "https")
 			}
 			pr.Out.Host = pr.In.Host
+			forwardPrefix(pr, c)
+			dropH2CUpgrade(pr.Out.Header)
 			if !route.RequestHeaders.empty() {
 				route.RequestHeaders.apply(pr.Out.Header)
 			}
@@ -276,15 +284,14 @@ func newProxy(c *compiled, o options) *httputil.ReverseProxy {
 				http.Error(w, fmt.Sprintf("oneport: route %s: %s", route.name(), reason(err)), status)
 				return
 			}
-			http.Error(w, fmt.Sprintf("oneport: upstream %s: %s", up, reason(err)), status)
+			why := reason(err)
+			if status == http.StatusGatewayTimeout {
+				why = timeoutReason(route, err)
+			}
+			http.Error(w, fmt.Sprintf("oneport: upstream %s: %s", up, why), status)
 		},
 	}
-	if !route.ResponseHeaders.empty() {
-		p.ModifyResponse = func(resp *http.Response) error {
-			route.ResponseHeaders.apply(resp.Header)
-			return nil
-		}
-	}
+	p.ModifyResponse = modifyResponse(c)
 	return p
 }
 
@@ -353,6 +360,7 @@ type logWriter struct {
 	err             error
 	proxy           httputil.ReverseProxy // the route's, with responseBuffers
 	extra           []slog.Attr           // added by Annotate
+	upgrade         *upgradeCounts        // set by Hijack for an upgraded session
 }
 
 // Annotate names the upstream a route's Serve handler sent r to, and adds

@@ -70,8 +70,9 @@ type Route struct {
 	// DefaultDialTimeout.
 	DialTimeout time.Duration
 	// ResponseHeaderTimeout bounds the wait for an upstream's response
-	// headers; zero means DefaultResponseHeaderTimeout, long enough for a
-	// model that loads on its first request.
+	// headers, its time to first byte (a streamed body may then take as
+	// long as it takes); zero means DefaultResponseHeaderTimeout. Set it
+	// longer on a route whose model loads on its first request.
 	ResponseHeaderTimeout time.Duration
 	// MaxResponseHeaderBytes bounds the size of an upstream's response
 	// header, 1xx responses included; zero means
@@ -165,8 +166,12 @@ func (o HeaderOps) empty() bool { return len(o.Set) == 0 && len(o.Add) == 0 && l
 
 // Defaults for Route's zero-valued timeouts.
 const (
-	DefaultDialTimeout           = 5 * time.Second
-	DefaultResponseHeaderTimeout = 10 * time.Minute
+	DefaultDialTimeout = 5 * time.Second
+	// DefaultResponseHeaderTimeout is long enough for a queued request's
+	// prompt to be processed on a busy model server, and short enough that
+	// a server that accepted and hung shows as a 504 while the user still
+	// waits; it bounds only the time to the first byte.
+	DefaultResponseHeaderTimeout = 2 * time.Minute
 )
 
 // DefaultMaxResponseHeaderBytes is Route.MaxResponseHeaderBytes' zero
@@ -190,7 +195,7 @@ func (r *Route) Spec() string {
 			}
 		}
 	}
-	return r.Host + r.Path + "=" + strings.Join(ups, ",")
+	return r.Host + r.Path + r.keepMarker() + "=" + strings.Join(ups, ",")
 }
 
 // clone returns a deep copy of r: it shares no slice, map or pointer
@@ -226,7 +231,9 @@ func (r *Route) name() string {
 
 // ParseSpec parses a --route value: [HOST]PATH=UPSTREAM[,UPSTREAM...],
 // where PATH is "/prefix", "=/exact" or "~regexp". A regular expression
-// ends at the last "=", other paths at the first.
+// ends at the last "=", other paths at the first. A prefix followed by
+// KeepMarker ("/jupyter/+=...") is kept when forwarding (StripPrefix
+// false), for apps told their base URL.
 func ParseSpec(spec string) (Route, error) {
 	i := strings.IndexAny(spec, "/=~")
 	if i < 0 {
@@ -247,6 +254,10 @@ func ParseSpec(spec string) (Route, error) {
 		return Route{}, fmt.Errorf("route %q: missing =UPSTREAM", spec)
 	}
 	r.Path = rest[:j]
+	if p, ok := strings.CutSuffix(r.Path, KeepMarker); ok && strings.HasPrefix(p, "/") {
+		keep := false
+		r.Path, r.StripPrefix = p, &keep
+	}
 	for u := range strings.SplitSeq(rest[j+1:], ",") {
 		if u = strings.TrimSpace(u); u == "" {
 			continue
@@ -433,6 +444,9 @@ func (c *compiled) compilePath() error {
 	case p[0] == '/':
 		if strings.Contains(p, "//") || strings.Contains(p+"/", "/../") || strings.Contains(p+"/", "/./") {
 			return errors.New("a prefix must be a clean path (no //, . or .. segments)")
+		}
+		if strings.HasSuffix(p, KeepMarker) {
+			return fmt.Errorf("a prefix ends in %q only as the keep marker of a --route spec", KeepMarker)
 		}
 		c.pathKind, c.prefix = pathPrefix, strings.TrimRight(p, "/")
 		c.strip = c.Route.StripPrefix == nil || *c.Route.StripPrefix || c.Route.Rewrite != ""

@@ -164,7 +164,7 @@ func TestCleanPath(t *testing.T) {
 }
 
 func FuzzParseSpec(f *testing.F) {
-	for _, s := range []string{"/=127.0.0.1:1", "h.x/p=unix:/s", "~^/a=b$=h2c://a:1", "=/x=a:1,b:2", "*.a.b/=http://a:1/b", "embed.*/x/=a:1"} {
+	for _, s := range []string{"/=127.0.0.1:1", "/jupyter/+=127.0.0.1:8888", "=/x+=a:1", "h.x/p=unix:/s", "~^/a=b$=h2c://a:1", "=/x=a:1,b:2", "*.a.b/=http://a:1/b", "embed.*/x/=a:1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {
@@ -178,7 +178,8 @@ func FuzzParseSpec(f *testing.F) {
 			t.Fatalf("parsed but does not compile: %v", err)
 		}
 		r2, err := ParseSpec(r.Spec())
-		if err != nil || r2.Host != r.Host || r2.Path != r.Path || strings.Join(r2.Upstreams, ",") != strings.Join(r.Upstreams, ",") {
+		if err != nil || r2.Host != r.Host || r2.Path != r.Path || strings.Join(r2.Upstreams, ",") != strings.Join(r.Upstreams, ",") ||
+			(r2.StripPrefix == nil) != (r.StripPrefix == nil) {
 			t.Fatalf("round trip %q -> %q: %+v, %v", spec, r.Spec(), r2, err)
 		}
 		tab.Match("x.example", "/"+spec)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/oneport/oneport/internal/auth"
 	"github.com/oneport/oneport/internal/config"
+	"github.com/oneport/oneport/internal/daemon"
 )
 
 // runCheck validates a config file and prints what it resolves to.
@@ -31,6 +32,9 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	cfg.Describe(stdout, res)
+	if err := daemon.CheckSSHTarget(cfg.SSH); err != nil {
+		fmt.Fprintf(stderr, "oneport check: warning: %v\n", err)
+	}
 	return checkKeys(cfg, stdout, stderr)
 }
 

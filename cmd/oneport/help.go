@@ -22,9 +22,10 @@ Usage:
   oneport certs [--state-dir DIR] [--config FILE]
                                   list certificates: names, issuer, source, expiry
   oneport status                  listeners, routes, upstream health, connections (admin API)
-  oneport route ls|add SPEC [--name N]|rm NAME|tag NAME TAG [--persist]
-                                  change routes of the running oneport; --persist writes them
-                                  to the config file
+  oneport route ls|add SPEC [--name N]|set NAME SPEC|rm NAME|tag NAME TAG [--persist]
+                                  change routes of the running oneport (set replaces one);
+                                  --persist writes them to the config file; without it they
+                                  last until oneport stops, or reloads its --config file
   oneport upstream drain|enable ADDRESS
                                   stop or resume sending new requests to an upstream
   oneport upstream add ROUTE ADDRESS [--weight N] [--tag T]... | rm ROUTE ADDRESS [--persist]
@@ -50,6 +51,7 @@ const usageExamples = `
 Examples:
   oneport --listen :2222 --route /=127.0.0.1:30000 --route /embedding-model/=127.0.0.1:30001
   oneport --listen :2222 --redirect 22 --route /=127.0.0.1:30000
+  oneport --route /jupyter/+=127.0.0.1:8888      # + keeps the prefix (jupyter --ServerApp.base_url=/jupyter/)
   oneport check --config /etc/oneport/oneport.toml
 `
 

@@ -171,7 +171,7 @@ func (s *Server) addRoute(w http.ResponseWriter, r *http.Request) {
 	s.changeRoutes(w, r, http.StatusCreated, func(rs []httproute.Route) ([]httproute.Route, int, error) {
 		for _, x := range rs {
 			if RouteName(x) == RouteName(nr) {
-				return nil, http.StatusConflict, fmt.Errorf("route %q exists; use PUT to replace it", RouteName(nr))
+				return nil, http.StatusConflict, fmt.Errorf("route %q exists; replace it with `oneport route set NAME SPEC` (PUT /routes/NAME)", RouteName(nr))
 			}
 		}
 		return append(rs, nr), 0, nil

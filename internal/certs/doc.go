@@ -4,7 +4,9 @@
 // certmagic (HTTP-01 and TLS-ALPN-01 answered on oneport's own port,
 // DNS-01 through RFC 2136 updates), and certificates read from PEM files
 // and reloaded when they change. A Manager chooses the certificate for
-// each handshake through the *tls.Config it returns.
+// each handshake through the *tls.Config it returns (TLS 1.2+ with AEAD
+// suites only); a name it holds nothing for gets a default certificate
+// rather than a failed handshake.
 //
 // It is separate from the mux, which terminates TLS with that
 // configuration and decides what the plaintext is, and from httproute,

@@ -43,6 +43,13 @@ type Options struct {
 	// Files are certificates read from PEM files; they take precedence
 	// for their names and are reloaded when the files change.
 	Files []CertFile
+	// DefaultSNI names the certificate served to a client asking for a
+	// name oneport holds none for (a name is added to Hosts); empty means
+	// the certificate of the local IP address the connection arrived at.
+	DefaultSNI string
+	// MinVersion is the oldest TLS version accepted: "1.2" (the zero
+	// value) or "1.3".
+	MinVersion string
 	// Logger receives certificate events.
 	Logger *slog.Logger
 }
@@ -96,7 +103,9 @@ type Manager struct {
 	acme   []*certmagic.ACMEIssuer
 	files  *fileCerts
 	config *tls.Config
-	cancel context.CancelFunc // ends background obtains and renewals
+	// unknown remembers which unknown server names were logged.
+	unknown unknownNames
+	cancel  context.CancelFunc // ends background obtains and renewals
 }
 
 // New sets up certificates: it loads or creates the internal CA,
@@ -109,6 +118,12 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 	}
 	if opts.Source == "" {
 		opts.Source = SourceInternal
+	}
+	if err := CheckMinVersion(opts.MinVersion); err != nil {
+		return nil, err
+	}
+	if d := strings.ToLower(opts.DefaultSNI); d != "" && !isIP(d) && !slices.Contains(opts.Hosts, d) {
+		opts.Hosts = append(slices.Clone(opts.Hosts), d) // the default must be held to be served
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	t := &Manager{opts: opts, log: opts.Logger, cancel: cancel}
@@ -189,11 +204,7 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 			return nil, fmt.Errorf("tls: certificates for %v: %w", ipNames, err)
 		}
 	}
-	t.config = &tls.Config{
-		MinVersion:     tls.VersionTLS12,
-		NextProtos:     []string{"h2", "http/1.1", "acme-tls/1"},
-		GetCertificate: t.getCertificate,
-	}
+	t.config = serverTLSConfig(opts.MinVersion, t.getCertificate)
 	return t, nil
 }
 
@@ -237,19 +248,30 @@ func (t *Manager) onEvent(_ context.Context, event string, data map[string]any) 
 }
 
 // getCertificate serves file certificates for their names, then
-// certmagic's: by SNI for names, by the local IP without SNI.
+// certmagic's: by SNI for names, by the local IP without SNI; a name it
+// holds nothing for gets the default certificate.
 func (t *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if c := t.files.lookup(hello); c != nil {
 		return c, nil
 	}
-	if hello.ServerName == "" || net.ParseIP(hello.ServerName) != nil {
-		return t.ips.GetCertificate(hello)
+	var c *tls.Certificate
+	var err error
+	if hello.ServerName == "" || isIP(hello.ServerName) {
+		c, err = t.ips.GetCertificate(hello)
+	} else {
+		c, err = t.names.GetCertificate(hello)
 	}
-	return t.names.GetCertificate(hello)
+	if err != nil || c == nil {
+		return t.defaultCertificate(hello, err)
+	}
+	return c, nil
 }
 
-// TLSConfig returns the server-side configuration: TLS 1.2+, ALPN h2 and
-// http/1.1 (and acme-tls/1 for TLS-ALPN-01 challenges).
+func isIP(s string) bool { return net.ParseIP(s) != nil }
+
+// TLSConfig returns the server-side configuration: TLS 1.2+ (or 1.3+)
+// with AEAD suites only, ALPN h2 and http/1.1 (and acme-tls/1 for
+// TLS-ALPN-01 challenges).
 func (t *Manager) TLSConfig() *tls.Config { return t.config }
 
 // HTTPChallenge wraps next so that ACME HTTP-01 challenges are answered

@@ -46,7 +46,9 @@ func (c *Config) Describe(w io.Writer, res *Resolved) {
 		if r.Health.Kind != "" {
 			extra += "  health " + r.Health.Kind
 		}
-		ups := r.Spec()[len(r.Host)+len(r.Path)+1:] // the upstreams part of HOST PATH=UPSTREAMS
+		// The upstreams part of HOST PATH[+]=UPSTREAMS.
+		ups := strings.TrimPrefix(r.Spec(), r.Host+r.Path)
+		ups = ups[strings.IndexByte(ups, '=')+1:]
 		fmt.Fprintf(w, "  %-24s %-28s -> %s%s\n", host, r.Path, strings.ReplaceAll(ups, ",", ", "), extra)
 	}
 }
@@ -63,6 +65,7 @@ func describeTLS(c *Config) string {
 			src = "internal"
 		}
 		fmt.Fprintf(&b, "terminated, certificates from %s (state in %s)", src, c.StateDir)
+		describeTLSPolicy(&b, &c.TLS)
 	}
 	for _, ce := range c.TLS.Certs {
 		fmt.Fprintf(&b, "\ntls cert       %s", ce.Cert)
@@ -71,4 +74,21 @@ func describeTLS(c *Config) string {
 		fmt.Fprintf(&b, "\ntls passthrough sni=%q alpn=%q -> %s", p.SNI, p.ALPN, p.Upstream)
 	}
 	return b.String()
+}
+
+// describeTLSPolicy adds the protocol floor, the default certificate and
+// HSTS to check's [tls] line.
+func describeTLSPolicy(b *strings.Builder, t *TLS) {
+	v := t.MinVersion
+	if v == "" {
+		v = "1.2"
+	}
+	def := t.DefaultSNI
+	if def == "" {
+		def = "the local IP's"
+	}
+	fmt.Fprintf(b, "\ntls policy     TLS %s+, AEAD suites only; unknown names get %s certificate", v, def)
+	if len(t.HSTS) > 0 {
+		fmt.Fprintf(b, "; HSTS for %s", strings.Join(t.HSTS, ", "))
+	}
 }

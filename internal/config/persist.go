@@ -21,7 +21,9 @@ import (
 func (c *Config) PersistRoutes(routes []httproute.Route) error {
 	path := c.file
 	if path == "" {
-		return errors.New("oneport was started without --config: there is no file to persist to")
+		return errors.New("oneport was started without --config: there is no file to persist to " +
+			"(without --persist the change is made, and kept across reloads until oneport stops; " +
+			"start oneport with --config FILE to keep routes across restarts)")
 	}
 	old, err := os.ReadFile(path)
 	if err != nil {

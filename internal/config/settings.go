@@ -113,7 +113,8 @@ var Settings = []Setting{
 		field:    fieldOf(func(c *Config) any { return &c.TLS }), Sub: tlsSettings},
 	{Key: "route", Flag: "route", Arg: "SPEC", Array: true,
 		Doc: "HTTP route, repeatable; replaces the file's [[route]] tables. SPEC is [HOST]PATH=UPSTREAM[,UPSTREAM...], " +
-			"PATH one of /prefix (stripped before forwarding), =/exact, ~regexp; UPSTREAM one of host:port, http://..., " +
+			"PATH one of /prefix (stripped before forwarding; /prefix/+ keeps it, for apps told their base URL such as " +
+			"Jupyter), =/exact, ~regexp; UPSTREAM one of host:port, http://..., " +
 			"h2c://..., unix:/path.sock, optionally followed by *WEIGHT and #TAG (pools, see README)",
 		field: fieldOf(func(c *Config) any { return &c.Routes }), Sub: routeSettings,
 		setFlag: func(c *Config, raw string) error { c.RouteSpecs = append(c.RouteSpecs, raw); return nil }},
@@ -217,6 +218,22 @@ var tlsSettings = []Setting{
 			{Key: "alpn", Doc: "ALPN protocol", field: fieldOf(func(p *Passthrough) any { return &p.ALPN })},
 			{Key: "upstream", Doc: "where the connection goes (host:port)", field: fieldOf(func(p *Passthrough) any { return &p.Upstream })},
 		}},
+	{Key: "default_sni", DefaultDoc: "the local IP address's certificate",
+		Doc: "the name whose certificate is served to clients asking for a name oneport holds none for " +
+			"(instead of failing the handshake, as Caddy and nginx do)",
+		field: fieldOf(func(t *TLS) any { return &t.DefaultSNI })},
+	{Key: "min_version", DefaultDoc: "1.2", Doc: "the oldest TLS version accepted: 1.2 or 1.3 (TLS 1.2 offers AEAD suites only)",
+		field: fieldOf(func(t *TLS) any { return &t.MinVersion }), check: str(optional(oneOf("tls min_version", "1.2", "1.3")))},
+	{Key: "hsts", Doc: "hosts whose HTTPS responses carry Strict-Transport-Security: max-age=31536000 " +
+		"(browsers then refuse plain HTTP and certificate errors for them for a year; only sent over TLS)",
+		field: fieldOf(func(t *TLS) any { return &t.HSTS }), check: func(v any) error {
+			for _, h := range *v.(*[]string) {
+				if h == "" || strings.ContainsAny(h, ":/ *") {
+					return fmt.Errorf("tls hsts: %q is not a host name", h)
+				}
+			}
+			return nil
+		}},
 }
 
 // RouteSettings are the keys of a [[route]] table; the admin API names a
@@ -227,13 +244,17 @@ var routeSettings = []Setting{
 	{Key: "path", DefaultDoc: "/", Doc: `path pattern: a /prefix, "=/exact" or "~regexp"`, field: fieldOf(func(r *Route) any { return &r.Path })},
 	{Key: "upstream", Doc: "where requests go: an address, or a list of addresses and {address, weight, tags} tables",
 		field: fieldOf(func(r *Route) any { return &r.Upstream })},
-	{Key: "strip_prefix", DefaultDoc: "true", Doc: "remove a prefix route's prefix before forwarding", field: fieldOf(func(r *Route) any { return &r.StripPrefix })},
+	{Key: "strip_prefix", DefaultDoc: "true", Doc: "remove a prefix route's prefix before forwarding (then X-Forwarded-Prefix " +
+		"names it, and the upstream's Location and Set-Cookie paths are put back under it); false keeps it, as a + " +
+		"after the prefix does in --route", field: fieldOf(func(r *Route) any { return &r.StripPrefix })},
 	{Key: "rewrite", Doc: "replace the matched prefix with this", field: fieldOf(func(r *Route) any { return &r.Rewrite })},
 	{Key: "upstream_host", Doc: "send the upstream's host:port as Host instead of the client's", field: fieldOf(func(r *Route) any { return &r.UpstreamHost })},
-	{Key: "dial_timeout", Doc: "bound on connecting to an upstream", field: fieldOf(func(r *Route) any { return &r.DialTimeout })},
-	{Key: "response_header_timeout", Doc: "bound on the wait for an upstream's response headers", field: fieldOf(func(r *Route) any { return &r.ResponseHeaderTimeout })},
-	{Key: "request_headers", Doc: "headers changed on the way in", field: fieldOf(func(r *Route) any { return &r.RequestHeaders }), Sub: headerSettings},
-	{Key: "response_headers", Doc: "headers changed on the way out", field: fieldOf(func(r *Route) any { return &r.ResponseHeaders }), Sub: headerSettings},
+	{Key: "dial_timeout", DefaultDoc: "5s", Doc: "bound on connecting to an upstream", field: fieldOf(func(r *Route) any { return &r.DialTimeout })},
+	{Key: "response_header_timeout", DefaultDoc: "2m", Doc: "bound on the wait for an upstream's response headers " +
+		"(its time to first byte; a stream may then run for hours); raise it on a route whose model loads on its " +
+		"first request", field: fieldOf(func(r *Route) any { return &r.ResponseHeaderTimeout })},
+	{Key: "request_headers", Doc: "headers changed on the way to the upstream (delete, then set, then add)", field: fieldOf(func(r *Route) any { return &r.RequestHeaders }), Sub: headerSettings},
+	{Key: "response_headers", Doc: "headers changed on the way back to the client (delete, then set, then add)", field: fieldOf(func(r *Route) any { return &r.ResponseHeaders }), Sub: headerSettings},
 	{Key: "policy", DefaultDoc: "least_conn", Doc: "least_conn, round_robin, ip_hash or first", field: fieldOf(func(r *Route) any { return &r.Policy })},
 	{Key: "tag", Doc: "only upstreams carrying this tag take requests (blue/green)", field: fieldOf(func(r *Route) any { return &r.Tag })},
 	{Key: "retries", DefaultDoc: "2", Doc: "how many other upstreams a failed request may try (negative: none)", field: fieldOf(func(r *Route) any { return &r.Retries })},

@@ -153,6 +153,9 @@ type TLS struct {
 	DNSNoWait     bool
 	Certs         []CertFile
 	Passthrough   []Passthrough
+	DefaultSNI    string
+	MinVersion    string
+	HSTS          []string
 }
 
 // CertFile is one [[tls.cert]] table.

@@ -167,6 +167,7 @@ func Serve(ctx context.Context, cfg *config.Config, res *config.Resolved, log *s
 		stopAdmin = func() {}
 	}
 	defer stopAdmin()
+	warnSSHTarget(cfg.SSH, log)
 	s.startDiscovery(ctx, cfg, res)
 	log.Info("oneport serving", "listen", ln.Addr().String(), "ssh", cfg.SSH,
 		"routes", admin.Summary(res.Table), "sniff_timeout", time.Duration(cfg.SniffTimeout), "procs", runtime.GOMAXPROCS(0))
@@ -330,6 +331,7 @@ func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.serveTLSHelpers(w, r) || s.serveStatus(w, r) || s.serveTunnel(w, r) {
 		return
 	}
+	setHSTS(s.config(), w, r)
 	s.routeHTTP(w, r)
 }
 

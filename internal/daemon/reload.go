@@ -44,21 +44,22 @@ func (s *server) reload() {
 		s.refuse(err)
 		return
 	}
-	s.handler.SetTable(table)
+	s.reloadRoutes(cfg, table)
 	commitGateways()
 	s.startDiscovery(context.Background(), cfg, res)
 	s.reloadTLS(s.cfg, cfg)
 	s.reloadTunnel(cfg)
 	if cfg.SSH != s.cfg.SSH {
 		s.ssh.Store(newSSHTarget(cfg, s.log))
+		warnSSHTarget(cfg.SSH, s.log)
 	}
 	for _, k := range config.RestartOnly(s.cfg, cfg) {
 		s.log.Warn("changed setting needs a restart to apply", "setting", k)
 	}
 	s.cfg = cfg
 	s.cur.Store(cfg)
-	s.log.Info("reloaded", "routes", admin.Summary(res.Table), "ssh", cfg.SSH)
-	s.notify("STATUS=" + s.statusLocked(res.Table))
+	s.log.Info("reloaded", "routes", admin.Summary(s.handler.Table()), "ssh", cfg.SSH)
+	s.notify("STATUS=" + s.statusLocked(s.handler.Table()))
 }
 
 func (s *server) refuse(err error) {

@@ -107,10 +107,11 @@ func newTLS(ctx context.Context, cfg *config.Config, port int, http, ssh mux.Tar
 		return nil, nil
 	}
 	opts := certs.Options{
-		StateDir: cfg.StateDir,
-		Source:   t.Source,
-		Hosts:    append(slices.Clone(t.Hosts), routeHosts(cfg)...),
-		Logger:   log,
+		StateDir:   cfg.StateDir,
+		Source:     t.Source,
+		Hosts:      append(slices.Clone(t.Hosts), routeHosts(cfg)...),
+		Logger:     log,
+		DefaultSNI: t.DefaultSNI, MinVersion: t.MinVersion,
 		ACME: certs.ACMEOptions{
 			CA: t.ACMECA, Email: t.ACMEEmail, Profile: t.ACMEProfile, IPProfile: t.ACMEIPProfile,
 			HTTPPort: port, TLSPort: port,
