@@ -328,7 +328,7 @@ func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.metrics.handler().ServeHTTP(w, r)
 		return
 	}
-	if s.serveTLSHelpers(w, r) || s.serveStatus(w, r) || s.serveTunnel(w, r) {
+	if s.serveTLSHelpers(w, r) || s.serveTunnel(w, r) || s.serveStatus(w, r) {
 		return
 	}
 	setHSTS(s.config(), w, r)
