@@ -3,9 +3,11 @@ package daemon
 import (
 	"context"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/oneport/oneport/httproute"
+	"github.com/oneport/oneport/httproute/gateway"
 	"github.com/oneport/oneport/internal/config"
 	"github.com/oneport/oneport/internal/discover"
 )
@@ -22,6 +24,10 @@ type discovery struct {
 	stop     context.CancelFunc
 	done     chan struct{}
 	routes   []httproute.Route // last applied; owned by the watcher's goroutine
+	// gw answers /v1/ for every model server found, when no configured
+	// route is a gateway: one base URL with nothing configured. Nil
+	// otherwise.
+	gw *gateway.Gateway
 }
 
 // startDiscovery runs discovery when cfg turns it on (by default: when no
@@ -48,6 +54,13 @@ func (s *server) startDiscovery(ctx context.Context, cfg *config.Config, res *co
 		return
 	}
 	d := &discovery{handler: h, interval: iv, done: make(chan struct{})}
+	if len(res.Gateways) == 0 {
+		d.gw, err = gateway.New(gateway.Config{Name: discover.RoutePrefix + "gateway", ModelAllowed: keyAllowsModel,
+			KeyName: keyName, Metrics: s.gw.metrics, Log: s.log})
+		if err != nil {
+			s.log.Error("discovery's model gateway disabled", "err", err)
+		}
+	}
 	d.watcher = &discover.Watcher{
 		Scanner:  &discover.Scanner{Log: s.log},
 		Interval: iv,
@@ -68,6 +81,14 @@ func (s *server) startDiscovery(ctx context.Context, cfg *config.Config, res *co
 // the last ones, and tells Options.OnDiscover.
 func (s *server) applyDiscovered(d *discovery, snap *discover.Snapshot) {
 	routes := discover.Routes(snap)
+	ups := discoveredUpstreams(snap)
+	if d.gw != nil && len(ups) > 0 {
+		if err := d.gw.SetDiscovered(ups); err != nil {
+			s.log.Error("discovery's model gateway refused the servers found", "err", err)
+		}
+		d.gw.Refresh(context.Background())
+		routes = append(routes, gatewayRoute(d.gw, ups))
+	}
 	if !discover.SameRoutes(routes, d.routes) {
 		t, err := httproute.NewTable(routes)
 		if err != nil {
@@ -78,10 +99,24 @@ func (s *server) applyDiscovered(d *discovery, snap *discover.Snapshot) {
 			s.log.Info("discovered routes", "routes", len(routes), "servers", len(snap.Servers))
 		}
 	}
-	s.gw.SetDiscovered(discoveredUpstreams(snap))
+	s.gw.SetDiscovered(ups)
 	if s.opts.OnDiscover != nil {
 		s.opts.OnDiscover(snap)
 	}
+}
+
+// gatewayRoute is the discovered layer's /v1/ route: the prefix kept,
+// every request answered by gw, which routes it by its model to the
+// servers found (ups, listed so that the route is valid and changes when
+// they do).
+func gatewayRoute(gw *gateway.Gateway, ups []gateway.Upstream) httproute.Route {
+	keep := false
+	r := httproute.Route{Name: discover.RoutePrefix + "gateway", Path: "/v1/", StripPrefix: &keep, Serve: gw}
+	for _, u := range ups {
+		r.Upstreams = append(r.Upstreams, u.Address)
+	}
+	slices.Sort(r.Upstreams)
+	return r
 }
 
 // close stops the watcher, waits for it, and releases the layer's

@@ -206,3 +206,59 @@ func TestReloadTogglesDiscovery(t *testing.T) {
 		t.Errorf("discovered route after turning discover on again: %d", code)
 	}
 }
+
+// With nothing configured, /v1/ is one base URL for every model server
+// found: GET /v1/models lists all their models, a request goes to the
+// server of its model, and a server that stops leaves the list at the next
+// scan.
+func TestDiscoveredModelsShareOneBaseURL(t *testing.T) {
+	standin.Require(t)
+	chat, embed, llama := "z-chat-model", "z-org/embed-model", "z-llama:8b"
+	s := standin.StartAll(t, standin.Spec{Kind: "vllm", Model: chat}, standin.Spec{Kind: "tei", Model: embed},
+		standin.Spec{Kind: "ollama", Model: llama})
+	vllm, tei := s[0], s[1]
+	c := make(scans, 1)
+	addr := startWith(t, Options{OnDiscover: c.hook}, "--admin-socket", "off", "--discover-interval", "200ms")
+	c.waitFor(t, "the three stand-ins", func(r map[string]string) bool {
+		return r["/"+chat+"/"] == vllm.Addr && r["/"+embed+"/"] == tei.Addr && r["/"+llama+"/"] != ""
+	})
+	code, body := get(t, "http://"+addr+"/v1/models")
+	for _, m := range []string{chat, embed, llama} {
+		if code != 200 || !strings.Contains(body, `"id":"`+m+`"`) {
+			t.Errorf("GET /v1/models: %d %s, want %s listed", code, body, m)
+		}
+	}
+	for _, tc := range []struct{ path, model, server string }{
+		{"/v1/chat/completions", chat, "vllm"},
+		{"/v1/embeddings", embed, "tei"},
+	} {
+		resp, err := http.Post("http://"+addr+tc.path, "application/json",
+			strings.NewReader(`{"input":"x","messages":[],"model":"`+tc.model+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), `"served_by":"`+tc.server+`"`) {
+			t.Errorf("POST %s model %s: %d %s, want it served by %s", tc.path, tc.model, resp.StatusCode, b, tc.server)
+		}
+	}
+	resp, err := http.Post("http://"+addr+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"nope"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 404 || !strings.Contains(string(b), "model_not_found") {
+		t.Errorf("unknown model: %d %s, want 404 model_not_found", resp.StatusCode, b)
+	}
+
+	tei.Stop()
+	c.waitFor(t, "the stopped TEI gone", func(r map[string]string) bool {
+		_, teiThere := r["/"+embed+"/"]
+		return !teiThere
+	})
+	if _, body := get(t, "http://"+addr+"/v1/models"); strings.Contains(body, embed) || !strings.Contains(body, chat) {
+		t.Errorf("after TEI stopped, /v1/models: %s", body)
+	}
+}

@@ -1,6 +1,6 @@
 # A stand-in for Text Embeddings Inference: /info names the model; there is no /v1/models.
 import os
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 MODEL = os.environ["STANDIN_MODEL"]
 app = FastAPI()
@@ -16,3 +16,11 @@ def info():
 @app.get("/health")
 def health():
     return {}
+
+
+@app.post("/v1/embeddings")
+async def embeddings(request: Request):
+    body = await request.json()
+    return {"object": "list", "model": body["model"], "served_by": "tei",
+            "data": [{"object": "embedding", "index": 0, "embedding": [0.0, 1.0]}],
+            "usage": {"prompt_tokens": 1, "total_tokens": 1}}

@@ -1,6 +1,6 @@
 # A stand-in for vLLM's OpenAI-compatible server: the endpoints discovery probes.
 import os
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 MODEL = os.environ["STANDIN_MODEL"]
 app = FastAPI()
@@ -15,3 +15,11 @@ def models():
 @app.get("/health")
 def health():
     return {}
+
+
+@app.post("/v1/chat/completions")
+async def chat(request: Request):
+    body = await request.json()
+    return {"id": "c1", "object": "chat.completion", "created": 0, "model": body["model"], "served_by": "vllm",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
