@@ -443,6 +443,12 @@ func (w *h1response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.hijacked {
 		return nil, nil, http.ErrHijacked
 	}
+	if w.body.expect {
+		// No 100 Continue on the connection the handler now owns.
+		w.contMu.Lock()
+		w.canContinue = false
+		w.contMu.Unlock()
+	}
 	if w.wroteHeader {
 		if !w.committed {
 			w.commit(nil)

@@ -694,3 +694,39 @@ func TestHijackAfterFlush(t *testing.T) {
 		})
 	}
 }
+
+// A handler that hijacks a request with Expect: 100-continue and then
+// reads its body gets the body, and no 100 Continue is written on the
+// connection it owns.
+func TestHijackThenReadExpectContinueBody(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		b, err := io.ReadAll(r.Body)
+		io.WriteString(brw, "got "+string(b)+"\n")
+		brw.Flush()
+		if err != nil {
+			t.Errorf("body: %v", err)
+		}
+	})
+	for _, s := range []struct {
+		name string
+		addr string
+	}{
+		{"h1", func() string { a, _ := startServer(t, h, nil); return a }()},
+		{"net/http", startStd(t, h)},
+	} {
+		t.Run(s.name, func(t *testing.T) {
+			c := dialServer(t, s.addr)
+			io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc")
+			line, err := bufio.NewReader(c).ReadString('\n')
+			if err != nil || line != "got abc\n" {
+				t.Fatalf("got %q, %v", line, err)
+			}
+		})
+	}
+}
