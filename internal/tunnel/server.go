@@ -1,7 +1,6 @@
 package tunnel
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -105,7 +104,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Counted before the client can know the tunnel is open.
 	s.stats.open.Add(1)
-	ws, err := websocket.Accept(&upgradeWriter{ResponseWriter: w}, r, nil)
+	ws, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		// Accept has answered the client.
 		s.stats.open.Add(-1)
@@ -174,39 +173,3 @@ func (c *counted) Write(p []byte) (int, error) {
 	c.tx.Add(int64(n))
 	return n, err
 }
-
-// upgradeWriter holds back a 101 until the connection is hijacked, then
-// writes it on the hijacked connection. websocket.Accept writes the 101
-// before it hijacks, which net/http's server flushes on Hijack but an
-// engine may not; writing it ourselves works with every HTTP/1 server.
-type upgradeWriter struct {
-	http.ResponseWriter
-	upgrade bool
-}
-
-func (w *upgradeWriter) WriteHeader(code int) {
-	if code == http.StatusSwitchingProtocols {
-		w.upgrade = true
-		return
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	h := w.Header().Clone()
-	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil || !w.upgrade {
-		return c, brw, err
-	}
-	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
-	h.Write(brw)
-	brw.WriteString("\r\n")
-	if err := brw.Flush(); err != nil {
-		c.Close()
-		return nil, nil, fmt.Errorf("write 101: %w", err)
-	}
-	return c, brw, nil
-}
-
-// Unwrap gives http.ResponseController the server's writer.
-func (w *upgradeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

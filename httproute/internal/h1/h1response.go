@@ -318,7 +318,7 @@ func (w *h1response) commit(first []byte) {
 		w.closeAfter = true
 		delete(h, "Transfer-Encoding")
 	}
-	if w.closeAfter && !hasToken(h.Get("Connection"), "close") {
+	if w.closeAfter && !hasToken(h.Get("Connection"), "close") && !isProtocolSwitch(w.status, h) {
 		delete(h, "Connection")
 		if req.ProtoAtLeast(1, 1) {
 			h["Connection"] = []string{"close"}
@@ -327,6 +327,12 @@ func (w *h1response) commit(first []byte) {
 	w.writeStatusLine(w.status)
 	h.Write(w.bw)
 	w.bw.WriteString("\r\n")
+}
+
+// isProtocolSwitch reports whether a response switches protocols: its
+// Connection: Upgrade must stay even when the server closes afterwards.
+func isProtocolSwitch(status int, h http.Header) bool {
+	return status == http.StatusSwitchingProtocols && h.Get("Upgrade") != ""
 }
 
 func headerHas(h http.Header, key string) bool {
@@ -427,13 +433,27 @@ func (w *h1response) drainBody() {
 	}
 }
 
-// Hijack hands the connection to the handler, for upgrades.
+// Hijack hands the connection to the handler, for upgrades. As in
+// net/http, a status the handler chose (a 101 set with WriteHeader, as
+// websocket.Accept does) is sent first: the response header and what the
+// engine already framed are flushed; body bytes still held back are
+// dropped. The returned writer is empty and writes to the connection; the
+// reader holds the bytes that followed the request.
 func (w *h1response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.hijacked {
 		return nil, nil, http.ErrHijacked
 	}
-	if w.wroteHeader && w.committed {
-		return nil, nil, errors.New("hijack after the response header was sent")
+	if w.body.expect {
+		// No 100 Continue on the connection the handler now owns.
+		w.contMu.Lock()
+		w.canContinue = false
+		w.contMu.Unlock()
+	}
+	if w.wroteHeader {
+		if !w.committed {
+			w.commit(nil)
+		}
+		w.bw.Flush() // an error shows on the handler's first write
 	}
 	c := w.c
 	c.watch.stop()

@@ -600,3 +600,133 @@ func requestMethods(raw string) (ms []string, hostless bool) {
 		io.Copy(io.Discard, req.Body)
 	}
 }
+
+// A handler that answers 101 with WriteHeader and then hijacks, as
+// websocket.Accept does, must have its 101 reach the client: net/http
+// flushes the pending response header on Hijack and hands over an empty
+// writer. Served by Server and by net/http, so both are held to the same
+// behaviour.
+func TestHijackAfterWriteHeaderSends101(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Upgrade", "echo")
+		w.Header().Set("Connection", "Upgrade")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		if n := brw.Writer.Buffered(); n != 0 {
+			t.Errorf("hijacked writer holds %d bytes", n)
+		}
+		line, _ := brw.ReadString('\n')
+		io.WriteString(brw, "echo "+line)
+		brw.Flush()
+	})
+	for _, s := range []struct {
+		name string
+		addr string
+	}{
+		{"h1", func() string { a, _ := startServer(t, h, nil); return a }()},
+		{"net/http", startStd(t, h)},
+	} {
+		t.Run(s.name, func(t *testing.T) {
+			c := dialServer(t, s.addr)
+			// The first line of the upgraded protocol comes with the request.
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nfirst\n")
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("no 101: %v", err)
+			}
+			if resp.StatusCode != 101 || resp.Header.Get("Upgrade") != "echo" || !strings.EqualFold(resp.Header.Get("Connection"), "upgrade") {
+				t.Fatalf("got %s %v", resp.Status, resp.Header)
+			}
+			for _, k := range []string{"Content-Length", "Transfer-Encoding"} {
+				if v, ok := resp.Header[k]; ok {
+					t.Errorf("101 has %s: %q", k, v)
+				}
+			}
+			line, err := br.ReadString('\n')
+			if err != nil || line != "echo first\n" {
+				t.Fatalf("after the 101: %q, %v", line, err)
+			}
+		})
+	}
+}
+
+// Hijack after the response header was flushed hands over the connection
+// as net/http does, rather than failing.
+func TestHijackAfterFlush(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "9")
+		io.WriteString(w, "flushed\n")
+		w.(http.Flusher).Flush()
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		io.WriteString(brw, "raw\n")
+		brw.Flush()
+	})
+	for _, s := range []struct {
+		name string
+		addr string
+	}{
+		{"h1", func() string { a, _ := startServer(t, h, nil); return a }()},
+		{"net/http", startStd(t, h)},
+	} {
+		t.Run(s.name, func(t *testing.T) {
+			c := dialServer(t, s.addr)
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("%v, %v", resp, err)
+			}
+			rest, _ := io.ReadAll(br)
+			if string(rest) != "flushed\nraw\n" {
+				t.Fatalf("body %q, want %q", rest, "flushed\nraw\n")
+			}
+		})
+	}
+}
+
+// A handler that hijacks a request with Expect: 100-continue and then
+// reads its body gets the body, and no 100 Continue is written on the
+// connection it owns.
+func TestHijackThenReadExpectContinueBody(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		b, err := io.ReadAll(r.Body)
+		io.WriteString(brw, "got "+string(b)+"\n")
+		brw.Flush()
+		if err != nil {
+			t.Errorf("body: %v", err)
+		}
+	})
+	for _, s := range []struct {
+		name string
+		addr string
+	}{
+		{"h1", func() string { a, _ := startServer(t, h, nil); return a }()},
+		{"net/http", startStd(t, h)},
+	} {
+		t.Run(s.name, func(t *testing.T) {
+			c := dialServer(t, s.addr)
+			io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc")
+			line, err := bufio.NewReader(c).ReadString('\n')
+			if err != nil || line != "got abc\n" {
+				t.Fatalf("got %q, %v", line, err)
+			}
+		})
+	}
+}
