@@ -90,8 +90,12 @@ func TestJupyterUnderPrefixFromCommandLine(t *testing.T) {
 	if err := websocket.JSON.Send(ws, req); err != nil {
 		t.Fatal(err)
 	}
+	// The reply comes on the shell channel and the printed text on iopub:
+	// Jupyter orders neither against the other, so wait for the reply and
+	// for iopub's idle status, which follows all of the request's output.
 	var printed string
-	for {
+	var replied, idle bool
+	for !replied || !idle {
 		var msg struct {
 			Header struct {
 				MsgType string `json:"msg_type"`
@@ -112,11 +116,16 @@ func TestJupyterUnderPrefixFromCommandLine(t *testing.T) {
 			text, _ := msg.Content["text"].(string)
 			printed += text
 		case "execute_reply":
-			if msg.Content["status"] != "ok" || printed != "42\n" {
-				t.Fatalf("execute_reply %v, printed %q", msg.Content, printed)
+			if msg.Content["status"] != "ok" {
+				t.Fatalf("execute_reply %v", msg.Content)
 			}
-			return
+			replied = true
+		case "status":
+			idle = msg.Content["execution_state"] == "idle"
 		}
+	}
+	if printed != "42\n" {
+		t.Fatalf("the kernel printed %q, want 42", printed)
 	}
 }
 
