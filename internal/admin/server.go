@@ -193,6 +193,9 @@ func (s *Server) putRoute(w http.ResponseWriter, r *http.Request) {
 		if i < 0 {
 			return nil, http.StatusNotFound, fmt.Errorf("no route named %q", name)
 		}
+		if err := servedInPlace(rs[i]); err != nil {
+			return nil, http.StatusConflict, err
+		}
 		if nr.UpstreamBearer == "" { // never shown, so a route read and put back keeps it
 			nr.UpstreamBearer = rs[i].UpstreamBearer
 		}
@@ -229,6 +232,9 @@ func (s *Server) tag(w http.ResponseWriter, r *http.Request) {
 		if i < 0 {
 			return nil, http.StatusNotFound, fmt.Errorf("no route named %q", name)
 		}
+		if err := servedInPlace(rs[i]); err != nil {
+			return nil, http.StatusConflict, err
+		}
 		rs[i].Tag = *body.Tag
 		if *body.Tag != "" && !slices.ContainsFunc(rs[i].Upstreams, func(u string) bool {
 			return slices.Contains(rs[i].UpstreamOptions[u].Tags, *body.Tag)
@@ -251,6 +257,9 @@ func (s *Server) withRoute(w http.ResponseWriter, r *http.Request, f func(*httpr
 		if i < 0 {
 			return nil, http.StatusNotFound, fmt.Errorf("no route named %q", name)
 		}
+		if err := servedInPlace(rs[i]); err != nil {
+			return nil, http.StatusConflict, err
+		}
 		rt := rs[i]
 		rt.Upstreams = slices.Clone(rt.Upstreams)
 		rt.UpstreamOptions = maps.Clone(rt.UpstreamOptions)
@@ -260,6 +269,17 @@ func (s *Server) withRoute(w http.ResponseWriter, r *http.Request, f func(*httpr
 		rs[i] = rt
 		return rs, 0, nil
 	})
+}
+
+// servedInPlace refuses changes to a route whose requests a handler of
+// its own answers (a model gateway): its settings live in the config file
+// and the admin API's route JSON cannot carry them, so a change here
+// would drop them, live and in a persisted file.
+func servedInPlace(rt httproute.Route) error {
+	if rt.Serve == nil {
+		return nil
+	}
+	return fmt.Errorf("route %q is a model gateway: change it in the config file and reload (removing it here works)", RouteName(rt))
 }
 
 // addUpstream adds {"address", "weight", "tags"} to ?route=.

@@ -37,6 +37,10 @@ func (rc Route) route() (httproute.Route, error) {
 	if r.Path == "" {
 		r.Path = "/"
 	}
+	if rc.Gateway && r.StripPrefix == nil {
+		keep := false // a gateway at /v1/ must still see /v1/chat/completions
+		r.StripPrefix = &keep
+	}
 	switch u := rc.Upstream.(type) {
 	case string:
 		r.Upstreams = []string{u}

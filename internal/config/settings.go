@@ -244,7 +244,7 @@ var routeSettings = []Setting{
 	{Key: "path", DefaultDoc: "/", Doc: `path pattern: a /prefix, "=/exact" or "~regexp"`, field: fieldOf(func(r *Route) any { return &r.Path })},
 	{Key: "upstream", Doc: "where requests go: an address, or a list of addresses and {address, weight, tags} tables",
 		field: fieldOf(func(r *Route) any { return &r.Upstream })},
-	{Key: "strip_prefix", DefaultDoc: "true", Doc: "remove a prefix route's prefix before forwarding (then X-Forwarded-Prefix " +
+	{Key: "strip_prefix", DefaultDoc: "true (false on a gateway route)", Doc: "remove a prefix route's prefix before forwarding (then X-Forwarded-Prefix " +
 		"names it, and the upstream's Location and Set-Cookie paths are put back under it); false keeps it, as a + " +
 		"after the prefix does in --route", field: fieldOf(func(r *Route) any { return &r.StripPrefix })},
 	{Key: "rewrite", Doc: "replace the matched prefix with this", field: fieldOf(func(r *Route) any { return &r.Rewrite })},

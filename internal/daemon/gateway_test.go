@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -113,4 +114,48 @@ func TestGatewayKeptAcrossReload(t *testing.T) {
 	if changed := served(resolve(6)); changed == first {
 		t.Error("a changed gateway route kept its old gateway")
 	}
+}
+
+// The admin API's route JSON cannot carry a gateway's settings, so it
+// refuses to change a gateway route rather than drop them: the route keeps
+// serving as a gateway, and its text in the config file is untouched.
+func TestAdminRefusesToChangeAGatewayRoute(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"object":"list","data":[{"id":"llama-3","object":"model"}]}`)
+	}))
+	defer up.Close()
+	f := startAdminFixture(t, fmt.Sprintf("[[route]]\nname = \"gw\"\npath = \"/v1/\"\ngateway = true\nmax_queue = 7\nupstream = %q\n",
+		up.Listener.Addr().String()))
+	before := string(mustReadFile(t, f.config))
+	for _, c := range []struct{ method, path, body string }{
+		{"PUT", "/routes/gw?persist=true", `{"name":"gw","path":"/v1/","upstream":[{"address":"` + f.a + `"}]}`},
+		{"POST", "/tag/gw?persist=true", `{"tag":""}`},
+		{"POST", "/upstreams?route=gw&persist=true", `{"address":"` + f.b + `"}`},
+	} {
+		code, body := f.call(t, c.method, c.path, c.body)
+		if code != http.StatusConflict || !strings.Contains(body, "model gateway") {
+			t.Errorf("%s %s: %d %s, want 409 naming the model gateway", c.method, c.path, code, body)
+		}
+	}
+	if after := string(mustReadFile(t, f.config)); after != before {
+		t.Errorf("the config file changed:\n%s", after)
+	}
+	resp, err := http.Post("http://"+f.addr+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"nope"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 404 || !strings.Contains(string(b), "model_not_found") {
+		t.Errorf("the route stopped being a gateway: %d %s", resp.StatusCode, b)
+	}
+}
+
+func mustReadFile(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
