@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/oneport/oneport/internal/oneporttest"
+
 	"reflect"
 	"strings"
 	"testing"
@@ -10,7 +12,7 @@ import (
 )
 
 func TestGatewayRoute(t *testing.T) {
-	path := writeConfig(t, `
+	path := oneporttest.WriteConfig(t, `
 [[route]]
 path = "/"
 gateway = true

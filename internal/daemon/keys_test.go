@@ -3,6 +3,8 @@
 package daemon
 
 import (
+	"github.com/oneport/oneport/internal/oneporttest"
+
 	"bufio"
 	"context"
 	"crypto/sha1"
@@ -424,8 +426,8 @@ func TestKeysLastUseFlushed(t *testing.T) {
 func TestKeysAfterHTTPSRedirect(t *testing.T) {
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys")
-	path := writeConfig(t, fmt.Sprintf("listen = \"127.0.0.1:0\"\nkey_file = %q\n[tls]\nredirect_http = [\"llm.example.com\"]\n[[route]]\npath = \"/\"\nupstream = %q\n",
-		keys, newBackend(t)))
+	path := oneporttest.WriteConfig(t, fmt.Sprintf("listen = \"127.0.0.1:0\"\nkey_file = %q\n[tls]\nredirect_http = [\"llm.example.com\"]\n[[route]]\npath = \"/\"\nupstream = %q\n",
+		keys, oneporttest.EchoBackend(t)))
 	if err := os.WriteFile(keys, []byte("a sha256="+strings.Repeat("00", 32)+" created=2026-01-01T00:00:00Z\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

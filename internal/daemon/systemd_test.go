@@ -3,6 +3,8 @@
 package daemon
 
 import (
+	"github.com/oneport/oneport/internal/oneporttest"
+
 	"context"
 	"fmt"
 	"io"
@@ -142,7 +144,7 @@ func TestNotifyOrderAndWatchdog(t *testing.T) {
 		t.Fatal(err)
 	}
 	wl := &wedgeListener{Listener: ln, stuck: make(chan struct{}, 1)}
-	load := loader("--config", writeConfig(t, "listen = \"127.0.0.1:0\"\n"), "--admin-socket", "off")
+	load := loader("--config", oneporttest.WriteConfig(t, "listen = \"127.0.0.1:0\"\n"), "--admin-socket", "off")
 	cfg, res := mustLoad(t, load)
 	reload := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -190,8 +192,8 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // session; routes change as the file says.
 func TestReloadUnderLoad(t *testing.T) {
 	srv := sshtest.StartInProcess(t)
-	a, b := namedBackend(t, "a"), namedBackend(t, "b")
-	path := writeConfig(t, "")
+	a, b := oneporttest.Backend(t, "a"), oneporttest.Backend(t, "b")
+	path := oneporttest.WriteConfig(t, "")
 	write := func(up string, valid bool) {
 		body := fmt.Sprintf("listen = \"127.0.0.1:0\"\nadmin_socket = \"off\"\nssh = %q\n[[route]]\npath = \"/llm/\"\nupstream = %q\n", srv.Addr, up)
 		if !valid {
@@ -272,12 +274,12 @@ func TestReloadUnderLoad(t *testing.T) {
 	}()
 
 	// HTTP clients, each request checked.
-	h := hammer(t, 4, &http.Client{Timeout: 5 * time.Second}, "http://"+addr+"/llm/v1/models")
+	h := oneporttest.Hammer(t, 4, &http.Client{Timeout: 5 * time.Second}, "http://"+addr+"/llm/v1/models")
 	serving := "a"
 	waitServed := func(name string) {
 		t.Helper()
 		select {
-		case <-h.next("backend " + name + " saw /v1/models"):
+		case <-h.Next("backend " + name + " saw /v1/models"):
 		case <-time.After(10 * time.Second):
 			t.Fatalf("backend %s not served: the reload did not switch routes", name)
 		}
@@ -298,7 +300,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		<-reloaded
 		waitServed(serving)
 	}
-	ok := h.stop()
+	ok := h.Stop()
 	close(stopStream)
 	if err := <-streamErr; err != nil {
 		t.Fatalf("SSH session broke during reloads: %v", err)
