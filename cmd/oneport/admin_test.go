@@ -3,8 +3,6 @@
 package main
 
 import (
-	"github.com/oneport/oneport/internal/oneporttest"
-
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/oneport/oneport/internal/admin"
+	"github.com/oneport/oneport/internal/oneporttest"
 )
 
 // startAdminFixture is oneporttest.StartAdmin with oneport started as the

@@ -3,8 +3,6 @@
 package main
 
 import (
-	"github.com/oneport/oneport/internal/oneporttest"
-
 	"encoding/json"
 	"net"
 	"os/exec"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/oneport/oneport/internal/doctor"
 	"github.com/oneport/oneport/internal/netnstest"
+	"github.com/oneport/oneport/internal/oneporttest"
 )
 
 // fakeSSHD listens on loopback and greets like sshd.

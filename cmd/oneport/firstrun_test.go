@@ -3,11 +3,11 @@
 package main
 
 import (
-	"github.com/oneport/oneport/internal/oneporttest"
-
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/oneport/oneport/internal/oneporttest"
 )
 
 // `oneport route set NAME SPEC` replaces a route, as the help says.

@@ -3,8 +3,6 @@
 package main
 
 import (
-	"github.com/oneport/oneport/internal/oneporttest"
-
 	"bytes"
 	"context"
 	"io"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/oneport/oneport/internal/config"
 	"github.com/oneport/oneport/internal/daemon"
+	"github.com/oneport/oneport/internal/oneporttest"
 )
 
 func runCmd(args ...string) (code int, stdout, stderr string) {

@@ -3,8 +3,6 @@
 package main
 
 import (
-	"github.com/oneport/oneport/internal/oneporttest"
-
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/oneporttest"
 	"github.com/oneport/oneport/internal/syncbuf"
 )
 

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"github.com/oneport/oneport/internal/oneporttest"
-
 	"bytes"
 	"os"
 	"path/filepath"
@@ -10,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oneport/oneport/internal/oneporttest"
 )
 
 // check loads and validates body as `oneport check` does.

@@ -1,14 +1,13 @@
 package config
 
 import (
-	"github.com/oneport/oneport/internal/oneporttest"
-
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/oneport/oneport/httproute/gateway"
+	"github.com/oneport/oneport/internal/oneporttest"
 )
 
 func TestGatewayRoute(t *testing.T) {

@@ -3,8 +3,6 @@
 package daemon
 
 import (
-	"github.com/oneport/oneport/internal/oneporttest"
-
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/oneport/oneport/internal/discover"
 	"github.com/oneport/oneport/internal/discover/standin"
+	"github.com/oneport/oneport/internal/oneporttest"
 )
 
 // scans delivers each applied discovery scan; waitFor reads them until

@@ -3,14 +3,14 @@
 package daemon
 
 import (
-	"github.com/oneport/oneport/internal/oneporttest"
-
 	"io"
 	"net"
 	"net/http"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/oneport/oneport/internal/oneporttest"
 )
 
 // http_engine chooses what serves plain HTTP/1 in the running daemon: the

@@ -3,8 +3,6 @@
 package daemon
 
 import (
-	"github.com/oneport/oneport/internal/oneporttest"
-
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -18,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/logtest"
+	"github.com/oneport/oneport/internal/oneporttest"
 	"github.com/oneport/oneport/internal/sshtest"
 	"github.com/oneport/oneport/internal/syncbuf"
 )
@@ -83,7 +83,7 @@ func startReloadable(t *testing.T, logs *syncbuf.Buffer, args ...string) (addr s
 	load := loader(append([]string{"--listen", "127.0.0.1:0"}, args...)...)
 	cfg, res := mustLoad(t, load)
 	logged := make(chan string, 64)
-	log := slog.New(notifyHandler{slog.NewTextHandler(logs, nil), logged})
+	log := slog.New(logtest.Notify{Handler: slog.NewTextHandler(logs, nil), Logged: logged})
 	trigger := make(chan struct{})
 	addr = oneporttest.Start(t, func(ctx context.Context, ready func(net.Addr)) error {
 		return Serve(ctx, cfg, res, log, Options{Load: load, Reload: trigger, OnReady: ready})
@@ -101,28 +101,6 @@ func startReloadable(t *testing.T, logs *syncbuf.Buffer, args ...string) (addr s
 			}
 		}
 	}
-}
-
-type notifyHandler struct {
-	slog.Handler
-	logged chan<- string
-}
-
-func (h notifyHandler) Handle(ctx context.Context, r slog.Record) error {
-	err := h.Handler.Handle(ctx, r)
-	select {
-	case h.logged <- r.Message:
-	default:
-	}
-	return err
-}
-
-func (h notifyHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return notifyHandler{h.Handler.WithAttrs(as), h.logged}
-}
-
-func (h notifyHandler) WithGroup(name string) slog.Handler {
-	return notifyHandler{h.Handler.WithGroup(name), h.logged}
 }
 
 // Routes added with `oneport route add` to a oneport started without

@@ -4,7 +4,6 @@ package daemon
 
 import (
 	"context"
-	"github.com/oneport/oneport/internal/oneporttest"
 
 	"io"
 	"net"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/oneport/oneport/internal/config"
+	"github.com/oneport/oneport/internal/oneporttest"
 )
 
 // TestMain keeps every oneport the tests start away from the host's

@@ -3,8 +3,6 @@
 package daemon
 
 import (
-	"github.com/oneport/oneport/internal/oneporttest"
-
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/oneport/oneport/internal/config"
+	"github.com/oneport/oneport/internal/oneporttest"
 	"github.com/oneport/oneport/internal/syncbuf"
 )
 

@@ -3,8 +3,6 @@
 package daemon
 
 import (
-	"github.com/oneport/oneport/internal/oneporttest"
-
 	"bufio"
 	"context"
 	"crypto/sha1"
@@ -24,6 +22,7 @@ import (
 	"time"
 
 	"github.com/oneport/oneport/internal/admin"
+	"github.com/oneport/oneport/internal/oneporttest"
 	"github.com/oneport/oneport/internal/syncbuf"
 )
 

@@ -3,8 +3,6 @@
 package daemon
 
 import (
-	"github.com/oneport/oneport/internal/oneporttest"
-
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/oneporttest"
 	"github.com/oneport/oneport/internal/sshtest"
 	"github.com/oneport/oneport/internal/syncbuf"
 )

@@ -3,7 +3,6 @@
 package daemon
 
 import (
-	"github.com/oneport/oneport/internal/oneporttest"
 	"io"
 
 	"encoding/json"
@@ -17,6 +16,7 @@ import (
 	"github.com/oneport/oneport/internal/admin"
 	"github.com/oneport/oneport/internal/chromiumtest"
 	"github.com/oneport/oneport/internal/discover/standin"
+	"github.com/oneport/oneport/internal/oneporttest"
 	"github.com/oneport/oneport/internal/status"
 )
 

@@ -3,8 +3,6 @@
 package daemon
 
 import (
-	"github.com/oneport/oneport/internal/oneporttest"
-
 	"context"
 	"fmt"
 	"io"
@@ -21,6 +19,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/oneport/oneport/internal/oneporttest"
 	"github.com/oneport/oneport/internal/sshtest"
 	"github.com/oneport/oneport/internal/syncbuf"
 )
