@@ -106,12 +106,7 @@ func TestAdminRouteCRUD(t *testing.T) {
 	if got := f.Get(t, "/embed/v1/models"); got != "200 backend a saw /embed/v1/models" {
 		t.Fatalf("replaced route: %s", got)
 	}
-	before := f.Routes(t)
-	for _, tc := range []struct {
-		method, path, body string
-		code               int
-		says               string
-	}{
+	checkCalls(t, f, []adminCall{
 		{"POST", "/routes", `{"name":`, 400, "bad JSON"},
 		{"POST", "/routes", `{"name":"x","colour":"red"}`, 400, "unknown field"},
 		{"POST", "/routes", `{"name":"x","spec":"/x=nohost"}`, 400, "want host:port"},
@@ -121,7 +116,41 @@ func TestAdminRouteCRUD(t *testing.T) {
 		{"POST", "/tag/chat", `{"tag":"purple"}`, 400, "no upstream tagged"},
 		{"POST", "/upstreams/127.0.0.1:1/drain", "", 404, "no route uses"},
 		{"POST", "/routes?persist=true", fmt.Sprintf(`{"name":"z","spec":"/z=%s"}`, f.A), 201, ""},
-	} {
+	})
+	if code, _ := f.Call(t, "DELETE", "/routes/embed", ""); code != 200 {
+		t.Fatalf("delete: %d", code)
+	}
+	if got := f.Get(t, "/embed/v1/models"); got != "200 backend a saw /embed/v1/models" {
+		t.Fatalf("after delete the default route should answer: %s", got)
+	}
+}
+
+// Refused upstream changes name the problem and change no route.
+func TestAdminUpstreamRefusals(t *testing.T) {
+	f := startAdminFixture(t, "")
+	checkCalls(t, f, []adminCall{
+		{"POST", "/upstreams?route=chat", fmt.Sprintf(`{"address":%q}`, f.B), 409, "already has"},
+		{"POST", "/upstreams", fmt.Sprintf(`{"address":%q}`, f.B), 400, "which route"},
+		{"POST", "/upstreams?route=nope", `{"address":"127.0.0.1:9"}`, 404, "no route named"},
+		{"POST", "/upstreams?route=chat", `{"address":"nohost"}`, 400, "want host:port"},
+		{"DELETE", "/upstreams/127.0.0.1:9?route=chat", "", 404, "has no upstream"},
+	})
+}
+
+// adminCall is a request to the admin API and the answer it must get:
+// the status code and a piece of the body.
+type adminCall struct {
+	method, path, body string
+	code               int
+	says               string
+}
+
+// checkCalls makes each call in order; a refused one (status 400 and up)
+// must leave the routes as they were.
+func checkCalls(t *testing.T, f *oneporttest.Admin, calls []adminCall) {
+	t.Helper()
+	before := f.Routes(t)
+	for _, tc := range calls {
 		code, body := f.Call(t, tc.method, tc.path, tc.body)
 		if code != tc.code || !strings.Contains(body, tc.says) {
 			t.Errorf("%s %s %s: %d %s, want %d saying %q", tc.method, tc.path, tc.body, code, body, tc.code, tc.says)
@@ -129,12 +158,6 @@ func TestAdminRouteCRUD(t *testing.T) {
 		if code >= 400 && f.Routes(t) != before {
 			t.Errorf("%s %s: a refused change changed the routes", tc.method, tc.path)
 		}
-	}
-	if code, _ := f.Call(t, "DELETE", "/routes/embed", ""); code != 200 {
-		t.Fatalf("delete: %d", code)
-	}
-	if got := f.Get(t, "/embed/v1/models"); got != "200 backend a saw /embed/v1/models" {
-		t.Fatalf("after delete the default route should answer: %s", got)
 	}
 }
 
