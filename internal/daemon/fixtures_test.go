@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/oneport/oneport/internal/config"
@@ -18,14 +17,9 @@ import (
 // TestMain keeps every oneport the tests start away from the host's
 // /var/lib/oneport and /run/oneport.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "oneport-daemon-test")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv("STATE_DIRECTORY", filepath.Join(dir, "state"))
-	os.Setenv("RUNTIME_DIRECTORY", filepath.Join(dir, "run"))
+	remove := oneporttest.IsolateDirs()
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 

@@ -203,10 +203,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 	}
 	write(a, true)
-	load := loader("--config", path)
-	cfg, res := mustLoad(t, load)
 	reload := make(chan struct{})
-	ready := make(chan net.Addr, 1)
 	reloaded := make(chan struct{}, 1)
 	notify := func(state string) {
 		if state == "READY=1" {
@@ -216,21 +213,9 @@ func TestReloadUnderLoad(t *testing.T) {
 			}
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	var logs syncbuf.Buffer
-	log, _ := NewLogger(cfg, &logs)
-	go func() {
-		done <- Serve(ctx, cfg, res, log, Options{Load: load, Reload: reload, Notify: notify, OnReady: func(a net.Addr) { ready <- a }})
-	}()
-	addr := (<-ready).String()
+	addr := startWith(t, Options{Reload: reload, Notify: notify}, &logs, "--config", path)
 	<-reloaded // the READY of the start
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
 
 	// An SSH session that streams through cat for the whole test.
 	client, err := ssh.Dial("tcp", addr, srv.Client)

@@ -24,6 +24,21 @@ import (
 	"github.com/oneport/oneport/internal/admin"
 )
 
+// IsolateDirs points STATE_DIRECTORY and RUNTIME_DIRECTORY at a new
+// temporary directory, so that no oneport a test starts, in process or as
+// a child process, uses the host's /var/lib/oneport or /run/oneport. Call
+// it from TestMain and the returned function after m.Run; it panics when
+// no temporary directory can be made.
+func IsolateDirs() (remove func()) {
+	dir, err := os.MkdirTemp("", "oneport-test")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("STATE_DIRECTORY", filepath.Join(dir, "state"))
+	os.Setenv("RUNTIME_DIRECTORY", filepath.Join(dir, "run"))
+	return func() { os.RemoveAll(dir) }
+}
+
 // WriteConfig writes body to oneport.toml in a directory removed when the
 // test ends, and returns its path.
 func WriteConfig(t testing.TB, body string) string {
