@@ -4,7 +4,6 @@ package daemon
 
 import (
 	"context"
-
 	"io"
 	"net"
 	"os"

@@ -3,9 +3,8 @@
 package daemon
 
 import (
-	"io"
-
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
