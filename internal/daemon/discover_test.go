@@ -4,7 +4,6 @@ package daemon
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -56,7 +55,7 @@ func TestDiscoveredRoutesFollowServers(t *testing.T) {
 		standin.Spec{Kind: "ollama", Model: llama})
 	vllm, tei, ollama := s[0], s[1], s[2]
 	c := make(scans, 1)
-	addr := startWith(t, Options{OnDiscover: c.hook}, io.Discard, "--admin-socket", "off", "--discover-interval", "200ms")
+	addr := startWith(t, Options{OnDiscover: c.hook}, "--admin-socket", "off", "--discover-interval", "200ms")
 	c.waitFor(t, "the three stand-ins", func(r map[string]string) bool {
 		return r["/"+chat+"/"] == vllm.Addr && r["/"+embed+"/"] == tei.Addr && r["/"+llama+"/"] == ollama.Addr
 	})
@@ -100,7 +99,7 @@ func TestDiscoveredRoutesAfterConfigured(t *testing.T) {
 	vllm := standin.Start(t, "vllm", "d-layer-model")
 	mine := oneporttest.Backend(t, "mine")
 	c := make(scans, 1)
-	addr := startWith(t, Options{OnDiscover: c.hook}, io.Discard, "--admin-socket", "off", "--discover", "--discover-interval", "200ms",
+	addr := startWith(t, Options{OnDiscover: c.hook}, "--admin-socket", "off", "--discover", "--discover-interval", "200ms",
 		"--route", "/="+mine, "--route", "/d-layer-model/own/="+mine)
 	c.waitFor(t, "the stand-in", func(r map[string]string) bool { return r["/d-layer-model/"] == vllm.Addr })
 	for path, want := range map[string]string{
@@ -135,7 +134,7 @@ func TestReloadTogglesDiscovery(t *testing.T) {
 			}
 		}
 	}
-	addr := startWith(t, Options{OnDiscover: c.hook, Reload: reload, Notify: notify}, io.Discard, "--admin-socket", "off", "--config", path)
+	addr := startWith(t, Options{OnDiscover: c.hook, Reload: reload, Notify: notify}, "--admin-socket", "off", "--config", path)
 	<-ready // serving
 	c.waitFor(t, "the stand-in", func(r map[string]string) bool { return r["/t-reload-model/"] == vllm.Addr })
 	if code, _ := oneporttest.Get(t, "http://"+addr+"/t-reload-model/v1/models"); code != 200 {

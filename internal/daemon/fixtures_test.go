@@ -47,11 +47,17 @@ func mustLoad(t *testing.T, load func() (*config.Config, *config.Resolved, error
 // line args, and stops when the test ends.
 func startOneport(t *testing.T, logs io.Writer, args ...string) string {
 	t.Helper()
-	return startWith(t, Options{}, logs, args...)
+	return startLogged(t, Options{}, logs, args...)
 }
 
-// startWith is startOneport with opts; Load and OnReady are set here.
-func startWith(t *testing.T, opts Options, logs io.Writer, args ...string) string {
+// startWith is startOneport with opts, its logs discarded.
+func startWith(t *testing.T, opts Options, args ...string) string {
+	t.Helper()
+	return startLogged(t, opts, io.Discard, args...)
+}
+
+// startLogged is startOneport with opts; Load and OnReady are set here.
+func startLogged(t *testing.T, opts Options, logs io.Writer, args ...string) string {
 	t.Helper()
 	load := loader(append([]string{"--listen", "127.0.0.1:0"}, args...)...)
 	cfg, res := mustLoad(t, load)

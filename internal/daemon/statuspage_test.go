@@ -4,7 +4,6 @@ package daemon
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -40,7 +39,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	vllm := standin.Start(t, "vllm", "s-chat-model")
 	mine := oneporttest.Backend(t, "mine")
 	c := make(scans, 1)
-	addr := startWith(t, Options{OnDiscover: c.hook}, io.Discard, "--admin-socket", "off", "--discover", "--discover-interval", "200ms", "--route", "/api/="+mine)
+	addr := startWith(t, Options{OnDiscover: c.hook}, "--admin-socket", "off", "--discover", "--discover-interval", "200ms", "--route", "/api/="+mine)
 	c.waitFor(t, "the stand-in", func(r map[string]string) bool { return r["/s-chat-model/"] == vllm.Addr })
 
 	b := chromiumtest.Start(t)
@@ -92,7 +91,7 @@ func TestStatusPageInChromium(t *testing.T) {
 func TestStatusPageHiddenAndAdminFull(t *testing.T) {
 	mine := oneporttest.Backend(t, "mine")
 	sock := filepath.Join(t.TempDir(), "admin.sock")
-	addr := startWith(t, Options{}, io.Discard, "--route", "/api/="+mine, "--admin-socket", sock)
+	addr := startWith(t, Options{}, "--route", "/api/="+mine, "--admin-socket", sock)
 	req, _ := http.NewRequest("GET", "http://"+addr+status.Prefix, nil)
 	req.Header.Set("X-Forwarded-For", "203.0.113.7")
 	resp, err := http.DefaultClient.Do(req)
@@ -130,7 +129,7 @@ func TestDiscoveredReplicas(t *testing.T) {
 		want = b.Addr + "," + a.Addr
 	}
 	c := make(scans, 1)
-	addr := startWith(t, Options{OnDiscover: c.hook}, io.Discard, "--admin-socket", "off", "--discover-interval", "200ms")
+	addr := startWith(t, Options{OnDiscover: c.hook}, "--admin-socket", "off", "--discover-interval", "200ms")
 	c.waitFor(t, "both replicas", func(r map[string]string) bool { return r["/r-model/"] == want })
 	_, body := oneporttest.Get(t, "http://"+addr+status.Prefix+"status.json")
 	var f status.Facts

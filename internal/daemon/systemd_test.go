@@ -214,7 +214,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 	}
 	var logs syncbuf.Buffer
-	addr := startWith(t, Options{Reload: reload, Notify: notify}, &logs, "--config", path)
+	addr := startLogged(t, Options{Reload: reload, Notify: notify}, &logs, "--config", path)
 	<-reloaded // the READY of the start
 
 	// An SSH session that streams through cat for the whole test.
