@@ -4,19 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/oneport/oneport/httproute"
 	"github.com/oneport/oneport/internal/certs"
+	"github.com/oneport/oneport/internal/certstest"
 	"github.com/oneport/oneport/internal/syncbuf"
 	"github.com/oneport/oneport/mux"
 	"github.com/oneport/oneport/sshfwd"
@@ -61,18 +59,10 @@ func startTLSStack(t *testing.T, engine string, opts certs.Options, passthrough 
 		hs.Close()
 		h.CloseIdleConnections()
 		st.certs.Close()
-		waitCertmagicDone(t)
+		certstest.WaitCertmagicDone(t)
 	})
 	st.addr = ln.Addr().String()
 	return st
-}
-
-func rootPool(t *testing.T, ca *certs.InternalCA) *x509.CertPool {
-	p := x509.NewCertPool()
-	if !p.AppendCertsFromPEM(ca.RootPEM()) {
-		t.Fatal("root PEM does not parse")
-	}
-	return p
 }
 
 // A client that trusts only the internal CA's root completes handshakes
@@ -82,7 +72,7 @@ func TestInternalCAHandshakeIPAndName(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
 		b := echoBackend(t, "b")
 		st := startTLSStack(t, engine, certs.Options{Hosts: []string{"llm.example.com"}}, nil, route("/="+hostOf(b)))
-		pool := rootPool(t, st.certs.CA)
+		pool := certstest.RootPool(t, st.certs.CA)
 		for _, name := range []string{"", "llm.example.com", "localhost"} {
 			tr := &http.Transport{
 				TLSClientConfig:   &tls.Config{RootCAs: pool, ServerName: name},
@@ -115,16 +105,6 @@ func TestInternalCAHandshakeIPAndName(t *testing.T) {
 	})
 }
 
-func peerCert(t *testing.T, addr, sni string) (*x509.Certificate, error) {
-	t.Helper()
-	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: sni, InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	return c.ConnectionState().PeerCertificates[0], nil
-}
-
 // SNI passthrough reaches a TLS backend untouched: the client sees the
 // backend's own certificate.
 func TestSNIPassthrough(t *testing.T) {
@@ -136,7 +116,7 @@ func TestSNIPassthrough(t *testing.T) {
 		st := startTLSStack(t, engine, certs.Options{}, []mux.SNIRoute{{
 			SNI: "*.jupyter.example", Target: &sshfwd.Forwarder{Addr: hostOf(backendPlain(backend))},
 		}})
-		got, err := peerCert(t, st.addr, "nb.jupyter.example")
+		got, err := certstest.PeerCert(st.addr, "nb.jupyter.example")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +124,7 @@ func TestSNIPassthrough(t *testing.T) {
 			t.Fatalf("client saw %v, not the backend's certificate", got.Subject)
 		}
 		// Other names are terminated by oneport.
-		got, err = peerCert(t, st.addr, "localhost")
+		got, err = certstest.PeerCert(st.addr, "localhost")
 		if err != nil || got.Equal(backend.Certificate()) {
 			t.Fatalf("localhost: %v", err)
 		}
@@ -167,33 +147,4 @@ func TestSNIPassthrough(t *testing.T) {
 
 func backendPlain(s *httptest.Server) *httptest.Server {
 	return &httptest.Server{URL: strings.Replace(s.URL, "https://", "http://", 1)}
-}
-
-// waitCertmagicDone waits until no certmagic goroutine that can write
-// files is left. Close cancels background obtains and renewals but cannot
-// wait for them, and one still winding down could write into the state
-// directory after the test has removed it. (Goroutines that keep lock
-// files fresh only touch files that exist and end on their own; the
-// per-CA rate limiters live for the process and touch no files.)
-func waitCertmagicDone(t *testing.T) {
-	t.Helper()
-	buf := make([]byte, 4<<20)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var busy []string
-		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-			if strings.Contains(g, "github.com/caddyserver/certmagic.") && !strings.Contains(g, "certmagic.keepLockfileFresh") &&
-				!strings.Contains(g, "certmagic.(*RingBufferRateLimiter).loop") {
-				busy = append(busy, g)
-			}
-		}
-		if len(busy) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("certmagic goroutines still running 30s after Close:\n%s", strings.Join(busy, "\n\n"))
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/oneport/oneport/httproute"
+	"github.com/oneport/oneport/internal/logtest"
 	"github.com/oneport/oneport/internal/syncbuf"
 )
 
@@ -159,7 +160,7 @@ func TestWebSocketAccessLogShows101AndBytes(t *testing.T) {
 		defer b.Close()
 		var logs syncbuf.Buffer
 		logged := make(chan string, 16)
-		addr := startProxy(t, engine, slog.New(notifyHandler{slog.NewTextHandler(&logs, nil), logged}), route("/ws/="+hostOf(b)))
+		addr := startProxy(t, engine, slog.New(logtest.Notify{Handler: slog.NewTextHandler(&logs, nil), Logged: logged}), route("/ws/="+hostOf(b)))
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"github.com/oneport/oneport/internal/syncbuf"
 
 	"github.com/oneport/oneport/httproute"
+	"github.com/oneport/oneport/internal/logtest"
 )
 
 // startProxy serves routes the way oneport does (see startHandler).
@@ -616,7 +617,7 @@ func TestAccessLogLine(t *testing.T) {
 		b := echoBackend(t, "b")
 		var logs syncbuf.Buffer
 		logged := make(chan string, 16)
-		log := slog.New(notifyHandler{slog.NewTextHandler(&logs, nil), logged})
+		log := slog.New(logtest.Notify{Handler: slog.NewTextHandler(&logs, nil), Logged: logged})
 		addr := startProxy(t, engine, log, route("/embed/="+hostOf(b)))
 		get(t, "http://"+addr+"/embed/v1/models", map[string]string{"Host": "box"})
 		// The access line is written once the response has gone out.
@@ -691,28 +692,4 @@ func TestLargeResponsesArriveWhole(t *testing.T) {
 		}
 		wg.Wait()
 	})
-}
-
-// notifyHandler writes records through Handler and announces each one's
-// message on logged (dropping announcements nobody waits for).
-type notifyHandler struct {
-	slog.Handler
-	logged chan<- string
-}
-
-func (h notifyHandler) Handle(ctx context.Context, r slog.Record) error {
-	err := h.Handler.Handle(ctx, r)
-	select {
-	case h.logged <- r.Message:
-	default:
-	}
-	return err
-}
-
-func (h notifyHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return notifyHandler{h.Handler.WithAttrs(as), h.logged}
-}
-
-func (h notifyHandler) WithGroup(name string) slog.Handler {
-	return notifyHandler{h.Handler.WithGroup(name), h.logged}
 }

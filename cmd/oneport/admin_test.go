@@ -14,90 +14,42 @@ import (
 	"testing"
 
 	"github.com/oneport/oneport/internal/admin"
+	"github.com/oneport/oneport/internal/oneporttest"
 )
 
-// adminFixture is oneport running with a config file and an admin socket.
-type adminFixture struct {
-	addr, socket, config string
-	a, b                 string // backends
-}
-
-func startAdminFixture(t *testing.T, extra string) *adminFixture {
+// startAdminFixture is oneporttest.StartAdmin with oneport started as the
+// command line starts it.
+func startAdminFixture(t *testing.T, extra string) *oneporttest.Admin {
 	t.Helper()
-	f := &adminFixture{a: namedBackend(t, "a"), b: namedBackend(t, "b")}
-	f.socket = filepath.Join(t.TempDir(), "admin.sock")
-	f.config = writeConfig(t, fmt.Sprintf(`# my comments
-listen = "127.0.0.1:0"
-%s
-[[route]]
-name = "chat"
-path = "/"
-upstream = [{address = %q, tags = ["blue"]}, {address = %q, tags = ["green"]}]
-tag = "blue"
-`, extra, f.a, f.b))
-	f.addr = startOneport(t, io.Discard, "--config", f.config, "--admin-socket", f.socket)
-	return f
-}
-
-func (f *adminFixture) call(t *testing.T, method, path, body string) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest(method, "http://oneport"+path, strings.NewReader(body))
-	resp, err := admin.NewClient(f.socket).HTTP.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-func (f *adminFixture) get(t *testing.T, path string) string {
-	t.Helper()
-	code, body := httpGet(t, "http://"+f.addr+path)
-	return fmt.Sprintf("%d %s", code, body)
-}
-
-// httpGet fetches url and returns the status code and body.
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-func routesNow(t *testing.T, f *adminFixture) string {
-	_, body := f.call(t, "GET", "/routes", "")
-	return body
+	return oneporttest.StartAdmin(t, extra, func(t *testing.T, args ...string) string {
+		return startOneport(t, io.Discard, args...)
+	})
 }
 
 // Tag switch and drain, through the CLI.
 func TestAdminTagAndDrainCLI(t *testing.T) {
 	f := startAdminFixture(t, "")
-	if code, out, errOut := runCmd("route", "tag", "chat", "green", "--admin-socket", f.socket); code != 0 || !strings.Contains(out, "green") {
+	if code, out, errOut := runCmd("route", "tag", "chat", "green", "--admin-socket", f.Socket); code != 0 || !strings.Contains(out, "green") {
 		t.Fatalf("route tag: %d %s %s", code, out, errOut)
 	}
-	if got := f.get(t, "/x"); got != "200 backend b saw /x" {
+	if got := f.Get(t, "/x"); got != "200 backend b saw /x" {
 		t.Fatalf("after the tag switch: %s", got)
 	}
-	runCmd("route", "tag", "chat", "", "--admin-socket", f.socket)
-	if code, _, errOut := runCmd("upstream", "drain", f.b, "--admin-socket", f.socket); code != 0 {
+	runCmd("route", "tag", "chat", "", "--admin-socket", f.Socket)
+	if code, _, errOut := runCmd("upstream", "drain", f.B, "--admin-socket", f.Socket); code != 0 {
 		t.Fatalf("drain: %s", errOut)
 	}
 	for range 10 {
-		if got := f.get(t, "/x"); got != "200 backend a saw /x" {
+		if got := f.Get(t, "/x"); got != "200 backend a saw /x" {
 			t.Fatalf("drained upstream served: %s", got)
 		}
 	}
-	code, out, _ := runCmd("status", "--admin-socket", f.socket)
-	if code != 0 || !strings.Contains(out, f.b+"  drained") || !strings.Contains(out, "chat") ||
+	code, out, _ := runCmd("status", "--admin-socket", f.Socket)
+	if code != 0 || !strings.Contains(out, f.B+"  drained") || !strings.Contains(out, "chat") ||
 		!strings.Contains(out, "/.oneport/ssh, 0 open, targets ssh") {
 		t.Errorf("status:\n%s", out)
 	}
-	if code, _, _ := runCmd("upstream", "enable", f.b, "--admin-socket", f.socket); code != 0 {
+	if code, _, _ := runCmd("upstream", "enable", f.B, "--admin-socket", f.Socket); code != 0 {
 		t.Fatal("enable failed")
 	}
 	if code, _, errOut := runCmd("status", "--admin-socket", filepath.Join(t.TempDir(), "none.sock")); code == 0 || !strings.Contains(errOut, "is oneport running") {
@@ -110,13 +62,13 @@ func TestAdminTagAndDrainCLI(t *testing.T) {
 // file was.
 func TestAdminPersistRoundTrip(t *testing.T) {
 	f := startAdminFixture(t, "")
-	if err := os.Chmod(f.config, 0o600); err != nil {
+	if err := os.Chmod(f.Config, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, errOut := runCmd("route", "add", "/embed/="+f.b+"*2#green", "--name", "embed", "--persist", "--admin-socket", f.socket); code != 0 {
+	if code, out, errOut := runCmd("route", "add", "/embed/="+f.B+"*2#green", "--name", "embed", "--persist", "--admin-socket", f.Socket); code != 0 {
 		t.Fatalf("%s %s", out, errOut)
 	}
-	for _, p := range []string{f.config, f.config + ".bak"} {
+	for _, p := range []string{f.Config, f.Config + ".bak"} {
 		fi, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
@@ -125,9 +77,9 @@ func TestAdminPersistRoundTrip(t *testing.T) {
 			t.Errorf("%s has mode %v, want 0600 like the file before", p, fi.Mode().Perm())
 		}
 	}
-	_, res, err := load([]string{"--config", f.config})
+	_, res, err := load([]string{"--config", f.Config})
 	if err != nil {
-		t.Fatalf("persisted file does not load: %v\n%s", err, mustRead(t, f.config))
+		t.Fatalf("persisted file does not load: %v\n%s", err, mustRead(t, f.Config))
 	}
 	var spec string
 	for _, r := range res.Table.Routes() {
@@ -135,11 +87,11 @@ func TestAdminPersistRoundTrip(t *testing.T) {
 			spec = r.Spec()
 		}
 	}
-	if spec != "/embed/="+f.b+"*2#green" {
+	if spec != "/embed/="+f.B+"*2#green" {
 		t.Fatalf("persisted route %q", spec)
 	}
-	addr := startOneport(t, io.Discard, "--config", f.config, "--admin-socket", filepath.Join(t.TempDir(), "s"))
-	if _, b := httpGet(t, "http://"+addr+"/embed/v1"); b != "backend b saw /v1" {
+	addr := startOneport(t, io.Discard, "--config", f.Config, "--admin-socket", filepath.Join(t.TempDir(), "s"))
+	if _, b := oneporttest.Get(t, "http://"+addr+"/embed/v1"); b != "backend b saw /v1" {
 		t.Fatalf("restarted oneport: %q", b)
 	}
 }
@@ -178,7 +130,7 @@ func TestAdminTCPNeedsToken(t *testing.T) {
 	if resp.StatusCode != 200 || len(routes) != 1 {
 		t.Fatalf("with token: %d %v", resp.StatusCode, routes)
 	}
-	path := writeConfig(t, "admin_listen = \"127.0.0.1:9\"\n")
+	path := oneporttest.WriteConfig(t, "admin_listen = \"127.0.0.1:9\"\n")
 	if code, _, errOut := runCmd("check", "--config", path); code == 0 || !strings.Contains(errOut, "admin_token") {
 		t.Errorf("TCP admin without a token accepted: %s", errOut)
 	}
@@ -188,44 +140,24 @@ func TestAdminTCPNeedsToken(t *testing.T) {
 // change nothing.
 func TestAdminUpstreamAddRemove(t *testing.T) {
 	f := startAdminFixture(t, "")
-	c := namedBackend(t, "c")
-	if code, out, errOut := runCmd("upstream", "add", "chat", c, "--tag", "blue", "--weight", "5", "--admin-socket", f.socket); code != 0 {
+	c := oneporttest.Backend(t, "c")
+	if code, out, errOut := runCmd("upstream", "add", "chat", c, "--tag", "blue", "--weight", "5", "--admin-socket", f.Socket); code != 0 {
 		t.Fatalf("add: %s %s", out, errOut)
 	}
 	seenC := false
 	for range 30 {
-		if f.get(t, "/x") == "200 backend c saw /x" {
+		if f.Get(t, "/x") == "200 backend c saw /x" {
 			seenC = true
 		}
 	}
 	if !seenC {
 		t.Fatal("the added upstream got no request")
 	}
-	before := routesNow(t, f)
-	for _, tc := range []struct {
-		method, path, body string
-		code               int
-		says               string
-	}{
-		{"POST", "/upstreams?route=chat", fmt.Sprintf(`{"address":%q}`, c), 409, "already has"},
-		{"POST", "/upstreams", fmt.Sprintf(`{"address":%q}`, c), 400, "which route"},
-		{"POST", "/upstreams?route=nope", `{"address":"127.0.0.1:9"}`, 404, "no route named"},
-		{"POST", "/upstreams?route=chat", `{"address":"nohost"}`, 400, "want host:port"},
-		{"DELETE", "/upstreams/127.0.0.1:9?route=chat", "", 404, "has no upstream"},
-	} {
-		code, body := f.call(t, tc.method, tc.path, tc.body)
-		if code != tc.code || !strings.Contains(body, tc.says) {
-			t.Errorf("%s %s: %d %s, want %d saying %q", tc.method, tc.path, code, body, tc.code, tc.says)
-		}
-		if routesNow(t, f) != before {
-			t.Fatalf("%s %s: a refused change changed the routes", tc.method, tc.path)
-		}
-	}
-	if code, out, errOut := runCmd("upstream", "rm", "chat", c, "--admin-socket", f.socket); code != 0 {
+	if code, out, errOut := runCmd("upstream", "rm", "chat", c, "--admin-socket", f.Socket); code != 0 {
 		t.Fatalf("rm: %s %s", out, errOut)
 	}
 	for range 10 {
-		if got := f.get(t, "/x"); got != "200 backend a saw /x" {
+		if got := f.Get(t, "/x"); got != "200 backend a saw /x" {
 			t.Fatalf("after rm: %s", got)
 		}
 	}

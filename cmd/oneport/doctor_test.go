@@ -11,6 +11,7 @@ import (
 
 	"github.com/oneport/oneport/internal/doctor"
 	"github.com/oneport/oneport/internal/netnstest"
+	"github.com/oneport/oneport/internal/oneporttest"
 )
 
 // fakeSSHD listens on loopback and greets like sshd.
@@ -36,7 +37,7 @@ func fakeSSHD(t *testing.T) string {
 // `oneport doctor` on this machine: a verdict for every check, fixes for
 // the rest, and an exit code that says whether one failed.
 func TestDoctorOnThisMachine(t *testing.T) {
-	cfg := writeConfig(t, "listen = \"127.0.0.1:1\"\n")
+	cfg := oneporttest.WriteConfig(t, "listen = \"127.0.0.1:1\"\n")
 	ssh := fakeSSHD(t)
 	code, out, errOut := runCmd("doctor", "--config", cfg, "--ssh", ssh)
 	for _, name := range []string{"capabilities", "container", "kernel", "sslh", "port 22 redirect", "sshd", "listen port",
@@ -84,7 +85,7 @@ func TestDoctorFindsPlantedRedirect(t *testing.T) {
 			t.Fatalf("nft %s: %v\n%s", cmd, err, out)
 		}
 	}
-	cfg := writeConfig(t, "listen = \":2222\"\n")
+	cfg := oneporttest.WriteConfig(t, "listen = \":2222\"\n")
 	out, err := ns.Command(bin, "doctor", "--json", "--config", cfg).Output()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Fatalf("doctor exited %v, want 1\n%s", err, out)

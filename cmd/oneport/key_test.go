@@ -56,13 +56,13 @@ func TestKeyCommandOffline(t *testing.T) {
 func TestKeyCommandLive(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "keys")
 	f := startAdminFixture(t, fmt.Sprintf("key_file = %q\n", file))
-	code, out, errs := runOut(t, "key", "add", "alice", "--admin-socket", f.socket)
+	code, out, errs := runOut(t, "key", "add", "alice", "--admin-socket", f.Socket)
 	secret := strings.TrimSpace(out)
 	if code != 0 || !strings.HasPrefix(secret, "op_") || strings.Contains(errs, "wrote") {
 		t.Fatalf("key add: %d %q %q", code, out, errs)
 	}
 	get := func(key string) int {
-		req, _ := http.NewRequest("GET", "http://"+f.addr+"/v1/models", nil)
+		req, _ := http.NewRequest("GET", "http://"+f.Addr+"/v1/models", nil)
 		if key != "" {
 			req.Header.Set("Authorization", "Bearer "+key)
 		}
@@ -76,13 +76,13 @@ func TestKeyCommandLive(t *testing.T) {
 	if get("") != 401 || get(secret) != 200 {
 		t.Fatal("the new key is not in force")
 	}
-	if _, out, _ := runOut(t, "status", "--admin-socket", f.socket); !strings.Contains(out, "KEYS") || !strings.Contains(out, "alice") ||
+	if _, out, _ := runOut(t, "status", "--admin-socket", f.Socket); !strings.Contains(out, "KEYS") || !strings.Contains(out, "alice") ||
 		strings.Contains(out, secret) {
 		t.Fatalf("status: %q", out)
 	}
-	_, out, _ = runOut(t, "key", "add", "bob", "--admin-socket", f.socket)
+	_, out, _ = runOut(t, "key", "add", "bob", "--admin-socket", f.Socket)
 	bob := strings.TrimSpace(out)
-	if code, _, errs := runOut(t, "key", "rm", "alice", "--admin-socket", f.socket); code != 0 {
+	if code, _, errs := runOut(t, "key", "rm", "alice", "--admin-socket", f.Socket); code != 0 {
 		t.Fatalf("key rm: %q", errs)
 	}
 	if get(secret) != 401 || get(bob) != 200 {

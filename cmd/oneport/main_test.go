@@ -7,7 +7,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -19,16 +18,8 @@ import (
 
 	"github.com/oneport/oneport/internal/config"
 	"github.com/oneport/oneport/internal/daemon"
+	"github.com/oneport/oneport/internal/oneporttest"
 )
-
-func writeConfig(t *testing.T, body string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "oneport.toml")
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 func runCmd(args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
@@ -37,7 +28,7 @@ func runCmd(args ...string) (code int, stdout, stderr string) {
 }
 
 func TestCheckReportsLineNumberedErrors(t *testing.T) {
-	path := writeConfig(t, `listen = ":2222"
+	path := oneporttest.WriteConfig(t, `listen = ":2222"
 ssh = "127.0.0.1"
 colour = "blue"
 
@@ -67,7 +58,7 @@ upstream = "ftp://127.0.0.1:30000"
 }
 
 func TestCheckBadDurationNamesKeyAndLine(t *testing.T) {
-	path := writeConfig(t, "listen = \":1\"\nsniff_timeout = \"2 seconds\"\n")
+	path := oneporttest.WriteConfig(t, "listen = \":1\"\nsniff_timeout = \"2 seconds\"\n")
 	code, _, stderr := runCmd("check", "--config", path)
 	if code == 0 || !strings.Contains(stderr, path+":2: sniff_timeout:") {
 		t.Fatalf("code %d:\n%s", code, stderr)
@@ -75,7 +66,7 @@ func TestCheckBadDurationNamesKeyAndLine(t *testing.T) {
 }
 
 func TestCheckPrintsResolvedRoutes(t *testing.T) {
-	path := writeConfig(t, `
+	path := oneporttest.WriteConfig(t, `
 [[route]]
 path = "/"
 upstream = "127.0.0.1:30000"
@@ -167,38 +158,11 @@ func startOneport(t *testing.T, logs io.Writer, args ...string) string {
 		t.Fatal(err)
 	}
 	log, _ := daemon.NewLogger(cfg, logs)
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	opts := daemon.Options{Load: func() (*config.Config, *config.Resolved, error) { return load(args) }, OnReady: func(a net.Addr) { ready <- a }}
-	go func() { done <- daemon.Serve(ctx, cfg, res, log, opts) }()
-	select {
-	case a := <-ready:
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		})
-		return a.String()
-	case err := <-done:
-		cancel()
-		t.Fatalf("serve: %v", err)
-	}
-	return ""
-}
-
-func newBackend(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "upstream saw "+r.URL.Path)
-	})}
-	go s.Serve(ln)
-	t.Cleanup(func() { s.Close() })
-	return ln.Addr().String()
+	opts := daemon.Options{Load: func() (*config.Config, *config.Resolved, error) { return load(args) }}
+	return oneporttest.Start(t, func(ctx context.Context, ready func(net.Addr)) error {
+		opts.OnReady = ready
+		return daemon.Serve(ctx, cfg, res, log, opts)
+	})
 }
 
 func mustRead(t *testing.T, p string) []byte {
@@ -267,7 +231,7 @@ func TestCACommand(t *testing.T) {
 }
 
 func TestTLSConfigErrors(t *testing.T) {
-	path := writeConfig(t, `[tls]
+	path := oneporttest.WriteConfig(t, `[tls]
 source = "letsencrypt"
 ips = ["not-an-ip"]
 [[tls.passthrough]]
@@ -285,14 +249,14 @@ cert = "/x.pem"
 }
 
 func TestDNS01ConfigErrors(t *testing.T) {
-	path := writeConfig(t, `[tls]
+	path := oneporttest.WriteConfig(t, `[tls]
 source = "acme"
 hosts = ["*.a.example"]
 `)
 	if code, _, errOut := runCmd("check", "--config", path); code == 0 || !strings.Contains(errOut, "need DNS-01") {
 		t.Errorf("wildcard without DNS-01 accepted: %s", errOut)
 	}
-	path = writeConfig(t, `[tls]
+	path = oneporttest.WriteConfig(t, `[tls]
 source = "acme"
 dns_update_server = "ns1.example:53"
 dns_update_key_name = "k."

@@ -22,6 +22,7 @@ import (
 
 	"github.com/oneport/oneport/internal/loadtest"
 	"github.com/oneport/oneport/internal/netnstest"
+	"github.com/oneport/oneport/internal/oneporttest"
 	"github.com/oneport/oneport/netfilter"
 )
 
@@ -56,17 +57,12 @@ func oneportBinary(t *testing.T) string {
 // binary, away from the host's /var/lib/oneport and /run/oneport: their
 // state and admin sockets go to a directory removed at the end.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "oneport-test-state")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv("STATE_DIRECTORY", filepath.Join(dir, "state"))
-	os.Setenv("RUNTIME_DIRECTORY", filepath.Join(dir, "run"))
+	remove := oneporttest.IsolateDirs()
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 

@@ -12,11 +12,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/oneporttest"
 	"github.com/oneport/oneport/internal/syncbuf"
 )
 
@@ -27,7 +27,7 @@ func TestSocketActivation(t *testing.T) {
 	if err != nil {
 		t.Skip("systemd-socket-activate not installed (Debian package systemd)")
 	}
-	backend := namedBackend(t, "a")
+	backend := oneporttest.Backend(t, "a")
 	ready := readyNotifications(t)
 	var logs *syncbuf.Buffer
 	for try := 0; ; try++ {
@@ -85,7 +85,7 @@ func TestSocketActivation(t *testing.T) {
 // internal CA before it accepts), and counting what a fixed time window
 // served made the test fail there though no request failed.
 func TestRestartKeepsSocket(t *testing.T) {
-	backend := namedBackend(t, "a")
+	backend := oneporttest.Backend(t, "a")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -114,14 +114,14 @@ func TestRestartKeepsSocket(t *testing.T) {
 	}
 	first := start()
 	addr := ln.Addr().String()
-	h := hammer(t, 1, &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
+	h := oneporttest.Hammer(t, 1, &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 		"http://"+addr+"/restart")
-	h.waitOK(t, 5)
+	h.WaitOK(t, 5)
 	first.Process.Signal(syscall.SIGTERM)
 	first.Wait()
 	second := start()
-	h.waitOK(t, h.ok.Load()+5)
-	h.stop()
+	h.WaitOK(t, h.OK()+5)
+	h.Stop()
 	second.Process.Signal(syscall.SIGTERM)
 	second.Wait()
 }
@@ -150,80 +150,6 @@ func readyNotifications(t *testing.T) <-chan struct{} {
 		}
 	}()
 	return ready
-}
-
-// hammering is clients sending GET url until stop; every failed request
-// or non-200 answer is a test error.
-type hammering struct {
-	ok   atomic.Int64
-	tick chan struct{} // a request succeeded
-	done chan struct{}
-	wg   sync.WaitGroup
-}
-
-func hammer(t *testing.T, n int, client *http.Client, url string) *hammering {
-	h := &hammering{tick: make(chan struct{}, 1), done: make(chan struct{})}
-	for range n {
-		h.wg.Add(1)
-		go func() {
-			defer h.wg.Done()
-			for {
-				select {
-				case <-h.done:
-					return
-				default:
-				}
-				resp, err := client.Get(url)
-				if err != nil {
-					t.Errorf("request failed: %v", err)
-					continue
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					t.Errorf("status %d: %s", resp.StatusCode, body)
-					continue
-				}
-				h.ok.Add(1)
-				select {
-				case h.tick <- struct{}{}:
-				default:
-				}
-			}
-		}()
-	}
-	return h
-}
-
-// waitOK waits until n requests have succeeded.
-func (h *hammering) waitOK(t *testing.T, n int64) {
-	t.Helper()
-	timeout := time.After(30 * time.Second)
-	for h.ok.Load() < n {
-		select {
-		case <-h.tick:
-		case <-timeout:
-			t.Fatalf("%d requests succeeded, want %d", h.ok.Load(), n)
-		}
-	}
-}
-
-func (h *hammering) stop() {
-	close(h.done)
-	h.wg.Wait()
-}
-
-func namedBackend(t *testing.T, name string) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "backend %s saw %s", name, r.URL.Path)
-	})}
-	go s.Serve(ln)
-	t.Cleanup(func() { s.Close() })
-	return ln.Addr().String()
 }
 
 // lineWatch passes writes on to w and closes seen the first time they

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/oneport/oneport/internal/certs"
+	"github.com/oneport/oneport/internal/certstest"
 )
 
 // A client naming a host oneport holds no certificate for (openssl
@@ -21,7 +22,7 @@ import (
 func TestUnknownSNIGetsDefaultCertificate(t *testing.T) {
 	st := startTLSStack(t, certs.Options{}, nil)
 	for range 3 {
-		got, err := peerCert(t, st.addr, "made-up.example")
+		got, err := certstest.PeerCert(st.addr, "made-up.example")
 		if err != nil {
 			t.Fatalf("handshake with an unknown name failed: %v\n%s", err, st.logs.String())
 		}
@@ -33,7 +34,7 @@ func TestUnknownSNIGetsDefaultCertificate(t *testing.T) {
 		t.Fatalf("unknown name logged %d times, want once:\n%s", n, st.logs.String())
 	}
 	// A verifying client still refuses it: no name is impersonated.
-	if c, err := tls.Dial("tcp", st.addr, &tls.Config{ServerName: "made-up.example", RootCAs: rootPool(t, st.certs.CA)}); err == nil {
+	if c, err := tls.Dial("tcp", st.addr, &tls.Config{ServerName: "made-up.example", RootCAs: certstest.RootPool(t, st.certs.CA)}); err == nil {
 		c.Close()
 		t.Fatal("a verifying client accepted the default certificate for another name")
 	}
@@ -43,7 +44,7 @@ func TestUnknownSNIGetsDefaultCertificate(t *testing.T) {
 // without being listed in hosts.
 func TestUnknownSNIGetsNamedDefault(t *testing.T) {
 	st := startTLSStack(t, certs.Options{DefaultSNI: "box.example"}, nil)
-	got, err := peerCert(t, st.addr, "made-up.example")
+	got, err := certstest.PeerCert(st.addr, "made-up.example")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"io"
@@ -15,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +21,8 @@ import (
 	"github.com/oneport/oneport/internal/syncbuf"
 
 	"github.com/oneport/oneport/internal/certs"
+	"github.com/oneport/oneport/internal/certstest"
+	"github.com/oneport/oneport/internal/logtest"
 	"github.com/oneport/oneport/mux"
 )
 
@@ -52,30 +52,6 @@ func (st *tlsStack) waitLog(t *testing.T, msg string) {
 	}
 }
 
-// notifyHandler writes records through Handler and announces each one's
-// message on logged (dropping announcements nobody waits for).
-type notifyHandler struct {
-	slog.Handler
-	logged chan<- string
-}
-
-func (h notifyHandler) Handle(ctx context.Context, r slog.Record) error {
-	err := h.Handler.Handle(ctx, r)
-	select {
-	case h.logged <- r.Message:
-	default:
-	}
-	return err
-}
-
-func (h notifyHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return notifyHandler{h.Handler.WithAttrs(as), h.logged}
-}
-
-func (h notifyHandler) WithGroup(name string) slog.Handler {
-	return notifyHandler{h.Handler.WithGroup(name), h.logged}
-}
-
 func startTLSStack(t *testing.T, opts certs.Options, passthrough []mux.SNIRoute) *tlsStack {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -90,7 +66,7 @@ func startTLSStack(t *testing.T, opts certs.Options, passthrough []mux.SNIRoute)
 func startTLSStackOn(t *testing.T, ln net.Listener, opts certs.Options, passthrough []mux.SNIRoute) *tlsStack {
 	t.Helper()
 	st := &tlsStack{logs: &syncbuf.Buffer{}, logged: make(chan string, 256)}
-	log := slog.New(notifyHandler{slog.NewTextHandler(st.logs, nil), st.logged})
+	log := slog.New(logtest.Notify{Handler: slog.NewTextHandler(st.logs, nil), Logged: st.logged})
 	lt := mux.NewListenerTarget("http", ln.Addr())
 	opts.Logger = log
 	if opts.StateDir == "" {
@@ -124,7 +100,7 @@ func startTLSStackOn(t *testing.T, ln net.Listener, opts certs.Options, passthro
 		m.Close()
 		hs.Close()
 		st.certs.Close()
-		waitCertmagicDone(t)
+		certstest.WaitCertmagicDone(t)
 	})
 	st.addr = ln.Addr().String()
 	return st
@@ -133,15 +109,6 @@ func startTLSStackOn(t *testing.T, ln net.Listener, opts certs.Options, passthro
 type closeTarget struct{}
 
 func (closeTarget) HandleConn(c net.Conn) { c.Close() }
-
-func rootPool(t *testing.T, ca *certs.InternalCA) *x509.CertPool {
-	p := x509.NewCertPool()
-	if !p.AppendCertsFromPEM(ca.RootPEM()) {
-		t.Fatal("root PEM does not parse")
-	}
-	return p
-}
-
 func TestCARootKeyMode(t *testing.T) {
 	dir := t.TempDir()
 	ca, err := certs.LoadCA(dir)
@@ -177,23 +144,13 @@ func writeCert(t *testing.T, dir, prefix string, names []string, notAfter time.T
 	return certPath, keyPath, c
 }
 
-func peerCert(t *testing.T, addr, sni string) (*x509.Certificate, error) {
-	t.Helper()
-	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: sni, InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	return c.ConnectionState().PeerCertificates[0], nil
-}
-
 // Certificates from files are served for their names, and replacing the
 // files changes what a new handshake sees, with no restart.
 func TestFileCertsReloadWithoutRestart(t *testing.T) {
 	dir := t.TempDir()
 	certPath, keyPath, first := writeCert(t, dir, "site", []string{"files.example.com"}, time.Now().Add(24*time.Hour))
 	st := startTLSStack(t, certs.Options{Files: []certs.CertFile{{Cert: certPath, Key: keyPath}}}, nil)
-	got, err := peerCert(t, st.addr, "files.example.com")
+	got, err := certstest.PeerCert(st.addr, "files.example.com")
 	if err != nil || !got.Equal(first) {
 		t.Fatalf("first handshake: %v", err)
 	}
@@ -202,13 +159,13 @@ func TestFileCertsReloadWithoutRestart(t *testing.T) {
 	os.Rename(newCert, certPath)
 	os.Rename(newKey, keyPath)
 	st.waitLog(t, "certificate reloaded") // by the files' watcher
-	if got, err = peerCert(t, st.addr, "files.example.com"); err != nil || !got.Equal(second) {
+	if got, err = certstest.PeerCert(st.addr, "files.example.com"); err != nil || !got.Equal(second) {
 		t.Fatalf("new certificate not served after the files changed: %v", err)
 	}
 	// A half-written replacement keeps the good certificate in service.
 	os.WriteFile(certPath, []byte("-----BEGIN CERTIFICATE-----\ngarbage"), 0o644)
 	st.certs.ReloadFiles()
-	if got, err = peerCert(t, st.addr, "files.example.com"); err != nil || !got.Equal(second) {
+	if got, err = certstest.PeerCert(st.addr, "files.example.com"); err != nil || !got.Equal(second) {
 		t.Fatalf("after a bad write: %v", err)
 	}
 	if !strings.Contains(st.logs.String(), "do not load; still serving the previous certificate") {
@@ -241,7 +198,7 @@ func TestFileCertsBadInput(t *testing.T) {
 		t.Fatalf("good pair refused: %v", err)
 	}
 	good.Close()
-	waitCertmagicDone(t)
+	certstest.WaitCertmagicDone(t)
 }
 
 // A truncated ClientHello fails the handshake with a log line; the
@@ -268,33 +225,4 @@ func TestTLSBadInput(t *testing.T) {
 		t.Errorf("plain HTTP after bad TLS: %d", resp.StatusCode)
 	}
 	st.waitLog(t, "tls handshake failed")
-}
-
-// waitCertmagicDone waits until no certmagic goroutine that can write
-// files is left. Close cancels background obtains and renewals but cannot
-// wait for them, and one still winding down could write into the state
-// directory after the test has removed it. (Goroutines that keep lock
-// files fresh only touch files that exist and end on their own; the
-// per-CA rate limiters live for the process and touch no files.)
-func waitCertmagicDone(t *testing.T) {
-	t.Helper()
-	buf := make([]byte, 4<<20)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var busy []string
-		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-			if strings.Contains(g, "github.com/caddyserver/certmagic.") && !strings.Contains(g, "certmagic.keepLockfileFresh") &&
-				!strings.Contains(g, "certmagic.(*RingBufferRateLimiter).loop") {
-				busy = append(busy, g)
-			}
-		}
-		if len(busy) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("certmagic goroutines still running 30s after Close:\n%s", strings.Join(busy, "\n\n"))
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -8,21 +8,14 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-func writeConfig(t *testing.T, body string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "oneport.toml")
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+	"github.com/oneport/oneport/internal/oneporttest"
+)
 
 // check loads and validates body as `oneport check` does.
 func check(t *testing.T, body string) (path string, err error) {
 	t.Helper()
-	path = writeConfig(t, body)
+	path = oneporttest.WriteConfig(t, body)
 	cfg, err := Load(path)
 	if err != nil {
 		return path, err
@@ -208,7 +201,7 @@ func TestRestartOnlyNamesStartSettings(t *testing.T) {
 }
 
 func TestFlagsOverrideConfig(t *testing.T) {
-	path := writeConfig(t, `listen = "127.0.0.1:1111"
+	path := oneporttest.WriteConfig(t, `listen = "127.0.0.1:1111"
 ssh = "127.0.0.1:2200"
 sniff_timeout = "5s"
 [[route]]

@@ -7,10 +7,11 @@ import (
 	"time"
 
 	"github.com/oneport/oneport/httproute/gateway"
+	"github.com/oneport/oneport/internal/oneporttest"
 )
 
 func TestGatewayRoute(t *testing.T) {
-	path := writeConfig(t, `
+	path := oneporttest.WriteConfig(t, `
 [[route]]
 path = "/"
 gateway = true

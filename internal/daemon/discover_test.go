@@ -3,10 +3,7 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -15,35 +12,8 @@ import (
 
 	"github.com/oneport/oneport/internal/discover"
 	"github.com/oneport/oneport/internal/discover/standin"
+	"github.com/oneport/oneport/internal/oneporttest"
 )
-
-// startWith serves in-process like startOneport, with opts.
-func startWith(t *testing.T, opts Options, args ...string) string {
-	t.Helper()
-	load := loader(append([]string{"--listen", "127.0.0.1:0"}, args...)...)
-	cfg, res := mustLoad(t, load)
-	log, _ := NewLogger(cfg, io.Discard)
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	opts.Load = load
-	opts.OnReady = func(a net.Addr) { ready <- a }
-	go func() { done <- Serve(ctx, cfg, res, log, opts) }()
-	select {
-	case a := <-ready:
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		})
-		return a.String()
-	case err := <-done:
-		cancel()
-		t.Fatalf("serve: %v", err)
-	}
-	return ""
-}
 
 // scans delivers each applied discovery scan; waitFor reads them until
 // one satisfies ok.
@@ -75,17 +45,6 @@ func (c scans) waitFor(t *testing.T, what string, ok func(routes map[string]stri
 	}
 }
 
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 // With no routes configured, oneport routes /<model>/ to each model
 // server it finds; a stopped server's route goes within the rescan
 // interval, and a server that comes back elsewhere is followed.
@@ -105,7 +64,7 @@ func TestDiscoveredRoutesFollowServers(t *testing.T) {
 		"/" + embed + "/info":     `"model_id":"` + embed + `"`,
 		"/" + llama + "/api/tags": `"name":"` + llama + `"`,
 	} {
-		code, body := get(t, "http://"+addr+path)
+		code, body := oneporttest.Get(t, "http://"+addr+path)
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("GET %s: %d %s, want %s", path, code, body, want)
 		}
@@ -118,17 +77,17 @@ func TestDiscoveredRoutesFollowServers(t *testing.T) {
 	})
 	// A stale route would answer 502 (its upstream is gone); no route
 	// is oneport's own answer.
-	if code, body := get(t, "http://"+addr+"/"+embed+"/info"); code == http.StatusBadGateway || strings.Contains(body, "model_id") {
+	if code, body := oneporttest.Get(t, "http://"+addr+"/"+embed+"/info"); code == http.StatusBadGateway || strings.Contains(body, "model_id") {
 		t.Errorf("the stopped server's route is still served: %d %s", code, body)
 	}
 
 	// The server comes back on another port: its route follows.
 	moved := standin.Start(t, "tei", embed)
 	c.waitFor(t, "TEI on its new port", func(r map[string]string) bool { return r["/"+embed+"/"] == moved.Addr })
-	if code, body := get(t, "http://"+addr+"/"+embed+"/info"); code != 200 || !strings.Contains(body, `"model_id":"`+embed+`"`) {
+	if code, body := oneporttest.Get(t, "http://"+addr+"/"+embed+"/info"); code != 200 || !strings.Contains(body, `"model_id":"`+embed+`"`) {
 		t.Errorf("moved server not reached: %d %s", code, body)
 	}
-	if code, _ := get(t, "http://"+addr+"/"+chat+"/v1/models"); code != 200 {
+	if code, _ := oneporttest.Get(t, "http://"+addr+"/"+chat+"/v1/models"); code != 200 {
 		t.Errorf("running server lost its route: %d", code)
 	}
 }
@@ -138,7 +97,7 @@ func TestDiscoveredRoutesFollowServers(t *testing.T) {
 func TestDiscoveredRoutesAfterConfigured(t *testing.T) {
 	standin.Require(t)
 	vllm := standin.Start(t, "vllm", "d-layer-model")
-	mine := namedBackend(t, "mine")
+	mine := oneporttest.Backend(t, "mine")
 	c := make(scans, 1)
 	addr := startWith(t, Options{OnDiscover: c.hook}, "--admin-socket", "off", "--discover", "--discover-interval", "200ms",
 		"--route", "/="+mine, "--route", "/d-layer-model/own/="+mine)
@@ -148,7 +107,7 @@ func TestDiscoveredRoutesAfterConfigured(t *testing.T) {
 		"/d-layer-model/own/x":     "mine",
 		"/other":                   "mine",
 	} {
-		if code, body := get(t, "http://"+addr+path); code != 200 || !strings.Contains(body, want) {
+		if code, body := oneporttest.Get(t, "http://"+addr+path); code != 200 || !strings.Contains(body, want) {
 			t.Errorf("GET %s: %d %q, want %q", path, code, body, want)
 		}
 	}
@@ -159,11 +118,11 @@ func TestDiscoveredRoutesAfterConfigured(t *testing.T) {
 func TestReloadTogglesDiscovery(t *testing.T) {
 	standin.Require(t)
 	vllm := standin.Start(t, "vllm", "t-reload-model")
-	mine := namedBackend(t, "mine")
+	mine := oneporttest.Backend(t, "mine")
 	conf := func(on bool) string {
 		return fmt.Sprintf("discover = %v\ndiscover_interval = \"200ms\"\n[[route]]\npath = \"/mine/\"\nupstream = %q\n", on, mine)
 	}
-	path := writeConfig(t, conf(true))
+	path := oneporttest.WriteConfig(t, conf(true))
 	c := make(scans, 1)
 	reload := make(chan struct{})
 	ready := make(chan struct{}, 4)
@@ -178,17 +137,17 @@ func TestReloadTogglesDiscovery(t *testing.T) {
 	addr := startWith(t, Options{OnDiscover: c.hook, Reload: reload, Notify: notify}, "--admin-socket", "off", "--config", path)
 	<-ready // serving
 	c.waitFor(t, "the stand-in", func(r map[string]string) bool { return r["/t-reload-model/"] == vllm.Addr })
-	if code, _ := get(t, "http://"+addr+"/t-reload-model/v1/models"); code != 200 {
+	if code, _ := oneporttest.Get(t, "http://"+addr+"/t-reload-model/v1/models"); code != 200 {
 		t.Fatalf("discovered route: %d", code)
 	}
 
 	os.WriteFile(path, []byte(conf(false)), 0o600)
 	reload <- struct{}{}
 	<-ready
-	if code, body := get(t, "http://"+addr+"/t-reload-model/v1/models"); code == 200 && strings.Contains(body, "t-reload-model") {
+	if code, body := oneporttest.Get(t, "http://"+addr+"/t-reload-model/v1/models"); code == 200 && strings.Contains(body, "t-reload-model") {
 		t.Errorf("discover = false left the discovered route: %d %s", code, body)
 	}
-	if code, body := get(t, "http://"+addr+"/mine/x"); code != 200 || !strings.Contains(body, "mine") {
+	if code, body := oneporttest.Get(t, "http://"+addr+"/mine/x"); code != 200 || !strings.Contains(body, "mine") {
 		t.Errorf("configured route after reload: %d %s", code, body)
 	}
 
@@ -202,7 +161,7 @@ func TestReloadTogglesDiscovery(t *testing.T) {
 	reload <- struct{}{}
 	<-ready
 	c.waitFor(t, "the stand-in again", func(r map[string]string) bool { return r["/t-reload-model/"] == vllm.Addr })
-	if code, _ := get(t, "http://"+addr+"/t-reload-model/v1/models"); code != 200 {
+	if code, _ := oneporttest.Get(t, "http://"+addr+"/t-reload-model/v1/models"); code != 200 {
 		t.Errorf("discovered route after turning discover on again: %d", code)
 	}
 }

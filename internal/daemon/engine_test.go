@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/oneport/oneport/internal/oneporttest"
 )
 
 // http_engine chooses what serves plain HTTP/1 in the running daemon: the
@@ -36,8 +38,8 @@ func TestHTTPEngineSettingChoosesTheServer(t *testing.T) {
 			if tc.engine != "" {
 				body = "http_engine = \"" + tc.engine + "\"\n" + body
 			}
-			addr := startOneport(t, io.Discard, "--config", writeConfig(t, body))
-			if code, got := httpGet(t, "http://"+addr+"/"); code != 200 || got != "ok" {
+			addr := startOneport(t, io.Discard, "--config", oneporttest.WriteConfig(t, body))
+			if code, got := oneporttest.Get(t, "http://"+addr+"/"); code != 200 || got != "ok" {
 				t.Fatalf("GET: %d %q", code, got)
 			}
 			http.DefaultClient.CloseIdleConnections()

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/logtest"
+	"github.com/oneport/oneport/internal/oneporttest"
 	"github.com/oneport/oneport/internal/sshtest"
 	"github.com/oneport/oneport/internal/syncbuf"
 )
@@ -48,8 +50,8 @@ func TestOpenSSHOverTLSWithUnknownSNI(t *testing.T) {
 
 // [tls] hsts sends Strict-Transport-Security for its hosts over TLS only.
 func TestHSTSOnlyOverTLSForListedHosts(t *testing.T) {
-	up := newBackend(t)
-	path := writeConfig(t, fmt.Sprintf("listen = \"127.0.0.1:0\"\n[tls]\nhsts = [\"llm.example.com\"]\n[[route]]\npath = \"/\"\nupstream = %q\n", up))
+	up := oneporttest.EchoBackend(t)
+	path := oneporttest.WriteConfig(t, fmt.Sprintf("listen = \"127.0.0.1:0\"\n[tls]\nhsts = [\"llm.example.com\"]\n[[route]]\npath = \"/\"\nupstream = %q\n", up))
 	addr := startOneport(t, io.Discard, "--config", path, "--admin-socket", "off")
 	get := func(scheme, host string) string {
 		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: host}}
@@ -81,26 +83,10 @@ func startReloadable(t *testing.T, logs *syncbuf.Buffer, args ...string) (addr s
 	load := loader(append([]string{"--listen", "127.0.0.1:0"}, args...)...)
 	cfg, res := mustLoad(t, load)
 	logged := make(chan string, 64)
-	log := slog.New(notifyHandler{slog.NewTextHandler(logs, nil), logged})
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
-	done := make(chan error, 1)
+	log := slog.New(logtest.Notify{Handler: slog.NewTextHandler(logs, nil), Logged: logged})
 	trigger := make(chan struct{})
-	go func() {
-		done <- Serve(ctx, cfg, res, log, Options{Load: load, Reload: trigger, OnReady: func(a net.Addr) { ready <- a }})
-	}()
-	select {
-	case a := <-ready:
-		addr = a.String()
-	case err := <-done:
-		cancel()
-		t.Fatalf("serve: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
+	addr = oneporttest.Start(t, func(ctx context.Context, ready func(net.Addr)) error {
+		return Serve(ctx, cfg, res, log, Options{Load: load, Reload: trigger, OnReady: ready})
 	})
 	return addr, func() {
 		trigger <- struct{}{}
@@ -117,41 +103,19 @@ func startReloadable(t *testing.T, logs *syncbuf.Buffer, args ...string) (addr s
 	}
 }
 
-type notifyHandler struct {
-	slog.Handler
-	logged chan<- string
-}
-
-func (h notifyHandler) Handle(ctx context.Context, r slog.Record) error {
-	err := h.Handler.Handle(ctx, r)
-	select {
-	case h.logged <- r.Message:
-	default:
-	}
-	return err
-}
-
-func (h notifyHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return notifyHandler{h.Handler.WithAttrs(as), h.logged}
-}
-
-func (h notifyHandler) WithGroup(name string) slog.Handler {
-	return notifyHandler{h.Handler.WithGroup(name), h.logged}
-}
-
 // Routes added with `oneport route add` to a oneport started without
 // --config survive a reload (SIGHUP), and the log says they were kept.
 func TestRuntimeRoutesSurviveReloadWithoutConfig(t *testing.T) {
-	a, b := namedBackend(t, "a"), namedBackend(t, "b")
+	a, b := oneporttest.Backend(t, "a"), oneporttest.Backend(t, "b")
 	socket := filepath.Join(t.TempDir(), "admin.sock")
 	var logs syncbuf.Buffer
 	addr, reload := startReloadable(t, &logs, "--route", "/="+a, "--admin-socket", socket)
-	f := &adminFixture{addr: addr, socket: socket}
-	if code, body := f.call(t, "POST", "/routes", fmt.Sprintf(`{"name":"embed","spec":"/embed/=%s"}`, b)); code != 201 {
+	f := &oneporttest.Admin{Addr: addr, Socket: socket}
+	if code, body := f.Call(t, "POST", "/routes", fmt.Sprintf(`{"name":"embed","spec":"/embed/=%s"}`, b)); code != 201 {
 		t.Fatalf("add: %d %s", code, body)
 	}
 	reload()
-	if got := f.get(t, "/embed/v1/models"); got != "200 backend b saw /v1/models" {
+	if got := f.Get(t, "/embed/v1/models"); got != "200 backend b saw /v1/models" {
 		t.Fatalf("after reload the runtime route is gone: %s\n%s", got, logs.String())
 	}
 	if l := logs.String(); !strings.Contains(l, "routes kept as they are") || !strings.Contains(l, "changed_at_runtime=[embed]") {
@@ -162,13 +126,13 @@ func TestRuntimeRoutesSurviveReloadWithoutConfig(t *testing.T) {
 // With a config file, a reload reads the routes from it, and warns about
 // runtime changes that were not persisted, naming them.
 func TestReloadWarnsOfUnpersistedRouteChanges(t *testing.T) {
-	a, b := namedBackend(t, "a"), namedBackend(t, "b")
+	a, b := oneporttest.Backend(t, "a"), oneporttest.Backend(t, "b")
 	socket := filepath.Join(t.TempDir(), "admin.sock")
-	path := writeConfig(t, fmt.Sprintf("[[route]]\nname = \"chat\"\npath = \"/\"\nupstream = %q\n", a))
+	path := oneporttest.WriteConfig(t, fmt.Sprintf("[[route]]\nname = \"chat\"\npath = \"/\"\nupstream = %q\n", a))
 	var logs syncbuf.Buffer
 	addr, reload := startReloadable(t, &logs, "--config", path, "--admin-socket", socket)
-	f := &adminFixture{addr: addr, socket: socket}
-	if code, body := f.call(t, "POST", "/routes", fmt.Sprintf(`{"name":"embed","spec":"/embed/=%s"}`, b)); code != 201 {
+	f := &oneporttest.Admin{Addr: addr, Socket: socket}
+	if code, body := f.Call(t, "POST", "/routes", fmt.Sprintf(`{"name":"embed","spec":"/embed/=%s"}`, b)); code != 201 {
 		t.Fatalf("add: %d %s", code, body)
 	}
 	reload()

@@ -3,40 +3,23 @@
 package daemon
 
 import (
-	"fmt"
+	"context"
 	"io"
 	"net"
-	"net/http"
 	"os"
-	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/oneport/oneport/internal/config"
+	"github.com/oneport/oneport/internal/oneporttest"
 )
 
 // TestMain keeps every oneport the tests start away from the host's
 // /var/lib/oneport and /run/oneport.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "oneport-daemon-test")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv("STATE_DIRECTORY", filepath.Join(dir, "state"))
-	os.Setenv("RUNTIME_DIRECTORY", filepath.Join(dir, "run"))
+	remove := oneporttest.IsolateDirs()
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
-}
-
-func writeConfig(t *testing.T, body string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "oneport.toml")
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // loader reads args as the command line does, for Serve and its reloads.
@@ -60,82 +43,36 @@ func mustLoad(t *testing.T, load func() (*config.Config, *config.Resolved, error
 	return cfg, res
 }
 
-func namedBackend(t *testing.T, name string) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "backend %s saw %s", name, r.URL.Path)
-	})}
-	go s.Serve(ln)
-	t.Cleanup(func() { s.Close() })
-	return ln.Addr().String()
+// startOneport serves in-process on a loopback port, with the command
+// line args, and stops when the test ends.
+func startOneport(t *testing.T, logs io.Writer, args ...string) string {
+	t.Helper()
+	return startLogged(t, Options{}, logs, args...)
 }
 
-// hammering is clients sending GET url until stop; every failed request
-// or non-200 answer is a test error.
-type hammering struct {
-	ok      atomic.Int64
-	mu      sync.Mutex
-	waiters map[string][]chan struct{} // closed at the next answer with the body
-	done    chan struct{}
-	wg      sync.WaitGroup
+// startWith is startOneport with opts, its logs discarded.
+func startWith(t *testing.T, opts Options, args ...string) string {
+	t.Helper()
+	return startLogged(t, opts, io.Discard, args...)
 }
 
-func hammer(t *testing.T, n int, client *http.Client, url string) *hammering {
-	h := &hammering{waiters: map[string][]chan struct{}{}, done: make(chan struct{})}
-	for range n {
-		h.wg.Add(1)
-		go func() {
-			defer h.wg.Done()
-			for {
-				select {
-				case <-h.done:
-					return
-				default:
-				}
-				resp, err := client.Get(url)
-				if err != nil {
-					t.Errorf("request failed: %v", err)
-					continue
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					t.Errorf("status %d: %s", resp.StatusCode, body)
-					continue
-				}
-				h.saw(string(body))
-				h.ok.Add(1)
-			}
-		}()
-	}
-	return h
+// startLogged is startOneport with opts; Load and OnReady are set here.
+func startLogged(t *testing.T, opts Options, logs io.Writer, args ...string) string {
+	t.Helper()
+	load := loader(append([]string{"--listen", "127.0.0.1:0"}, args...)...)
+	cfg, res := mustLoad(t, load)
+	log, _ := NewLogger(cfg, logs)
+	opts.Load = load
+	return oneporttest.Start(t, func(ctx context.Context, ready func(net.Addr)) error {
+		opts.OnReady = ready
+		return Serve(ctx, cfg, res, log, opts)
+	})
 }
 
-// next returns a channel closed when an answer with body arrives, from
-// now on.
-func (h *hammering) next(body string) <-chan struct{} {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	c := make(chan struct{})
-	h.waiters[body] = append(h.waiters[body], c)
-	return c
-}
-
-func (h *hammering) saw(body string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, c := range h.waiters[body] {
-		close(c)
-	}
-	delete(h.waiters, body)
-}
-
-// stop ends the clients and returns how many requests succeeded.
-func (h *hammering) stop() int64 {
-	close(h.done)
-	h.wg.Wait()
-	return h.ok.Load()
+// startAdminFixture is oneporttest.StartAdmin served in-process.
+func startAdminFixture(t *testing.T, extra string) *oneporttest.Admin {
+	t.Helper()
+	return oneporttest.StartAdmin(t, extra, func(t *testing.T, args ...string) string {
+		return startOneport(t, io.Discard, args...)
+	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/oneport/oneport/internal/config"
+	"github.com/oneport/oneport/internal/oneporttest"
 	"github.com/oneport/oneport/internal/syncbuf"
 )
 
@@ -32,7 +33,7 @@ func TestGatewayRouteServes(t *testing.T) {
 		fmt.Fprintf(w, `{"got":%q,"usage":{"prompt_tokens":4,"completion_tokens":2}}`, b)
 	}))
 	defer up.Close()
-	cfg := writeConfig(t, fmt.Sprintf(`
+	cfg := oneporttest.WriteConfig(t, fmt.Sprintf(`
 metrics_path = "/metrics"
 [[route]]
 path = "/"
@@ -46,7 +47,7 @@ aliases = ["gpt-4o-mini"]
 	addr := startOneport(t, &logs, "--config", cfg)
 	base := "http://" + addr
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, body := httpGet(t, base+"/v1/models"); strings.Contains(body, `"llama-3"`) && strings.Contains(body, `"gpt-4o-mini"`) {
+		if _, body := oneporttest.Get(t, base+"/v1/models"); strings.Contains(body, `"llama-3"`) && strings.Contains(body, `"gpt-4o-mini"`) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -62,7 +63,7 @@ aliases = ["gpt-4o-mini"]
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `{\"model\":\"llama-3\"}`) {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
-	_, metrics := httpGet(t, base+"/metrics")
+	_, metrics := oneporttest.Get(t, base+"/metrics")
 	for _, want := range []string{
 		`gen_ai_client_token_usage_sum{gen_ai_request_model="gpt-4o-mini",gen_ai_token_type="input",key=""} 4`,
 		`gen_ai_server_request_duration_seconds_count{gen_ai_request_model="gpt-4o-mini",key=""} 1`,
@@ -86,7 +87,7 @@ func TestGatewayKeptAcrossReload(t *testing.T) {
 	}
 	defer gs.close()
 	resolve := func(queue int) *config.Resolved {
-		path := writeConfig(t, fmt.Sprintf("[[route]]\npath = \"/\"\ngateway = true\nupstream = \"127.0.0.1:9\"\nmax_queue = %d\n"+
+		path := oneporttest.WriteConfig(t, fmt.Sprintf("[[route]]\npath = \"/\"\ngateway = true\nupstream = \"127.0.0.1:9\"\nmax_queue = %d\n"+
 			"gateway_discover_interval = \"1h\"\n[[route]]\npath = \"/other\"\nupstream = \"127.0.0.1:9\"\n", queue))
 		_, res := mustLoad(t, loader("--config", path))
 		return res

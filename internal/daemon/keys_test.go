@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/oneport/oneport/internal/admin"
+	"github.com/oneport/oneport/internal/oneporttest"
 	"github.com/oneport/oneport/internal/syncbuf"
 )
 
@@ -424,8 +425,8 @@ func TestKeysLastUseFlushed(t *testing.T) {
 func TestKeysAfterHTTPSRedirect(t *testing.T) {
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys")
-	path := writeConfig(t, fmt.Sprintf("listen = \"127.0.0.1:0\"\nkey_file = %q\n[tls]\nredirect_http = [\"llm.example.com\"]\n[[route]]\npath = \"/\"\nupstream = %q\n",
-		keys, newBackend(t)))
+	path := oneporttest.WriteConfig(t, fmt.Sprintf("listen = \"127.0.0.1:0\"\nkey_file = %q\n[tls]\nredirect_http = [\"llm.example.com\"]\n[[route]]\npath = \"/\"\nupstream = %q\n",
+		keys, oneporttest.EchoBackend(t)))
 	if err := os.WriteFile(keys, []byte("a sha256="+strings.Repeat("00", 32)+" created=2026-01-01T00:00:00Z\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -3,108 +3,18 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/oneport/oneport/internal/admin"
+	"github.com/oneport/oneport/internal/oneporttest"
 	"github.com/oneport/oneport/internal/sshtest"
 	"github.com/oneport/oneport/internal/syncbuf"
 )
-
-// startOneport serves in-process on a loopback port, with the command
-// line args, and stops when the test ends.
-func startOneport(t *testing.T, logs io.Writer, args ...string) string {
-	t.Helper()
-	load := loader(append([]string{"--listen", "127.0.0.1:0"}, args...)...)
-	cfg, res := mustLoad(t, load)
-	log, _ := NewLogger(cfg, logs)
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Serve(ctx, cfg, res, log, Options{Load: load, OnReady: func(a net.Addr) { ready <- a }})
-	}()
-	select {
-	case a := <-ready:
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		})
-		return a.String()
-	case err := <-done:
-		cancel()
-		t.Fatalf("serve: %v", err)
-	}
-	return ""
-}
-
-// adminFixture is oneport running with a config file and an admin socket.
-type adminFixture struct {
-	addr, socket, config string
-	a, b                 string // backends
-}
-
-func startAdminFixture(t *testing.T, extra string) *adminFixture {
-	t.Helper()
-	f := &adminFixture{a: namedBackend(t, "a"), b: namedBackend(t, "b")}
-	f.socket = filepath.Join(t.TempDir(), "admin.sock")
-	f.config = writeConfig(t, fmt.Sprintf(`# my comments
-listen = "127.0.0.1:0"
-%s
-[[route]]
-name = "chat"
-path = "/"
-upstream = [{address = %q, tags = ["blue"]}, {address = %q, tags = ["green"]}]
-tag = "blue"
-`, extra, f.a, f.b))
-	f.addr = startOneport(t, io.Discard, "--config", f.config, "--admin-socket", f.socket)
-	return f
-}
-
-func (f *adminFixture) call(t *testing.T, method, path, body string) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest(method, "http://oneport"+path, strings.NewReader(body))
-	resp, err := admin.NewClient(f.socket).HTTP.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-func (f *adminFixture) get(t *testing.T, path string) string {
-	t.Helper()
-	code, body := httpGet(t, "http://"+f.addr+path)
-	return fmt.Sprintf("%d %s", code, body)
-}
-
-func routesNow(t *testing.T, f *adminFixture) string {
-	_, body := f.call(t, "GET", "/routes", "")
-	return body
-}
-
-// httpGet fetches url and returns the status code and body.
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
 
 // After shutdown no goroutine of oneport's is left.
 func waitGoroutines(t *testing.T, before int) {
@@ -119,25 +29,12 @@ func waitGoroutines(t *testing.T, before int) {
 	t.Fatalf("%d goroutines left, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 }
 
-func newBackend(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "upstream saw "+r.URL.Path)
-	})}
-	go s.Serve(ln)
-	t.Cleanup(func() { s.Close() })
-	return ln.Addr().String()
-}
-
 // SSH and HTTP share the one port: an SSH login and an HTTP request to a
 // routed upstream both work, and each connection logs one line.
 func TestOnePortServesSSHAndHTTP(t *testing.T) {
 	before := runtime.NumGoroutine()
 	srv := sshtest.StartInProcess(t)
-	up := newBackend(t)
+	up := oneporttest.EchoBackend(t)
 	var logs syncbuf.Buffer
 	t.Run("serve", func(t *testing.T) {
 		addr := startOneport(t, &logs, "--ssh", srv.Addr, "--route", "/embedding-model/="+up)
@@ -145,7 +42,7 @@ func TestOnePortServesSSHAndHTTP(t *testing.T) {
 		if err != nil || out != "hello\n" {
 			t.Fatalf("ssh: %q %v", out, err)
 		}
-		if _, body := httpGet(t, "http://"+addr+"/embedding-model/v1/models"); body != "upstream saw /v1/models" {
+		if _, body := oneporttest.Get(t, "http://"+addr+"/embedding-model/v1/models"); body != "upstream saw /v1/models" {
 			t.Fatalf("body %q", body)
 		}
 		http.DefaultClient.CloseIdleConnections()
@@ -162,8 +59,8 @@ func TestOnePortServesSSHAndHTTP(t *testing.T) {
 // Plain HTTP for hosts in redirect_http is sent to https on the same
 // host and port; other hosts and ACME challenges are served as they are.
 func TestHTTPSRedirect(t *testing.T) {
-	up := newBackend(t)
-	path := writeConfig(t, fmt.Sprintf("listen = \"127.0.0.1:0\"\n[tls]\nredirect_http = [\"llm.example.com\"]\n[[route]]\npath = \"/\"\nupstream = %q\n", up))
+	up := oneporttest.EchoBackend(t)
+	path := oneporttest.WriteConfig(t, fmt.Sprintf("listen = \"127.0.0.1:0\"\n[tls]\nredirect_http = [\"llm.example.com\"]\n[[route]]\npath = \"/\"\nupstream = %q\n", up))
 	addr := startOneport(t, io.Discard, "--config", path, "--admin-socket", "off")
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	get := func(host, p string) *http.Response {
@@ -192,52 +89,75 @@ func TestHTTPSRedirect(t *testing.T) {
 // once; bad input is a 4xx with a message and changes nothing.
 func TestAdminRouteCRUD(t *testing.T) {
 	f := startAdminFixture(t, "")
-	if got := f.get(t, "/x"); got != "200 backend a saw /x" {
+	if got := f.Get(t, "/x"); got != "200 backend a saw /x" {
 		t.Fatalf("before: %s", got)
 	}
-	code, body := f.call(t, "POST", "/routes", fmt.Sprintf(`{"name":"embed","spec":"/embed/=%s"}`, f.b))
+	code, body := f.Call(t, "POST", "/routes", fmt.Sprintf(`{"name":"embed","spec":"/embed/=%s"}`, f.B))
 	if code != 201 || !strings.Contains(body, `"name": "embed"`) {
 		t.Fatalf("add: %d %s", code, body)
 	}
-	if got := f.get(t, "/embed/v1/models"); got != "200 backend b saw /v1/models" {
+	if got := f.Get(t, "/embed/v1/models"); got != "200 backend b saw /v1/models" {
 		t.Fatalf("added route: %s", got)
 	}
-	code, body = f.call(t, "PUT", "/routes/embed", fmt.Sprintf(`{"path":"/embed/","upstreams":[{"address":%q}],"strip_prefix":false}`, f.a))
+	code, body = f.Call(t, "PUT", "/routes/embed", fmt.Sprintf(`{"path":"/embed/","upstreams":[{"address":%q}],"strip_prefix":false}`, f.A))
 	if code != 200 {
 		t.Fatalf("put: %d %s", code, body)
 	}
-	if got := f.get(t, "/embed/v1/models"); got != "200 backend a saw /embed/v1/models" {
+	if got := f.Get(t, "/embed/v1/models"); got != "200 backend a saw /embed/v1/models" {
 		t.Fatalf("replaced route: %s", got)
 	}
-	before := routesNow(t, f)
-	for _, tc := range []struct {
-		method, path, body string
-		code               int
-		says               string
-	}{
+	checkCalls(t, f, []adminCall{
 		{"POST", "/routes", `{"name":`, 400, "bad JSON"},
 		{"POST", "/routes", `{"name":"x","colour":"red"}`, 400, "unknown field"},
 		{"POST", "/routes", `{"name":"x","spec":"/x=nohost"}`, 400, "want host:port"},
-		{"POST", "/routes", fmt.Sprintf(`{"name":"embed","spec":"/y=%s"}`, f.a), 409, "exists"},
-		{"PUT", "/routes/nope", fmt.Sprintf(`{"spec":"/y=%s"}`, f.a), 404, "no route named"},
+		{"POST", "/routes", fmt.Sprintf(`{"name":"embed","spec":"/y=%s"}`, f.A), 409, "exists"},
+		{"PUT", "/routes/nope", fmt.Sprintf(`{"spec":"/y=%s"}`, f.A), 404, "no route named"},
 		{"DELETE", "/routes/nope", "", 404, "no route named"},
 		{"POST", "/tag/chat", `{"tag":"purple"}`, 400, "no upstream tagged"},
 		{"POST", "/upstreams/127.0.0.1:1/drain", "", 404, "no route uses"},
-		{"POST", "/routes?persist=true", fmt.Sprintf(`{"name":"z","spec":"/z=%s"}`, f.a), 201, ""},
-	} {
-		code, body := f.call(t, tc.method, tc.path, tc.body)
+		{"POST", "/routes?persist=true", fmt.Sprintf(`{"name":"z","spec":"/z=%s"}`, f.A), 201, ""},
+	})
+	if code, _ := f.Call(t, "DELETE", "/routes/embed", ""); code != 200 {
+		t.Fatalf("delete: %d", code)
+	}
+	if got := f.Get(t, "/embed/v1/models"); got != "200 backend a saw /embed/v1/models" {
+		t.Fatalf("after delete the default route should answer: %s", got)
+	}
+}
+
+// Refused upstream changes name the problem and change no route.
+func TestAdminUpstreamRefusals(t *testing.T) {
+	f := startAdminFixture(t, "")
+	checkCalls(t, f, []adminCall{
+		{"POST", "/upstreams?route=chat", fmt.Sprintf(`{"address":%q}`, f.B), 409, "already has"},
+		{"POST", "/upstreams", fmt.Sprintf(`{"address":%q}`, f.B), 400, "which route"},
+		{"POST", "/upstreams?route=nope", `{"address":"127.0.0.1:9"}`, 404, "no route named"},
+		{"POST", "/upstreams?route=chat", `{"address":"nohost"}`, 400, "want host:port"},
+		{"DELETE", "/upstreams/127.0.0.1:9?route=chat", "", 404, "has no upstream"},
+	})
+}
+
+// adminCall is a request to the admin API and the answer it must get:
+// the status code and a piece of the body.
+type adminCall struct {
+	method, path, body string
+	code               int
+	says               string
+}
+
+// checkCalls makes each call in order; a refused one (status 400 and up)
+// must leave the routes as they were.
+func checkCalls(t *testing.T, f *oneporttest.Admin, calls []adminCall) {
+	t.Helper()
+	before := f.Routes(t)
+	for _, tc := range calls {
+		code, body := f.Call(t, tc.method, tc.path, tc.body)
 		if code != tc.code || !strings.Contains(body, tc.says) {
 			t.Errorf("%s %s %s: %d %s, want %d saying %q", tc.method, tc.path, tc.body, code, body, tc.code, tc.says)
 		}
-		if code >= 400 && routesNow(t, f) != before {
+		if code >= 400 && f.Routes(t) != before {
 			t.Errorf("%s %s: a refused change changed the routes", tc.method, tc.path)
 		}
-	}
-	if code, _ := f.call(t, "DELETE", "/routes/embed", ""); code != 200 {
-		t.Fatalf("delete: %d", code)
-	}
-	if got := f.get(t, "/embed/v1/models"); got != "200 backend a saw /embed/v1/models" {
-		t.Fatalf("after delete the default route should answer: %s", got)
 	}
 }
 
@@ -246,22 +166,22 @@ func TestMetrics(t *testing.T) {
 	srv := sshtest.StartInProcess(t)
 	f := startAdminFixture(t, fmt.Sprintf("ssh = %q\n", srv.Addr))
 	for range 3 {
-		f.get(t, "/v1/models")
+		f.Get(t, "/v1/models")
 	}
-	if _, err := sshtest.Run(f.addr, srv.Client, "echo hi"); err != nil {
+	if _, err := sshtest.Run(f.Addr, srv.Client, "echo hi"); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
-		fmt.Sprintf(`oneport_http_requests_total{code="200",route="chat",upstream=%q} 3`, f.a),
+		fmt.Sprintf(`oneport_http_requests_total{code="200",route="chat",upstream=%q} 3`, f.A),
 		`oneport_connections_total{protocol="http"} 1`,
 		`oneport_connections_total{protocol="ssh"} 1`,
-		fmt.Sprintf(`oneport_upstream_healthy{upstream=%q} 1`, f.a),
+		fmt.Sprintf(`oneport_upstream_healthy{upstream=%q} 1`, f.A),
 		`oneport_redirect_installed 0`,
 		`oneport_http_time_to_first_byte_seconds_count{route="chat"} 3`,
 	}
 	var body string
 	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		_, body = f.call(t, "GET", "/metrics", "")
+		_, body = f.Call(t, "GET", "/metrics", "")
 		missing := ""
 		for _, w := range want {
 			if !strings.Contains(body, w) {
@@ -276,7 +196,7 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	// Not on the public port unless asked.
-	if got := f.get(t, "/metrics"); strings.Contains(got, "oneport_http_requests_total") {
+	if got := f.Get(t, "/metrics"); strings.Contains(got, "oneport_http_requests_total") {
 		t.Error("metrics exposed on the public port without metrics_path")
 	}
 }

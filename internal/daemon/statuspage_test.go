@@ -14,6 +14,7 @@ import (
 	"github.com/oneport/oneport/internal/admin"
 	"github.com/oneport/oneport/internal/chromiumtest"
 	"github.com/oneport/oneport/internal/discover/standin"
+	"github.com/oneport/oneport/internal/oneporttest"
 	"github.com/oneport/oneport/internal/status"
 )
 
@@ -36,7 +37,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	chromiumtest.Find(t)
 	standin.Require(t)
 	vllm := standin.Start(t, "vllm", "s-chat-model")
-	mine := namedBackend(t, "mine")
+	mine := oneporttest.Backend(t, "mine")
 	c := make(scans, 1)
 	addr := startWith(t, Options{OnDiscover: c.hook}, "--admin-socket", "off", "--discover", "--discover-interval", "200ms", "--route", "/api/="+mine)
 	c.waitFor(t, "the stand-in", func(r map[string]string) bool { return r["/s-chat-model/"] == vllm.Addr })
@@ -64,7 +65,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		if code, _ := get(t, "http://"+addr+"/api/x"); code != 200 {
+		if code, _ := oneporttest.Get(t, "http://"+addr+"/api/x"); code != 200 {
 			t.Fatalf("GET /api/x: %d", code)
 		}
 	}
@@ -88,7 +89,7 @@ func TestStatusPageInChromium(t *testing.T) {
 // The page is never shown to a client a proxy forwarded, and the admin
 // API answers the same facts at /status/full.
 func TestStatusPageHiddenAndAdminFull(t *testing.T) {
-	mine := namedBackend(t, "mine")
+	mine := oneporttest.Backend(t, "mine")
 	sock := filepath.Join(t.TempDir(), "admin.sock")
 	addr := startWith(t, Options{}, "--route", "/api/="+mine, "--admin-socket", sock)
 	req, _ := http.NewRequest("GET", "http://"+addr+status.Prefix, nil)
@@ -101,10 +102,10 @@ func TestStatusPageHiddenAndAdminFull(t *testing.T) {
 	if resp.StatusCode != 404 {
 		t.Errorf("forwarded client got the status page: %d", resp.StatusCode)
 	}
-	if code, body := get(t, "http://"+addr+status.Prefix); code != 200 || !strings.Contains(body, "/api/") {
+	if code, body := oneporttest.Get(t, "http://"+addr+status.Prefix); code != 200 || !strings.Contains(body, "/api/") {
 		t.Errorf("loopback client: %d", code)
 	}
-	if code, body := get(t, "http://"+addr+status.Prefix+"ca.pem"); code != 200 || !strings.Contains(body, "BEGIN CERTIFICATE") {
+	if code, body := oneporttest.Get(t, "http://"+addr+status.Prefix+"ca.pem"); code != 200 || !strings.Contains(body, "BEGIN CERTIFICATE") {
 		t.Errorf("ca.pem: %d %.40q", code, body)
 	}
 	var f status.Facts
@@ -130,7 +131,7 @@ func TestDiscoveredReplicas(t *testing.T) {
 	c := make(scans, 1)
 	addr := startWith(t, Options{OnDiscover: c.hook}, "--admin-socket", "off", "--discover-interval", "200ms")
 	c.waitFor(t, "both replicas", func(r map[string]string) bool { return r["/r-model/"] == want })
-	_, body := get(t, "http://"+addr+status.Prefix+"status.json")
+	_, body := oneporttest.Get(t, "http://"+addr+status.Prefix+"status.json")
 	var f status.Facts
 	if err := json.Unmarshal([]byte(body), &f); err != nil {
 		t.Fatal(err)
@@ -152,11 +153,11 @@ func TestDiscoveredReplicas(t *testing.T) {
 			t.Errorf("route facts: %+v", r)
 		}
 	}
-	if code, page := get(t, "http://"+addr+status.Prefix); code != 200 || !strings.Contains(page, "2 replicas") {
+	if code, page := oneporttest.Get(t, "http://"+addr+status.Prefix); code != 200 || !strings.Contains(page, "2 replicas") {
 		t.Errorf("page does not say replicas: %d", code)
 	}
 	for range 4 {
-		if code, body := get(t, "http://"+addr+"/r-model/v1/models"); code != 200 || !strings.Contains(body, "r-model") {
+		if code, body := oneporttest.Get(t, "http://"+addr+"/r-model/v1/models"); code != 200 || !strings.Contains(body, "r-model") {
 			t.Errorf("GET /r-model/v1/models: %d %s", code, body)
 		}
 	}

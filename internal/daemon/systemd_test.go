@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/oneport/oneport/internal/oneporttest"
 	"github.com/oneport/oneport/internal/sshtest"
 	"github.com/oneport/oneport/internal/syncbuf"
 )
@@ -142,7 +143,7 @@ func TestNotifyOrderAndWatchdog(t *testing.T) {
 		t.Fatal(err)
 	}
 	wl := &wedgeListener{Listener: ln, stuck: make(chan struct{}, 1)}
-	load := loader("--config", writeConfig(t, "listen = \"127.0.0.1:0\"\n"), "--admin-socket", "off")
+	load := loader("--config", oneporttest.WriteConfig(t, "listen = \"127.0.0.1:0\"\n"), "--admin-socket", "off")
 	cfg, res := mustLoad(t, load)
 	reload := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -190,8 +191,8 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // session; routes change as the file says.
 func TestReloadUnderLoad(t *testing.T) {
 	srv := sshtest.StartInProcess(t)
-	a, b := namedBackend(t, "a"), namedBackend(t, "b")
-	path := writeConfig(t, "")
+	a, b := oneporttest.Backend(t, "a"), oneporttest.Backend(t, "b")
+	path := oneporttest.WriteConfig(t, "")
 	write := func(up string, valid bool) {
 		body := fmt.Sprintf("listen = \"127.0.0.1:0\"\nadmin_socket = \"off\"\nssh = %q\n[[route]]\npath = \"/llm/\"\nupstream = %q\n", srv.Addr, up)
 		if !valid {
@@ -202,10 +203,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 	}
 	write(a, true)
-	load := loader("--config", path)
-	cfg, res := mustLoad(t, load)
 	reload := make(chan struct{})
-	ready := make(chan net.Addr, 1)
 	reloaded := make(chan struct{}, 1)
 	notify := func(state string) {
 		if state == "READY=1" {
@@ -215,21 +213,9 @@ func TestReloadUnderLoad(t *testing.T) {
 			}
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	var logs syncbuf.Buffer
-	log, _ := NewLogger(cfg, &logs)
-	go func() {
-		done <- Serve(ctx, cfg, res, log, Options{Load: load, Reload: reload, Notify: notify, OnReady: func(a net.Addr) { ready <- a }})
-	}()
-	addr := (<-ready).String()
+	addr := startLogged(t, Options{Reload: reload, Notify: notify}, &logs, "--config", path)
 	<-reloaded // the READY of the start
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
 
 	// An SSH session that streams through cat for the whole test.
 	client, err := ssh.Dial("tcp", addr, srv.Client)
@@ -272,12 +258,12 @@ func TestReloadUnderLoad(t *testing.T) {
 	}()
 
 	// HTTP clients, each request checked.
-	h := hammer(t, 4, &http.Client{Timeout: 5 * time.Second}, "http://"+addr+"/llm/v1/models")
+	h := oneporttest.Hammer(t, 4, &http.Client{Timeout: 5 * time.Second}, "http://"+addr+"/llm/v1/models")
 	serving := "a"
 	waitServed := func(name string) {
 		t.Helper()
 		select {
-		case <-h.next("backend " + name + " saw /v1/models"):
+		case <-h.Next("backend " + name + " saw /v1/models"):
 		case <-time.After(10 * time.Second):
 			t.Fatalf("backend %s not served: the reload did not switch routes", name)
 		}
@@ -298,7 +284,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		<-reloaded
 		waitServed(serving)
 	}
-	ok := h.stop()
+	ok := h.Stop()
 	close(stopStream)
 	if err := <-streamErr; err != nil {
 		t.Fatalf("SSH session broke during reloads: %v", err)

@@ -3,30 +3,17 @@
 package rawsock
 
 import (
-	"net"
 	"syscall"
 	"testing"
+
+	"github.com/oneport/oneport/internal/conntest"
 )
 
 // Peek reports nothing waiting, then a waiting byte without consuming
 // it, then the end of the stream; Read takes the byte.
 func TestPeekAndRead(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	rc, err := s.(*net.TCPConn).SyscallConn()
+	c, s := conntest.TCPPair(t)
+	rc, err := s.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}

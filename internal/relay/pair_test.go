@@ -9,40 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/conntest"
 	"github.com/oneport/oneport/internal/workers"
 )
-
-// conns returns both ends of a loopback TCP connection, closed when the
-// test ends.
-func conns(t *testing.T) (net.Conn, net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := <-accepted
-	if s == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c, s
-}
 
 // pairUp relays client <-> (a ... b) <-> backend through Pair and returns
 // the outer ends and a channel closed when Pair calls done.
 func pairUp(t *testing.T, spawn Spawner) (client, backend net.Conn, done chan struct{}) {
-	client, a := conns(t)
-	b, backend := conns(t)
+	client, a := conntest.TCPPair(t)
+	b, backend := conntest.TCPPair(t)
 	done = make(chan struct{})
 	Pair(spawn, a, b, func() { close(done) })
 	return client, backend, done

@@ -16,32 +16,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := <-accepted
-	if s == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
-}
+	"github.com/oneport/oneport/internal/conntest"
+)
 
 // relay is a client, a backend, and two spliced copies between them:
 // client <-> (front ... back) <-> backend.
@@ -55,8 +32,8 @@ type relay struct {
 
 func startRelay(t *testing.T) *relay {
 	r := &relay{}
-	r.client, r.front = tcpPair(t)
-	r.back, r.backend = tcpPair(t)
+	r.client, r.front = conntest.TCPPair(t)
+	r.back, r.backend = conntest.TCPPair(t)
 	front, back := r.front, r.back
 	r.wg.Add(2)
 	go func() {
