@@ -4,6 +4,7 @@ package daemon
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -181,7 +182,7 @@ func TestDiscoveredModelsShareOneBaseURL(t *testing.T) {
 	c.waitFor(t, "the three stand-ins", func(r map[string]string) bool {
 		return r["/"+chat+"/"] == vllm.Addr && r["/"+embed+"/"] == tei.Addr && r["/"+llama+"/"] != ""
 	})
-	code, body := get(t, "http://"+addr+"/v1/models")
+	code, body := oneporttest.Get(t, "http://"+addr+"/v1/models")
 	for _, m := range []string{chat, embed, llama} {
 		if code != 200 || !strings.Contains(body, `"id":"`+m+`"`) {
 			t.Errorf("GET /v1/models: %d %s, want %s listed", code, body, m)
@@ -217,7 +218,7 @@ func TestDiscoveredModelsShareOneBaseURL(t *testing.T) {
 		_, teiThere := r["/"+embed+"/"]
 		return !teiThere
 	})
-	if _, body := get(t, "http://"+addr+"/v1/models"); strings.Contains(body, embed) || !strings.Contains(body, chat) {
+	if _, body := oneporttest.Get(t, "http://"+addr+"/v1/models"); strings.Contains(body, embed) || !strings.Contains(body, chat) {
 		t.Errorf("after TEI stopped, /v1/models: %s", body)
 	}
 }

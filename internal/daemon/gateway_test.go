@@ -127,21 +127,21 @@ func TestAdminRefusesToChangeAGatewayRoute(t *testing.T) {
 	defer up.Close()
 	f := startAdminFixture(t, fmt.Sprintf("[[route]]\nname = \"gw\"\npath = \"/v1/\"\ngateway = true\nmax_queue = 7\nupstream = %q\n",
 		up.Listener.Addr().String()))
-	before := string(mustReadFile(t, f.config))
+	before := string(mustReadFile(t, f.Config))
 	for _, c := range []struct{ method, path, body string }{
-		{"PUT", "/routes/gw?persist=true", `{"name":"gw","path":"/v1/","upstream":[{"address":"` + f.a + `"}]}`},
+		{"PUT", "/routes/gw?persist=true", `{"name":"gw","path":"/v1/","upstream":[{"address":"` + f.A + `"}]}`},
 		{"POST", "/tag/gw?persist=true", `{"tag":""}`},
-		{"POST", "/upstreams?route=gw&persist=true", `{"address":"` + f.b + `"}`},
+		{"POST", "/upstreams?route=gw&persist=true", `{"address":"` + f.B + `"}`},
 	} {
-		code, body := f.call(t, c.method, c.path, c.body)
+		code, body := f.Call(t, c.method, c.path, c.body)
 		if code != http.StatusConflict || !strings.Contains(body, "model gateway") {
 			t.Errorf("%s %s: %d %s, want 409 naming the model gateway", c.method, c.path, code, body)
 		}
 	}
-	if after := string(mustReadFile(t, f.config)); after != before {
+	if after := string(mustReadFile(t, f.Config)); after != before {
 		t.Errorf("the config file changed:\n%s", after)
 	}
-	resp, err := http.Post("http://"+f.addr+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"nope"}`))
+	resp, err := http.Post("http://"+f.Addr+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"nope"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
