@@ -51,6 +51,6 @@ func runRoute(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "oneport route:", err)
 		return 1
 	}
-	printRoutes(stdout, routes)
+	admin.WriteRoutes(stdout, routes)
 	return 0
 }

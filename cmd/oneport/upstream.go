@@ -41,7 +41,7 @@ func runUpstream(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		for _, u := range ups {
-			fmt.Fprintf(stdout, "%s\t%s\n", u.Address, upstreamState(u))
+			fmt.Fprintf(stdout, "%s\t%s\n", u.Address, admin.UpstreamState(u))
 		}
 		return 0
 	case (args[0] == "add" || args[0] == "rm") && fl.NArg() == 2:
@@ -56,7 +56,7 @@ func runUpstream(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "oneport upstream:", err)
 			return 1
 		}
-		printRoutes(stdout, routes)
+		admin.WriteRoutes(stdout, routes)
 		return 0
 	}
 	fmt.Fprintln(stderr, usage)
