@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -297,18 +296,5 @@ dns_update_key = "not base64!"
 `)
 	if code, _, errOut := runCmd("check", "--config", path); code == 0 || !strings.Contains(errOut, "not base64") {
 		t.Errorf("bad key accepted: %s", errOut)
-	}
-}
-
-// oneport collects garbage at defaultGCPercent unless GOGC says otherwise.
-func TestGCDefault(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	applyGCDefault("50") // the runtime has applied GOGC=50 itself
-	if p := debug.SetGCPercent(100); p != 100 {
-		t.Fatalf("with GOGC set, GC percent changed to %d", p)
-	}
-	applyGCDefault("")
-	if p := debug.SetGCPercent(100); p != defaultGCPercent {
-		t.Fatalf("without GOGC, GC percent is %d, want %d", p, defaultGCPercent)
 	}
 }
