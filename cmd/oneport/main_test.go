@@ -158,7 +158,7 @@ func TestVersionAndHelp(t *testing.T) {
 func startOneport(t *testing.T, logs io.Writer, args ...string) string {
 	t.Helper()
 	args = append([]string{"--listen", "127.0.0.1:0"}, args...)
-	cfg, res, err := load(args)
+	cfg, res, err := config.LoadFlags(args)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func startOneport(t *testing.T, logs io.Writer, args ...string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	opts := daemon.Options{Load: func() (*config.Config, *config.Resolved, error) { return load(args) }, OnReady: func(a net.Addr) { ready <- a }}
+	opts := daemon.Options{Load: func() (*config.Config, *config.Resolved, error) { return config.LoadFlags(args) }, OnReady: func(a net.Addr) { ready <- a }}
 	go func() { done <- daemon.Serve(ctx, cfg, res, log, opts) }()
 	select {
 	case a := <-ready:
