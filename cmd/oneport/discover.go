@@ -26,12 +26,7 @@ func runDiscover(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return failed(stderr, "oneport discover:", err)
 	}
-	if *asJSON {
-		err = discover.WriteJSON(stdout, snap)
-	} else {
-		err = discover.WriteTable(stdout, snap)
-	}
-	if err != nil {
+	if err := discover.Write(stdout, snap, *asJSON); err != nil {
 		return failed(stderr, "oneport discover:", err)
 	}
 	return 0

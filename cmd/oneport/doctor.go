@@ -28,12 +28,7 @@ func runDoctor(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	results := doctor.Run(context.Background(), env)
-	if *asJSON {
-		err = doctor.WriteJSON(stdout, results)
-	} else {
-		err = doctor.WriteTable(stdout, results)
-	}
-	if err != nil {
+	if err := doctor.Write(stdout, results, *asJSON); err != nil {
 		return failed(stderr, "oneport doctor:", err)
 	}
 	if doctor.Failed(results) {

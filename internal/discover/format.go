@@ -61,3 +61,12 @@ func WriteJSON(w io.Writer, s *Snapshot) error {
 		Routes map[string][]string `json:"routes"`
 	}{s, routes})
 }
+
+// Write writes s as `oneport discover` prints it: JSON when asJSON, else
+// the table.
+func Write(w io.Writer, s *Snapshot, asJSON bool) error {
+	if asJSON {
+		return WriteJSON(w, s)
+	}
+	return WriteTable(w, s)
+}
