@@ -2,6 +2,7 @@ package netfilter
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"strings"
 )
@@ -40,4 +41,24 @@ func (r RuleState) String() string {
 	}
 	fmt.Fprintf(&b, "tcp dport %d redirect to :%d", r.Port, r.ToPort)
 	return b.String()
+}
+
+// Write describes st as `oneport redirect status` prints it, naming
+// table (DefaultTable if empty).
+func (st *State) Write(w io.Writer, table string) {
+	if table == "" {
+		table = DefaultTable
+	}
+	if !st.Installed {
+		fmt.Fprintln(w, "no redirect installed")
+		return
+	}
+	if st.Owned {
+		fmt.Fprintf(w, "table inet %s, owned by netlink port %d: the kernel removes it when that oneport exits\n", table, st.Owner)
+	} else {
+		fmt.Fprintf(w, "table inet %s, not owned: left by an older run or an old kernel; `oneport redirect clear` removes it\n", table)
+	}
+	for _, r := range st.Rules {
+		fmt.Fprintln(w, " ", r)
+	}
 }

@@ -1,5 +1,6 @@
 // Package packaging holds oneport's systemd units, default configuration
-// and .deb recipe, and embeds the installable files for `oneport install`.
+// and .deb recipe, embeds the installable files, and writes them for
+// `oneport install` (Install) on a box without the package.
 package packaging
 
 import _ "embed"

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/oneport/oneport/internal/admin"
+	"github.com/oneport/oneport/internal/config"
 	"github.com/oneport/oneport/internal/oneporttest"
 )
 
@@ -77,7 +78,7 @@ func TestAdminPersistRoundTrip(t *testing.T) {
 			t.Errorf("%s has mode %v, want 0600 like the file before", p, fi.Mode().Perm())
 		}
 	}
-	_, res, err := load([]string{"--config", f.Config})
+	_, res, err := config.LoadFlags([]string{"--config", f.Config})
 	if err != nil {
 		t.Fatalf("persisted file does not load: %v\n%s", err, mustRead(t, f.Config))
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/oneport/oneport/internal/admin"
 	"github.com/oneport/oneport/internal/config"
@@ -46,15 +45,8 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, " ") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-func printRoutes(w io.Writer, routes []admin.Route) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSPEC\tPOLICY\tTAG")
-	for _, r := range routes {
-		policy := r.Policy
-		if policy == "" {
-			policy = "least_conn"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, r.Spec, policy, r.Tag)
-	}
-	tw.Flush()
+// failed prints "prefix err" and returns exit code 1.
+func failed(stderr io.Writer, prefix string, err error) int {
+	fmt.Fprintln(stderr, prefix, err)
+	return 1
 }

@@ -21,8 +21,7 @@ func runCA(args []string, stdout, stderr io.Writer) int {
 	}
 	pem, fp, err := daemon.RootCA(*dir)
 	if err != nil {
-		fmt.Fprintln(stderr, "oneport ca:", err)
-		return 1
+		return failed(stderr, "oneport ca:", err)
 	}
 	stdout.Write(pem)
 	fmt.Fprintf(stderr, "SHA-256 fingerprint: %s\n", fp)

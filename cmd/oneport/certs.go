@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/oneport/oneport/internal/config"
@@ -26,8 +25,7 @@ func runCerts(args []string, stdout, stderr io.Writer) int {
 	if *cfgPath != "" {
 		cfg, err := config.Load(*cfgPath)
 		if err != nil {
-			fmt.Fprintln(stderr, "oneport certs:", err)
-			return 1
+			return failed(stderr, "oneport certs:", err)
 		}
 		files = cfg.TLS.Certs
 	}
@@ -38,15 +36,6 @@ func runCerts(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "no certificates in %s\n", *dir)
 		return 0
 	}
-	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "NAMES\tISSUER\tSOURCE\tEXPIRES")
-	for _, c := range certs {
-		exp := c.Expires.Format(time.RFC3339)
-		if time.Now().After(c.Expires) {
-			exp += " (EXPIRED)"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", c.Names, c.Issuer, c.Source, exp)
-	}
-	w.Flush()
+	daemon.WriteCerts(stdout, certs, time.Now())
 	return 0
 }

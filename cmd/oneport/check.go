@@ -1,11 +1,9 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 
 	"github.com/oneport/oneport/internal/auth"
 	"github.com/oneport/oneport/internal/config"
@@ -35,21 +33,9 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	if err := daemon.CheckSSHTarget(cfg.SSH); err != nil {
 		fmt.Fprintf(stderr, "oneport check: warning: %v\n", err)
 	}
-	return checkKeys(cfg, stdout, stderr)
-}
-
-// checkKeys reads the key store as a start would: one that does not parse
-// fails the check; one this user may not read is only mentioned.
-func checkKeys(cfg *config.Config, stdout, stderr io.Writer) int {
-	keys, err := auth.Store{Path: cfg.KeyPath()}.Load()
-	switch {
-	case errors.Is(err, fs.ErrPermission):
-		fmt.Fprintf(stdout, "keys: %s is not readable by this user; not checked\n", cfg.KeyPath())
-	case err != nil:
+	if err := (auth.Store{Path: cfg.KeyPath()}).Check(stdout); err != nil {
 		fmt.Fprintf(stderr, "oneport check: %v\n", err)
 		return 1
-	case len(keys) > 0:
-		fmt.Fprintf(stdout, "keys: %d in %s; every HTTP request needs one unless its route sets auth = \"none\"\n", len(keys), cfg.KeyPath())
 	}
 	return 0
 }

@@ -5,12 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 
 	"github.com/oneport/oneport/internal/tunnel"
 )
@@ -52,7 +49,8 @@ func runConnect(args []string, stdout, stderr io.Writer) int {
 	fl.StringVar(&c.SNI, "sni", "", "")
 	fl.StringVar(&c.Host, "host", "", "")
 	ping := fl.Duration("ping", tunnel.DefaultPing, "")
-	rest, err := parseInterleaved(fl, args)
+	err := parseInterspersed(fl, args)
+	rest := fl.Args()
 	if err == flag.ErrHelp {
 		fmt.Fprint(stdout, connectUsage)
 		return 0
@@ -71,7 +69,17 @@ func runConnect(args []string, stdout, stderr io.Writer) int {
 	}
 	c.URL = u
 	if *sshConfig != "" {
-		return printSSHConfig(*sshConfig, rest[0], fl, stdout, stderr)
+		var extra []string
+		fl.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "proxy", "ca", "known-hosts", "sni", "host", "ping":
+				extra = append(extra, "--"+f.Name, f.Value.String())
+			case "key":
+				fmt.Fprintln(stderr, "oneport connect: the key is left out of the stanza; set ONEPORT_KEY in your environment")
+			}
+		})
+		fmt.Fprint(stdout, tunnel.SSHConfigHere(*sshConfig, rest[0], extra))
+		return 0
 	}
 	c.Ping = *ping
 	if c.Ping == 0 {
@@ -85,83 +93,16 @@ func runConnect(args []string, stdout, stderr io.Writer) int {
 	c.Trust.Notice = stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if *forward != "" {
-		return connectForward(ctx, &c, *forward, stderr)
-	}
-	conn, err := c.Dial(ctx)
-	if err != nil {
-		fmt.Fprintf(stderr, "oneport connect: %s: %v\n", c.Describe(), err)
-		return 1
-	}
-	if err := tunnel.Pipe(conn, os.Stdin, os.Stdout); err != nil {
-		fmt.Fprintf(stderr, "oneport connect: %s: %v\n", c.Describe(), err)
-		return 1
-	}
-	return 0
-}
-
-// parseInterleaved parses flags before and after the positional
-// arguments, so `oneport connect URL --key K` works too.
-func parseInterleaved(fl *flag.FlagSet, args []string) ([]string, error) {
-	var rest []string
-	for {
-		if err := fl.Parse(args); err != nil {
-			return nil, err
-		}
-		if fl.NArg() == 0 {
-			return rest, nil
-		}
-		rest = append(rest, fl.Arg(0))
-		args = fl.Args()[1:]
-	}
-}
-
-func connectForward(ctx context.Context, c *tunnel.Client, spec string, stderr io.Writer) int {
-	listen, target, err := tunnel.ParseForward(spec)
-	if err != nil {
-		fmt.Fprintln(stderr, "oneport connect:", err)
+	if *forward == "" {
+		err = c.Stdio(ctx, os.Stdin, os.Stdout)
+	} else if listen, target, perr := tunnel.ParseForward(*forward); perr != nil {
+		fmt.Fprintln(stderr, "oneport connect:", perr)
 		return 2
+	} else {
+		err = c.ListenAndForward(ctx, listen, target, stderr)
 	}
-	c.Target = target
-	// Fail now, not at the first connection, if the tunnel cannot work.
-	probe, err := c.Dial(ctx)
 	if err != nil {
-		fmt.Fprintf(stderr, "oneport connect: %s: %v\n", c.Describe(), err)
-		return 1
+		return failed(stderr, "oneport connect:", err)
 	}
-	probe.Close()
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		fmt.Fprintln(stderr, "oneport connect: -L:", err)
-		return 1
-	}
-	fmt.Fprintf(stderr, "oneport connect: forwarding %s to %s through %s\n", ln.Addr(), target, c.Describe())
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	if err := c.Forward(ctx, ln, log); err != nil {
-		fmt.Fprintln(stderr, "oneport connect:", err)
-		return 1
-	}
-	return 0
-}
-
-// printSSHConfig prints the ssh_config stanza, keeping the flags that
-// change how the tunnel is reached.
-func printSSHConfig(name, rawURL string, fl *flag.FlagSet, stdout, stderr io.Writer) int {
-	exe, err := os.Executable()
-	if err != nil {
-		exe = "oneport"
-	} else if abs, err := filepath.EvalSymlinks(exe); err == nil {
-		exe = abs
-	}
-	var extra []string
-	fl.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "proxy", "ca", "known-hosts", "sni", "host", "ping":
-			extra = append(extra, "--"+f.Name, f.Value.String())
-		case "key":
-			fmt.Fprintln(stderr, "oneport connect: the key is left out of the stanza; set ONEPORT_KEY in your environment")
-		}
-	})
-	fmt.Fprint(stdout, tunnel.SSHConfig(name, rawURL, exe, extra))
 	return 0
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -25,26 +24,10 @@ func runDiscover(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	snap, err := (&discover.Scanner{ProbeTimeout: *timeout}).Scan(ctx)
 	if err != nil {
-		fmt.Fprintln(stderr, "oneport discover:", err)
-		return 1
+		return failed(stderr, "oneport discover:", err)
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		routes := map[string][]string{}
-		for _, r := range discover.Routes(snap) {
-			routes[r.Path] = r.Upstreams
-		}
-		err = enc.Encode(struct {
-			*discover.Snapshot
-			Routes map[string][]string `json:"routes"`
-		}{snap, routes})
-	} else {
-		err = discover.WriteTable(stdout, snap)
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "oneport discover:", err)
-		return 1
+	if err := discover.Write(stdout, snap, *asJSON); err != nil {
+		return failed(stderr, "oneport discover:", err)
 	}
 	return 0
 }

@@ -10,26 +10,13 @@ package main
 import (
 	"io"
 	"os"
-	"runtime/debug"
+
+	"github.com/oneport/oneport/internal/daemon"
 )
 
 func main() {
-	applyGCDefault(os.Getenv("GOGC"))
+	daemon.ApplyGCDefault(os.Getenv("GOGC"))
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
-
-// defaultGCPercent is GOGC when the environment does not set it.
-const defaultGCPercent = 400
-
-// applyGCDefault sets defaultGCPercent unless gogc, the environment's
-// GOGC, is set. oneport's live heap is a few MiB and every request leaves
-// garbage, so with Go's default the collector runs at 4 MiB, dozens of
-// times a second under load, for a tenth of oneport's CPU. Collecting at
-// 16 MiB costs about 13 MiB of memory more.
-func applyGCDefault(gogc string) {
-	if gogc == "" {
-		debug.SetGCPercent(defaultGCPercent)
-	}
 }
 
 // commands are the subcommands; anything else is serve's flags.

@@ -8,12 +8,8 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/user"
 	"path/filepath"
-	"runtime/debug"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/oneport/oneport/internal/config"
@@ -153,12 +149,12 @@ func TestVersionAndHelp(t *testing.T) {
 func startOneport(t *testing.T, logs io.Writer, args ...string) string {
 	t.Helper()
 	args = append([]string{"--listen", "127.0.0.1:0"}, args...)
-	cfg, res, err := load(args)
+	cfg, res, err := config.LoadFlags(args)
 	if err != nil {
 		t.Fatal(err)
 	}
 	log, _ := daemon.NewLogger(cfg, logs)
-	opts := daemon.Options{Load: func() (*config.Config, *config.Resolved, error) { return load(args) }}
+	opts := daemon.Options{Load: func() (*config.Config, *config.Resolved, error) { return config.LoadFlags(args) }}
 	return oneporttest.Start(t, func(ctx context.Context, ready func(net.Addr)) error {
 		opts.OnReady = ready
 		return daemon.Serve(ctx, cfg, res, log, opts)
@@ -264,48 +260,5 @@ dns_update_key = "not base64!"
 `)
 	if code, _, errOut := runCmd("check", "--config", path); code == 0 || !strings.Contains(errOut, "not base64") {
 		t.Errorf("bad key accepted: %s", errOut)
-	}
-}
-
-// oneport collects garbage at defaultGCPercent unless GOGC says otherwise.
-func TestGCDefault(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	applyGCDefault("50") // the runtime has applied GOGC=50 itself
-	if p := debug.SetGCPercent(100); p != 100 {
-		t.Fatalf("with GOGC set, GC percent changed to %d", p)
-	}
-	applyGCDefault("")
-	if p := debug.SetGCPercent(100); p != defaultGCPercent {
-		t.Fatalf("without GOGC, GC percent is %d, want %d", p, defaultGCPercent)
-	}
-}
-
-// groupWritable hands a directory to a group and lets the group write it,
-// as install --write does to /etc/oneport.
-func TestGroupWritable(t *testing.T) {
-	// As root, a group the directory is not in already; else one's own.
-	g, err := user.LookupGroup("nogroup")
-	if os.Getuid() != 0 || err != nil {
-		if g, err = user.LookupGroupId(strconv.Itoa(os.Getgid())); err != nil {
-			t.Skipf("no name for this process's group: %v", err)
-		}
-	}
-	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := groupWritable(dir, g.Name); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := fi.Sys().(*syscall.Stat_t)
-	if fi.Mode().Perm() != 0o775 || strconv.Itoa(int(st.Gid)) != g.Gid {
-		t.Fatalf("mode %v gid %d, want 0775 and group %s (%s)", fi.Mode().Perm(), st.Gid, g.Name, g.Gid)
-	}
-	if err := groupWritable(dir, "no-such-group-oneport"); err == nil {
-		t.Error("an unknown group was accepted")
 	}
 }

@@ -22,8 +22,7 @@ func runRedirect(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "oneport redirect clear:", err, "- it is removed when that oneport stops")
 			return 1
 		case err != nil:
-			fmt.Fprintln(stderr, "oneport redirect clear:", err)
-			return 1
+			return failed(stderr, "oneport redirect clear:", err)
 		case removed:
 			fmt.Fprintln(stdout, "removed the stale redirect table; port 22 reaches sshd directly")
 		default:
@@ -33,20 +32,8 @@ func runRedirect(args []string, stdout, stderr io.Writer) int {
 	}
 	st, err := netfilter.Status(cfg)
 	if err != nil {
-		fmt.Fprintln(stderr, "oneport redirect status:", err)
-		return 1
+		return failed(stderr, "oneport redirect status:", err)
 	}
-	if !st.Installed {
-		fmt.Fprintln(stdout, "no redirect installed")
-		return 0
-	}
-	if st.Owned {
-		fmt.Fprintf(stdout, "table inet %s, owned by netlink port %d: the kernel removes it when that oneport exits\n", netfilter.DefaultTable, st.Owner)
-	} else {
-		fmt.Fprintf(stdout, "table inet %s, not owned: left by an older run or an old kernel; `oneport redirect clear` removes it\n", netfilter.DefaultTable)
-	}
-	for _, r := range st.Rules {
-		fmt.Fprintln(stdout, " ", r)
-	}
+	st.Write(stdout, cfg.Table)
 	return 0
 }

@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 
 	"github.com/oneport/oneport/internal/admin"
 )
@@ -26,31 +25,25 @@ func runRoute(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, usage)
 		return 2
 	}
-	q := ""
-	if persist {
-		q = "?persist=true"
-	}
 	var routes []admin.Route
 	switch {
 	case args[0] == "ls" && fl.NArg() == 0:
-		err = client.Call("GET", "/routes", nil, &routes)
+		routes, err = client.Routes()
 	case args[0] == "add" && fl.NArg() == 1:
-		err = client.Call("POST", "/routes"+q, admin.Route{Name: name, Spec: fl.Arg(0)}, &routes)
-	case args[0] == "set" && fl.NArg() == 2: // replaces the route, keeping its name (PUT /routes/NAME)
-		err = client.Call("PUT", "/routes/"+url.PathEscape(fl.Arg(0))+q, admin.Route{Spec: fl.Arg(1)}, &routes)
+		routes, err = client.AddRoute(admin.Route{Name: name, Spec: fl.Arg(0)}, persist)
+	case args[0] == "set" && fl.NArg() == 2: // replaces the route, keeping its name
+		routes, err = client.SetRoute(fl.Arg(0), fl.Arg(1), persist)
 	case args[0] == "rm" && fl.NArg() == 1:
-		err = client.Call("DELETE", "/routes/"+url.PathEscape(fl.Arg(0))+q, nil, &routes)
+		routes, err = client.RemoveRoute(fl.Arg(0), persist)
 	case args[0] == "tag" && fl.NArg() == 2:
-		tag := fl.Arg(1)
-		err = client.Call("POST", "/tag/"+url.PathEscape(fl.Arg(0))+q, map[string]*string{"tag": &tag}, &routes)
+		routes, err = client.TagRoute(fl.Arg(0), fl.Arg(1), persist)
 	default:
 		fmt.Fprintln(stderr, usage)
 		return 2
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "oneport route:", err)
-		return 1
+		return failed(stderr, "oneport route:", err)
 	}
-	printRoutes(stdout, routes)
+	admin.WriteRoutes(stdout, routes)
 	return 0
 }

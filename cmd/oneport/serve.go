@@ -30,25 +30,12 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	logOut := daemon.NewLineBatcher(stderr, daemon.LogFlushInterval)
 	defer logOut.Flush()
 	log, _ := daemon.NewLogger(cfg, logOut)
-	reload := func() (*config.Config, *config.Resolved, error) { return load(args) }
+	reload := func() (*config.Config, *config.Resolved, error) { return config.LoadFlags(args) }
 	if err := daemon.Run(cfg, res, log, daemon.Options{Load: reload}); err != nil {
 		log.Error("oneport stopped", "err", err)
 		return 1
 	}
 	return 0
-}
-
-// load reads the flags, the config file they name, and validates both.
-func load(args []string) (*config.Config, *config.Resolved, error) {
-	cfg, err := config.ParseFlags(args)
-	if err != nil {
-		return nil, nil, err
-	}
-	res, err := cfg.Validate()
-	if err != nil {
-		return nil, nil, err
-	}
-	return cfg, res, nil
 }
 
 func indent(s string) string {

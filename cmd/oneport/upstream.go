@@ -4,9 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 
-	"github.com/oneport/oneport/httproute"
 	"github.com/oneport/oneport/internal/admin"
 )
 
@@ -29,34 +27,27 @@ func runUpstream(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, usage)
 		return 2
 	}
-	q := url.Values{}
-	if persist {
-		q.Set("persist", "true")
-	}
 	switch {
 	case (args[0] == "drain" || args[0] == "enable") && fl.NArg() == 1:
-		var ups []httproute.UpstreamStatus
-		if err := client.Call("POST", "/upstreams/"+url.PathEscape(fl.Arg(0))+"/"+args[0], nil, &ups); err != nil {
-			fmt.Fprintln(stderr, "oneport upstream:", err)
-			return 1
+		ups, err := client.UpstreamOp(fl.Arg(0), args[0])
+		if err != nil {
+			return failed(stderr, "oneport upstream:", err)
 		}
 		for _, u := range ups {
-			fmt.Fprintf(stdout, "%s\t%s\n", u.Address, upstreamState(u))
+			fmt.Fprintf(stdout, "%s\t%s\n", u.Address, admin.UpstreamState(u))
 		}
 		return 0
 	case (args[0] == "add" || args[0] == "rm") && fl.NArg() == 2:
-		q.Set("route", fl.Arg(0))
 		var routes []admin.Route
 		if args[0] == "add" {
-			err = client.Call("POST", "/upstreams?"+q.Encode(), admin.Upstream{Address: fl.Arg(1), Weight: weight, Tags: tags}, &routes)
+			routes, err = client.AddUpstream(fl.Arg(0), admin.Upstream{Address: fl.Arg(1), Weight: weight, Tags: tags}, persist)
 		} else {
-			err = client.Call("DELETE", "/upstreams/"+url.PathEscape(fl.Arg(1))+"?"+q.Encode(), nil, &routes)
+			routes, err = client.RemoveUpstream(fl.Arg(0), fl.Arg(1), persist)
 		}
 		if err != nil {
-			fmt.Fprintln(stderr, "oneport upstream:", err)
-			return 1
+			return failed(stderr, "oneport upstream:", err)
 		}
-		printRoutes(stdout, routes)
+		admin.WriteRoutes(stdout, routes)
 		return 0
 	}
 	fmt.Fprintln(stderr, usage)

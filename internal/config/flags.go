@@ -223,3 +223,17 @@ func writeFlag(b *strings.Builder, name string, words []string) {
 	}
 	b.WriteString(line + "\n")
 }
+
+// LoadFlags is ParseFlags then Validate: what a reload of a oneport
+// started with args reads.
+func LoadFlags(args []string) (*Config, *Resolved, error) {
+	cfg, err := ParseFlags(args)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := cfg.Validate()
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, res, nil
+}

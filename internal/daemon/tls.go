@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -22,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"text/tabwriter"
 	"time"
 
 	"github.com/oneport/oneport/internal/certs"
@@ -283,4 +285,19 @@ func readCert(path string) (*x509.Certificate, error) {
 		}
 	}
 	return nil, errors.New("no certificate in file")
+}
+
+// WriteCerts writes certs as the table `oneport certs` prints, marking
+// those expired at now.
+func WriteCerts(w io.Writer, certs []CertInfo, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAMES\tISSUER\tSOURCE\tEXPIRES")
+	for _, c := range certs {
+		exp := c.Expires.Format(time.RFC3339)
+		if now.After(c.Expires) {
+			exp += " (EXPIRED)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Names, c.Issuer, c.Source, exp)
+	}
+	tw.Flush()
 }

@@ -1,6 +1,7 @@
 package discover
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -44,4 +45,28 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// WriteJSON writes a snapshot as `oneport discover --json` prints it: the
+// snapshot's fields and "routes", each path with its upstreams.
+func WriteJSON(w io.Writer, s *Snapshot) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	routes := map[string][]string{}
+	for _, r := range Routes(s) {
+		routes[r.Path] = r.Upstreams
+	}
+	return enc.Encode(struct {
+		*Snapshot
+		Routes map[string][]string `json:"routes"`
+	}{s, routes})
+}
+
+// Write writes s as `oneport discover` prints it: JSON when asJSON, else
+// the table.
+func Write(w io.Writer, s *Snapshot, asJSON bool) error {
+	if asJSON {
+		return WriteJSON(w, s)
+	}
+	return WriteTable(w, s)
 }

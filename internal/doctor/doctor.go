@@ -130,3 +130,12 @@ func BuildYear() int {
 	}
 	return minBuildYear
 }
+
+// Write writes rs as `oneport doctor` prints them: JSON when asJSON,
+// else the table.
+func Write(w io.Writer, rs []Result, asJSON bool) error {
+	if asJSON {
+		return WriteJSON(w, rs)
+	}
+	return WriteTable(w, rs)
+}

@@ -20,8 +20,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/oneport/oneport/internal/admin"
 )
 
 // IsolateDirs points STATE_DIRECTORY and RUNTIME_DIRECTORY at a new
@@ -151,7 +149,15 @@ tag = "blue"
 func (f *Admin) Call(t testing.TB, method, path, body string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, "http://oneport"+path, strings.NewReader(body))
-	resp, err := admin.NewClient(f.Socket).HTTP.Do(req)
+	// A client of its own over the socket: importing the admin package
+	// would make this package unusable in the tests of the packages admin
+	// imports (config).
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", f.Socket)
+	}}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
