@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/conntest"
 	"github.com/oneport/oneport/internal/syncbuf"
 
 	"github.com/oneport/oneport/httproute"
@@ -193,7 +194,7 @@ func TestPassiveEjectionAndRecovery(t *testing.T) {
 			t.Errorf("status %+v, want ejected", st)
 		}
 		// The cool-down is a timer with no event of its own.
-		eventually(t, "the dead upstream is back after its cool-down", func() bool { return !statusOf(h, dead).Ejected })
+		conntest.Eventually(t, "the dead upstream is back after its cool-down", func() bool { return !statusOf(h, dead).Ejected })
 	})
 }
 
@@ -224,7 +225,7 @@ func TestActiveHealthChecks(t *testing.T) {
 		addr := startHandler(t, engine, h, nil)
 		waitHealth := func(want bool) {
 			t.Helper()
-			eventually(t, fmt.Sprintf("health becomes %v", want), func() bool { return statusOf(h, hostOf(b)).Healthy == want })
+			conntest.Eventually(t, fmt.Sprintf("health becomes %v", want), func() bool { return statusOf(h, hostOf(b)).Healthy == want })
 		}
 		sick.Store(true)
 		waitHealth(false)
@@ -269,7 +270,7 @@ func TestTCPCheckAndDrain(t *testing.T) {
 			t.Error("draining an unknown upstream succeeded")
 		}
 		b.srv.Close()
-		eventually(t, "the tcp check marks a closed upstream unhealthy", func() bool { return !statusOf(h, hostOf(b.srv)).Healthy })
+		conntest.Eventually(t, "the tcp check marks a closed upstream unhealthy", func() bool { return !statusOf(h, hostOf(b.srv)).Healthy })
 	})
 }
 
@@ -376,23 +377,5 @@ var engines = []string{httproute.EngineOneport, httproute.EngineNetHTTP}
 func forEachEngine(t *testing.T, test func(t *testing.T, engine string)) {
 	for _, e := range engines {
 		t.Run(strings.ReplaceAll(e, "/", "_"), func(t *testing.T) { test(t, e) })
-	}
-}
-
-// eventually waits up to five seconds for cond, checking it every few
-// milliseconds, and fails t if it never holds. It is for states that no
-// event announces (health checks, cool-downs, which run on timers of
-// their own); anything else waits on an event.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(5 * time.Second)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("timed out waiting until %s", what)
-		}
 	}
 }

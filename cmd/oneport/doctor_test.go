@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oneport/oneport/internal/conntest"
 	"github.com/oneport/oneport/internal/doctor"
 	"github.com/oneport/oneport/internal/netnstest"
 	"github.com/oneport/oneport/internal/oneporttest"
@@ -16,22 +17,10 @@ import (
 
 // fakeSSHD listens on loopback and greets like sshd.
 func fakeSSHD(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("SSH-2.0-OpenSSH_9.2p1 Debian\r\n"))
-			c.Close()
-		}
-	}()
-	return ln.Addr().String()
+	return conntest.Serve(t, func(c net.Conn) {
+		c.Write([]byte("SSH-2.0-OpenSSH_9.2p1 Debian\r\n"))
+		c.Close()
+	})
 }
 
 // `oneport doctor` on this machine: a verdict for every check, fixes for

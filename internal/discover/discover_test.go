@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/oneport/oneport/internal/conntest"
 )
 
 // listenerOf is a Listener for a test server in this process (PID 0: not
@@ -101,23 +103,7 @@ func TestClassify(t *testing.T) {
 // A server that hangs, one that answers garbage and one that speaks first
 // are classed within the probe timeout, and a closed port is left out.
 func TestProbeMisbehavingServers(t *testing.T) {
-	serve := func(f func(net.Conn)) string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go f(c)
-			}
-		}()
-		return ln.Addr().String()
-	}
+	serve := func(f func(net.Conn)) string { return conntest.Serve(t, f) }
 	hang := serve(func(c net.Conn) { defer c.Close(); io.Copy(io.Discard, c) })
 	garbage := serve(func(c net.Conn) {
 		defer c.Close()

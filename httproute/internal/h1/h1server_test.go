@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/oneport/oneport/httproute/internal/h1"
+	"github.com/oneport/oneport/internal/conntest"
 	"github.com/oneport/oneport/mux"
 )
 
@@ -334,7 +335,7 @@ func TestIdleConnectionParksAndServesOn(t *testing.T) {
 		}
 	}
 	<-idle
-	h1.Eventually(t, "the idle connection's goroutines end", func() bool {
+	conntest.Eventually(t, "the idle connection's goroutines end", func() bool {
 		return goroutinesIn("h1.(*h1conn)") == 0 && goroutinesIn("mux.(*Server).handle") == 0
 	})
 	for range 3 {
@@ -346,7 +347,7 @@ func TestIdleConnectionParksAndServesOn(t *testing.T) {
 		t.Fatal("no parker goroutine")
 	}
 	s.Close()
-	h1.Eventually(t, "the parker's goroutine ends with the server", func() bool {
+	conntest.Eventually(t, "the parker's goroutine ends with the server", func() bool {
 		return goroutinesIn("h1.(*parker).loop(") == 0
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/oneport/oneport/httproute/internal/h1"
+	"github.com/oneport/oneport/internal/conntest"
 )
 
 // A request with both Content-Length and Transfer-Encoding is served by
@@ -56,38 +57,24 @@ func TestContentLengthWithTransferEncodingCloses(t *testing.T) {
 // The Transport reads at most its limit of a response header, however
 // much an upstream sends, 1xx responses included, and says so.
 func TestTransportResponseHeaderLimit(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	up := conntest.Serve(t, func(c net.Conn) {
+		defer c.Close()
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		status := "HTTP/1.1 200 OK\r\n"
+		if req.URL.Path == "/early" {
+			status = "HTTP/1.1 103 Early Hints\r\n"
+		}
+		io.WriteString(c, status)
+		line := "X-Filler: " + strings.Repeat("a", 1014) + "\r\n"
+		for range 4 << 10 { // 4 MiB, bounded so that no limit fails instead of filling memory
+			if _, err := io.WriteString(c, line); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				status := "HTTP/1.1 200 OK\r\n"
-				if req.URL.Path == "/early" {
-					status = "HTTP/1.1 103 Early Hints\r\n"
-				}
-				io.WriteString(c, status)
-				line := "X-Filler: " + strings.Repeat("a", 1014) + "\r\n"
-				for range 4 << 10 { // 4 MiB, bounded so that no limit fails instead of filling memory
-					if _, err := io.WriteString(c, line); err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	up := ln.Addr().String()
+	})
 	d := &net.Dialer{}
 	dial := func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", up) }
 	const limit = 16 << 10
