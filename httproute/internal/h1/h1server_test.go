@@ -625,36 +625,28 @@ func TestHijackAfterWriteHeaderSends101(t *testing.T) {
 		io.WriteString(brw, "echo "+line)
 		brw.Flush()
 	})
-	for _, s := range []struct {
-		name string
-		addr string
-	}{
-		{"h1", func() string { a, _ := startServer(t, h, nil); return a }()},
-		{"net/http", startStd(t, h)},
-	} {
-		t.Run(s.name, func(t *testing.T) {
-			c := dialServer(t, s.addr)
-			// The first line of the upgraded protocol comes with the request.
-			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nfirst\n")
-			br := bufio.NewReader(c)
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatalf("no 101: %v", err)
+	onBothServers(t, h, func(t *testing.T, addr string) {
+		c := dialServer(t, addr)
+		// The first line of the upgraded protocol comes with the request.
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nfirst\n")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("no 101: %v", err)
+		}
+		if resp.StatusCode != 101 || resp.Header.Get("Upgrade") != "echo" || !strings.EqualFold(resp.Header.Get("Connection"), "upgrade") {
+			t.Fatalf("got %s %v", resp.Status, resp.Header)
+		}
+		for _, k := range []string{"Content-Length", "Transfer-Encoding"} {
+			if v, ok := resp.Header[k]; ok {
+				t.Errorf("101 has %s: %q", k, v)
 			}
-			if resp.StatusCode != 101 || resp.Header.Get("Upgrade") != "echo" || !strings.EqualFold(resp.Header.Get("Connection"), "upgrade") {
-				t.Fatalf("got %s %v", resp.Status, resp.Header)
-			}
-			for _, k := range []string{"Content-Length", "Transfer-Encoding"} {
-				if v, ok := resp.Header[k]; ok {
-					t.Errorf("101 has %s: %q", k, v)
-				}
-			}
-			line, err := br.ReadString('\n')
-			if err != nil || line != "echo first\n" {
-				t.Fatalf("after the 101: %q, %v", line, err)
-			}
-		})
-	}
+		}
+		line, err := br.ReadString('\n')
+		if err != nil || line != "echo first\n" {
+			t.Fatalf("after the 101: %q, %v", line, err)
+		}
+	})
 }
 
 // Hijack after the response header was flushed hands over the connection
@@ -673,27 +665,19 @@ func TestHijackAfterFlush(t *testing.T) {
 		io.WriteString(brw, "raw\n")
 		brw.Flush()
 	})
-	for _, s := range []struct {
-		name string
-		addr string
-	}{
-		{"h1", func() string { a, _ := startServer(t, h, nil); return a }()},
-		{"net/http", startStd(t, h)},
-	} {
-		t.Run(s.name, func(t *testing.T) {
-			c := dialServer(t, s.addr)
-			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-			br := bufio.NewReader(c)
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil || resp.StatusCode != 200 {
-				t.Fatalf("%v, %v", resp, err)
-			}
-			rest, _ := io.ReadAll(br)
-			if string(rest) != "flushed\nraw\n" {
-				t.Fatalf("body %q, want %q", rest, "flushed\nraw\n")
-			}
-		})
-	}
+	onBothServers(t, h, func(t *testing.T, addr string) {
+		c := dialServer(t, addr)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%v, %v", resp, err)
+		}
+		rest, _ := io.ReadAll(br)
+		if string(rest) != "flushed\nraw\n" {
+			t.Fatalf("body %q, want %q", rest, "flushed\nraw\n")
+		}
+	})
 }
 
 // A handler that hijacks a request with Expect: 100-continue and then
@@ -714,20 +698,21 @@ func TestHijackThenReadExpectContinueBody(t *testing.T) {
 			t.Errorf("body: %v", err)
 		}
 	})
-	for _, s := range []struct {
-		name string
-		addr string
-	}{
-		{"h1", func() string { a, _ := startServer(t, h, nil); return a }()},
-		{"net/http", startStd(t, h)},
-	} {
-		t.Run(s.name, func(t *testing.T) {
-			c := dialServer(t, s.addr)
-			io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc")
-			line, err := bufio.NewReader(c).ReadString('\n')
-			if err != nil || line != "got abc\n" {
-				t.Fatalf("got %q, %v", line, err)
-			}
-		})
-	}
+	onBothServers(t, h, func(t *testing.T, addr string) {
+		c := dialServer(t, addr)
+		io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc")
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || line != "got abc\n" {
+			t.Fatalf("got %q, %v", line, err)
+		}
+	})
+}
+
+// onBothServers runs check as a subtest against h served by Server and by
+// net/http's server, so that both are held to the same behaviour.
+func onBothServers(t *testing.T, h http.Handler, check func(t *testing.T, addr string)) {
+	t.Helper()
+	own, _ := startServer(t, h, nil)
+	t.Run("h1", func(t *testing.T) { check(t, own) })
+	t.Run("net/http", func(t *testing.T) { check(t, startStd(t, h)) })
 }
