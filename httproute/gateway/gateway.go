@@ -332,6 +332,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // answered
 	}
+	if fromBody == nil && g.cfg.ModelAllowed != nil && !g.cfg.ModelAllowed(r, "") {
+		// The model was not read from the body (a path oneport does not
+		// parse, or X-Model), so what the upstream runs is unchecked: a key
+		// limited to some models may not go there.
+		writeError(w, http.StatusForbidden, "permission_error", "model_not_allowed", "model",
+			"oneport: this key is limited to some models, which oneport checks in the body of the OpenAI-compatible endpoints only", 0)
+		return
+	}
 	if model == "" {
 		if snap.only == nil {
 			writeError(w, http.StatusBadRequest, "invalid_request_error", "missing_model", "model",
@@ -497,13 +505,14 @@ func (g *Gateway) requestModel(w http.ResponseWriter, r *http.Request) (string, 
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &limitBody{rc: r.Body, left: limit}
 	}
-	if m := r.Header.Get("X-Model"); m != "" {
-		return m, nil, nil
-	}
+	// X-Model chooses only where the body is not read: on the endpoints
+	// that carry a model, the body's is the one the upstream runs, so it
+	// is the one routed and checked.
+	hm := r.Header.Get("X-Model")
 	p := r.URL.Path
 	form := strings.HasPrefix(p, "/v1/audio/transcriptions") || strings.HasPrefix(p, "/v1/audio/translations")
 	if r.Method != http.MethodPost || !form && !jsonPaths[p] {
-		return "", nil, nil
+		return hm, nil, nil
 	}
 	ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var (

@@ -411,3 +411,46 @@ func postAsync(t *testing.T, url, body string) <-chan int {
 	}()
 	return ch
 }
+
+// A key limited to some models cannot reach another one by naming an
+// allowed model in X-Model while the body names the other, nor through a
+// path whose body the gateway does not read (Ollama's /api/chat).
+func TestModelScopeNotBypassedByXModelOrUnparsedPaths(t *testing.T) {
+	up := newFake(t, "llama-3", "secret-model")
+	_, srv := newGateway(t, Config{Upstreams: []Upstream{{Address: up.URL}},
+		ModelAllowed: func(r *http.Request, m string) bool {
+			return r.Header.Get("Authorization") == "" || m == "llama-3"
+		}})
+	post := func(path, xModel, body string) int {
+		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer limited")
+		if xModel != "" {
+			req.Header.Set("X-Model", xModel)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post("/v1/chat/completions", "", `{"model":"llama-3"}`); code != 200 {
+		t.Fatalf("allowed model: %d", code)
+	}
+	for _, c := range []struct{ path, xModel, body string }{
+		{"/v1/chat/completions", "llama-3", `{"model":"secret-model"}`},
+		{"/api/chat", "", `{"model":"secret-model"}`},
+		{"/api/chat", "llama-3", `{"model":"secret-model"}`},
+	} {
+		if code := post(c.path, c.xModel, c.body); code != http.StatusForbidden {
+			t.Errorf("POST %s X-Model %q %s: %d, want 403", c.path, c.xModel, c.body, code)
+		}
+	}
+	for _, b := range up.received() {
+		if strings.Contains(b, "secret-model") {
+			t.Errorf("the upstream received %s", b)
+		}
+	}
+}
