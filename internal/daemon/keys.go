@@ -34,7 +34,10 @@ type keyGate struct {
 
 // newKeyGate loads the key store (a store that does not parse refuses
 // the start) and puts authentication in front of next.
-func newKeyGate(cfg *config.Config, router *httproute.Handler, next http.Handler, log *slog.Logger, every time.Duration) (*keyGate, error) {
+// own reports whether a path is one oneport answers itself besides
+// /.oneport/ (metrics_path, tunnel_path): those need a key whenever keys
+// exist, even where a public route's prefix covers them.
+func newKeyGate(cfg *config.Config, router *httproute.Handler, next http.Handler, own func(string) bool, log *slog.Logger, every time.Duration) (*keyGate, error) {
 	g := &keyGate{log: log, store: auth.Store{Path: cfg.KeyPath()}, stop: make(chan struct{}), done: make(chan struct{})}
 	keys, err := g.store.Load()
 	if err != nil {
@@ -43,6 +46,9 @@ func newKeyGate(cfg *config.Config, router *httproute.Handler, next http.Handler
 	g.secretPath = cfg.SessionSecretPath()
 	g.auth = auth.New(auth.Options{Next: next, Log: log,
 		Match: func(r *http.Request) (auth.Route, string, bool) {
+			if own(r.URL.Path) {
+				return auth.Route{}, "", false
+			}
 			rt, up, ok := router.Table().Match(r.Host, r.URL.Path)
 			if !ok {
 				return auth.Route{}, "", false
@@ -221,7 +227,7 @@ func (c keyCollector) Collect(ch chan<- prometheus.Metric) {
 // setupKeys builds the key gate in front of s.serveHTTP and registers its
 // metrics.
 func (s *server) setupKeys(cfg *config.Config) (http.Handler, error) {
-	g, err := newKeyGate(cfg, s.handler, http.HandlerFunc(s.serveHTTP), s.log, s.opts.KeyFlush)
+	g, err := newKeyGate(cfg, s.handler, http.HandlerFunc(s.serveHTTP), s.ownPath, s.log, s.opts.KeyFlush)
 	if err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
 	}
@@ -235,4 +241,11 @@ func (s *server) setupKeys(cfg *config.Config) (http.Handler, error) {
 		}
 		g.auth.ServeHTTP(w, r)
 	}), nil
+}
+
+// ownPath reports whether p is answered by oneport itself outside
+// /.oneport/: the metrics path and a tunnel path set elsewhere.
+func (s *server) ownPath(p string) bool {
+	cfg := s.config()
+	return cfg.MetricsPath != "" && p == cfg.MetricsPath || cfg.TunnelPath != "off" && p == cfg.TunnelPath
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/oneport/oneport/internal/admin"
+	"github.com/oneport/oneport/internal/auth"
 	"github.com/oneport/oneport/internal/oneporttest"
 	"github.com/oneport/oneport/internal/syncbuf"
 )
@@ -548,5 +549,56 @@ func BenchmarkKeys(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 		})
+	}
+}
+
+// oneport's own paths outside /.oneport/ (metrics_path, tunnel_path) need
+// a key once keys exist, even where a public route's prefix covers them.
+func TestOwnPathsNeedAKeyUnderAPublicRoute(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "keys")
+	keys, secret, err := auth.Add(nil, auth.Spec{Name: "ops"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (auth.Store{Path: keyFile}).Save(keys); err != nil {
+		t.Fatal(err)
+	}
+	up := startKeyBackend(t)
+	cfg := filepath.Join(dir, "oneport.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`key_file = %q
+metrics_path = "/metrics"
+tunnel_path = "/ssh"
+state_dir = %q
+[[route]]
+path = "/"
+upstream = %q
+auth = "none"
+`, keyFile, dir, up.addr)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := startOneport(t, io.Discard, "--config", cfg)
+	get := func(path, key string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("/v1/models", ""); code != 200 {
+		t.Errorf("public route: %d, want 200", code)
+	}
+	for _, p := range []string{"/metrics", "/ssh"} {
+		if code := get(p, ""); code != http.StatusUnauthorized {
+			t.Errorf("%s without a key: %d, want 401", p, code)
+		}
+	}
+	if code := get("/metrics", secret); code != 200 {
+		t.Errorf("/metrics with a key: %d, want 200", code)
 	}
 }
