@@ -5,6 +5,7 @@ import (
 
 	"github.com/oneport/oneport/httproute"
 	"github.com/oneport/oneport/internal/admin"
+	"github.com/oneport/oneport/netfilter"
 )
 
 // adminView is the daemon as the admin API sees it.
@@ -13,11 +14,11 @@ type adminView struct{ s *server }
 func (v adminView) Status() admin.Status {
 	s, cfg := v.s, v.s.config()
 	st := admin.Status{Listen: s.addr.String(), SSH: cfg.SSH, TLS: "off", Tunnel: s.tunnelStatus()}
-	if s.kernel.redirect != nil && len(s.kernel.redirect.Config().Ports) > 0 {
-		for _, p := range s.kernel.redirect.Config().Ports {
+	if r := s.redirect(); r != nil && len(r.Config().Ports) > 0 {
+		for _, p := range r.Config().Ports {
 			st.Redirect = append(st.Redirect, int(p))
 		}
-		st.CrashSafe = s.kernel.redirect.Owned()
+		st.CrashSafe = r.Owned()
 	}
 	if s.tlsOn() {
 		st.TLS = cfg.TLS.Source
@@ -40,4 +41,12 @@ func (v adminView) Certs() any {
 // PersistRoutes runs with the daemon's lock held (admin.Server.Mu).
 func (v adminView) PersistRoutes(routes []httproute.Route) error {
 	return v.s.cfg.PersistRoutes(routes)
+}
+
+// redirect is the redirect in force, which a reload may replace or
+// remove; readers outside the reload take it here, under the lock.
+func (s *server) redirect() *netfilter.Redirect {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kernel.redirect
 }

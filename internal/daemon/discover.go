@@ -38,7 +38,10 @@ func (s *server) startDiscovery(ctx context.Context, cfg *config.Config, res *co
 	old := s.disc.Load()
 	on := cfg.DiscoverOn(res.Table.Len())
 	iv := time.Duration(cfg.DiscoverInterval)
-	if old != nil && on && old.interval == iv {
+	// A reload that adds or removes a configured gateway route starts
+	// discovery anew, so that /v1/ is discovery's only while no configured
+	// route is a gateway.
+	if old != nil && on && old.interval == iv && (old.gw == nil) == (len(res.Gateways) > 0) {
 		return
 	}
 	if old != nil {

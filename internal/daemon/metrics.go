@@ -120,7 +120,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descCert, prometheus.GaugeValue, float64(ci.Expires.Unix()), ci.Names, ci.Source)
 	}
 	installed, safe := 0.0, 0.0
-	if r := c.s.kernel.redirect; r != nil && len(r.Config().Ports) > 0 {
+	if r := c.s.redirect(); r != nil && len(r.Config().Ports) > 0 {
 		installed = 1
 		if r.Owned() {
 			safe = 1

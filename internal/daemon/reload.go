@@ -69,12 +69,12 @@ func (s *server) refuse(err error) {
 
 // applyRedirect moves the redirect to cfg's ports.
 func (s *server) applyRedirect(cfg *config.Config) error {
-	if slices.Equal(cfg.Redirect, s.cfg.Redirect) {
-		return nil
-	}
 	if cfg.Transparent != s.cfg.Transparent || cfg.RedirectLocal != s.cfg.RedirectLocal ||
 		!slices.Equal(cfg.RedirectIfaces, s.cfg.RedirectIfaces) || !slices.Equal(cfg.RedirectAddrs, s.cfg.RedirectAddrs) {
 		return errors.New("transparent, redirect_local, redirect_interfaces and redirect_addresses change only with a restart")
+	}
+	if slices.Equal(cfg.Redirect, s.cfg.Redirect) {
+		return nil
 	}
 	_, portStr, _ := net.SplitHostPort(s.addr.String())
 	var port int
