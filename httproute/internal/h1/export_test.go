@@ -25,3 +25,10 @@ func OnWatching(f func()) (remove func()) {
 
 // FramedTwice exposes the CL+TE header scan to its fuzz target.
 var FramedTwice = framedTwice
+
+// OnHeaderRead has f called after each read of a request header; it
+// returns a function that removes the hook.
+func OnHeaderRead(f func()) (remove func()) {
+	hookHeaderRead.Store(&f)
+	return func() { hookHeaderRead.Store(nil) }
+}

@@ -437,6 +437,7 @@ type h1source struct {
 	deadlined bool // a header deadline is set
 	remain    int64
 	tooLarge  bool
+	refilled  bool // a read came after hdr was taken: hdr may be overwritten
 }
 
 func (r *h1source) Read(p []byte) (int, error) {
@@ -454,11 +455,13 @@ func (r *h1source) Read(p []byte) (int, error) {
 		r.deadlined = true
 	}
 	r.fresh = false
+	r.refilled = true
 	if int64(len(p)) > r.remain {
 		p = p[:r.remain]
 	}
 	n, err := c.mc.Read(p)
 	r.remain -= int64(n)
+	runHook(&hookHeaderRead)
 	return n, err
 }
 
@@ -520,7 +523,10 @@ func (c *h1conn) serveOne() (keep bool) {
 			return false
 		}
 	}
-	hdr, _ := c.br.Peek(c.br.Buffered()) // the header if it came whole, for framedTwice
+	// The header if it came whole, for framedTwice. A read after this
+	// point moves the buffer's bytes under hdr, so then refilled decides.
+	src.refilled = false
+	hdr, _ := c.br.Peek(c.br.Buffered())
 	req, err := http.ReadRequest(c.br)
 	src.inHeader = false
 	if err != nil {
@@ -543,7 +549,9 @@ func (c *h1conn) serveOne() (keep bool) {
 	w := getResponse(c, req)
 	// RFC 9112 6.1: a request framed by both Content-Length and
 	// Transfer-Encoding closes the connection after the response.
-	w.closeAfter = req.TransferEncoding != nil && framedTwice(hdr)
+	// A header that came in pieces cannot be scanned afterwards: such a
+	// request with Transfer-Encoding closes too, to be safe.
+	w.closeAfter = req.TransferEncoding != nil && (src.refilled || framedTwice(hdr))
 	expect := req.Header.Get("Expect")
 	if expect != "" && !hasToken(expect, "100-continue") {
 		w.header.Set("Connection", "close")

@@ -42,15 +42,44 @@ func TestContentLengthWithTransferEncodingCloses(t *testing.T) {
 		t.Fatalf("the connection served on: %q %v", rest, err)
 	}
 	// Without Content-Length, chunked requests keep the connection.
-	get, _ := keepAlive(t, addr)
 	c2 := dialServer(t, addr)
 	io.WriteString(c2, "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
-	resp, err = http.ReadResponse(bufio.NewReader(c2), nil)
+	br2 := bufio.NewReader(c2)
+	resp, err = http.ReadResponse(br2, nil)
 	if err != nil || resp.Close {
 		t.Fatalf("plain chunked request: %v, close %v", err, resp != nil && resp.Close)
 	}
-	if _, err := get("/b"); err != nil {
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	io.WriteString(c2, "GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, err = http.ReadResponse(br2, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("a second request on the same connection: %v, %v", resp, err)
+	}
+}
+
+// The same when the header arrives in two pieces: the second read moved
+// the buffered bytes under the saved header, which then no longer showed
+// Content-Length, and the connection stayed open.
+func TestContentLengthWithTransferEncodingInTwoSegmentsCloses(t *testing.T) {
+	reads := make(chan struct{}, 16)
+	defer h1.OnHeaderRead(func() { reads <- struct{}{} })()
+	addr, _ := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Write(b)
+	}), nil)
+	c := dialServer(t, addr)
+	io.WriteString(c, "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n")
+	<-reads // the server holds the first piece
+	io.WriteString(c, "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
 		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !resp.Close || string(body) != "abc" {
+		t.Fatalf("status %d, close %v, body %q: want 200, Connection: close and abc", resp.StatusCode, resp.Close, body)
 	}
 }
 

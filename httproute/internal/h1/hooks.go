@@ -11,6 +11,9 @@ var (
 	// hookWatching runs when a request's watch for its client leaving
 	// has started.
 	hookWatching atomic.Pointer[func()]
+	// hookHeaderRead runs after each read of a request header from the
+	// connection.
+	hookHeaderRead atomic.Pointer[func()]
 )
 
 func runHook(h *atomic.Pointer[func()]) {
