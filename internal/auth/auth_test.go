@@ -357,6 +357,16 @@ func TestLoginSession(t *testing.T) {
 	if cs := tw.Result().Cookies(); len(cs) != 1 || !cs[0].Secure {
 		t.Errorf("over TLS the cookie must be Secure: %v", cs)
 	}
+	// TLS the server terminated itself may leave r.TLS nil; IsTLS says so.
+	f.h.o.IsTLS = func(r *http.Request) bool { return r.Header.Get("X-Test-TLS") != "" }
+	r = httptest.NewRequest("POST", LoginPath, strings.NewReader(url.Values{"key": {f.secrets["alice"]}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("X-Test-TLS", "1")
+	tw = httptest.NewRecorder()
+	f.h.ServeHTTP(tw, r)
+	if cs := tw.Result().Cookies(); len(cs) != 1 || !cs[0].Secure {
+		t.Errorf("over TLS that IsTLS reports the cookie must be Secure: %v", cs)
+	}
 	if w := post(f.secrets["alice"], "//evil.example/"); w.Header().Get("Location") != "/" {
 		t.Fatalf("open redirect: %v", w.Header().Get("Location"))
 	}

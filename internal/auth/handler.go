@@ -47,6 +47,11 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// IsTLS reports whether r came over TLS, for the session cookie's
+	// Secure flag; nil means r.TLS != nil. TLS that the server terminated
+	// itself without ALPN may leave r.TLS nil, so a server that does that
+	// says so here.
+	IsTLS func(r *http.Request) bool
 }
 
 // Handler checks keys, the deny list, limits and CORS in front of Next.
@@ -78,6 +83,9 @@ func New(o Options) *Handler {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.IsTLS == nil {
+		o.IsTLS = func(r *http.Request) bool { return r.TLS != nil }
 	}
 	h := &Handler{o: o}
 	h.keys.Store(&keySet{})

@@ -59,7 +59,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, set *keySet, now
 		exp = e.key.Expires
 	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: signSession(h.sessionSecret(), &e.key, exp), Path: "/",
-		Expires: exp, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+		Expires: exp, HttpOnly: true, Secure: h.o.IsTLS(r), SameSite: http.SameSiteLaxMode})
 	h.o.Log.Info("login", "key", e.key.Name, "client", r.RemoteAddr)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }

@@ -44,7 +44,7 @@ func newKeyGate(cfg *config.Config, router *httproute.Handler, next http.Handler
 		return nil, err
 	}
 	g.secretPath = cfg.SessionSecretPath()
-	g.auth = auth.New(auth.Options{Next: next, Log: log,
+	g.auth = auth.New(auth.Options{Next: next, Log: log, IsTLS: httproute.IsTLS,
 		Match: func(r *http.Request) (auth.Route, string, bool) {
 			if own(r.URL.Path) {
 				return auth.Route{}, "", false
@@ -67,19 +67,20 @@ func newKeyGate(cfg *config.Config, router *httproute.Handler, next http.Handler
 	return g, nil
 }
 
-// reload reads the store named by cfg again; an error leaves the keys in
-// force.
-func (g *keyGate) reload(cfg *config.Config) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+// reload reads the store named by cfg again and returns what puts its
+// keys in force; an error, or not calling commit, leaves the keys in force.
+func (g *keyGate) reload(cfg *config.Config) (commit func(), err error) {
 	st := auth.Store{Path: cfg.KeyPath()}
 	keys, err := st.Load()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	g.store = st
-	g.setKeys(keys)
-	return nil
+	return func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.store = st
+		g.setKeys(keys)
+	}, nil
 }
 
 // List, Add and Remove are the admin API's key operations.

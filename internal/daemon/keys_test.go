@@ -602,3 +602,35 @@ auth = "none"
 		t.Errorf("/metrics with a key: %d, want 200", code)
 	}
 }
+
+// A reload refused after the key store was read (here by a redirect
+// setting that changes only with a restart) keeps the keys in force: the
+// new store's keys do not start working.
+func TestRefusedReloadKeepsTheKeys(t *testing.T) {
+	f := startKeyFixture(t)
+	alice := f.addKey(t, `{"name":"alice"}`)
+	other := filepath.Join(t.TempDir(), "keys")
+	keys, bob, err := auth.Add(nil, auth.Spec{Name: "bob"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (auth.Store{Path: other}).Save(keys); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(f.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(string(cfg), fmt.Sprintf("key_file = %q", f.keyFile),
+		fmt.Sprintf("key_file = %q\ntransparent = true", other), 1)
+	if err := os.WriteFile(f.config, []byte(changed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reloadAndWait(t, f)
+	if code, _ := f.get(t, "/v1/models", "Authorization", "Bearer "+alice); code != 200 {
+		t.Errorf("the running key after a refused reload: %d, want 200", code)
+	}
+	if code, _ := f.get(t, "/v1/models", "Authorization", "Bearer "+bob); code != http.StatusUnauthorized {
+		t.Errorf("a key of the refused reload's store: %d, want 401", code)
+	}
+}

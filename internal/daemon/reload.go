@@ -36,7 +36,8 @@ func (s *server) reload() {
 		s.refuse(err)
 		return
 	}
-	if err := s.keys.reload(cfg); err != nil {
+	commitKeys, err := s.keys.reload(cfg)
+	if err != nil {
 		s.refuse(err)
 		return
 	}
@@ -44,6 +45,7 @@ func (s *server) reload() {
 		s.refuse(err)
 		return
 	}
+	commitKeys()
 	s.reloadRoutes(cfg, table)
 	commitGateways()
 	s.startDiscovery(context.Background(), cfg, res)
