@@ -170,22 +170,25 @@ func checkListenPort(_ context.Context, e *Env) Result {
 	if err != nil {
 		return warn("", "cannot list listening sockets: %v", err)
 	}
-	var others, ours []string
+	var others, ours, unseen []string
 	for _, l := range ls {
 		if int(l.Addr.Port()) != port {
 			continue
 		}
 		who := fmt.Sprintf("%s[%d] on %s", l.Comm, l.PID, l.Addr)
-		if l.PID == 0 {
-			who = "another process on " + l.Addr.String()
-		}
-		if l.PID == e.Self || l.Comm == "oneport" {
+		switch {
+		case l.PID == 0: // its owner is another user's, not visible without root
+			unseen = append(unseen, l.Addr.String())
+		case l.PID == e.Self || l.Comm == "oneport":
 			ours = append(ours, who)
-		} else {
+		default:
 			others = append(others, who)
 		}
 	}
 	switch {
+	case len(others) == 0 && len(unseen) > 0:
+		return warn("run oneport doctor as root to see who holds it (the oneport service, if it runs, is fine)",
+			"port %d is held by a process this user cannot see: %s", port, strings.Join(unseen, ", "))
 	case len(others) > 0:
 		return fail(fmt.Sprintf("stop it, or choose another port with --listen (e.g. :%d)", port+1),
 			"port %d is taken: %s", port, strings.Join(others, ", "))

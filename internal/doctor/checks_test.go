@@ -64,6 +64,9 @@ func TestChecks(t *testing.T) {
 		{"port ours", checkListenPort, Env{Listen: ":2222", Self: 10, Listeners: func() ([]discover.Listener, error) {
 			return []discover.Listener{{Addr: netip.MustParseAddrPort("0.0.0.0:2222"), PID: 10, Comm: "oneport.test"}}, nil
 		}}, OK, ""},
+		{"port held by an unseen owner", checkListenPort, Env{Listen: ":2222", Self: 10, Listeners: func() ([]discover.Listener, error) {
+			return []discover.Listener{{Addr: netip.MustParseAddrPort("0.0.0.0:2222")}}, nil
+		}}, Warn, "as root"},
 		{"port free", checkListenPort, Env{Listen: ":2222", Listeners: func() ([]discover.Listener, error) { return nil, nil }}, OK, ""},
 		{"clock before build", checkClock, Env{Now: func() time.Time { return time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC) }, BuildYear: 2026}, Fail, "set the clock"},
 		{"clock unsynced", checkClock, Env{Now: func() time.Time { return now }, BuildYear: 2026, NTPSynced: func() (bool, error) { return false, nil }}, Warn, "set-ntp"},
