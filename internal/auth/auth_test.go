@@ -470,3 +470,23 @@ func TestParseStoreErrors(t *testing.T) {
 		}
 	}
 }
+
+// A key's last use stays unflushed until MarkFlushed says it was written,
+// so a failed write of the store is tried again.
+func TestLastUseUnflushedUntilMarked(t *testing.T) {
+	f := newFixture(t, Spec{Name: "alice"})
+	if w := f.do("GET", "/v1/models", "Authorization", "Bearer "+f.secrets["alice"]); w.Code != 200 {
+		t.Fatalf("request: %d", w.Code)
+	}
+	used := f.h.Unflushed()
+	if _, ok := used["alice"]; !ok {
+		t.Fatalf("unflushed: %v", used)
+	}
+	if again := f.h.Unflushed(); len(again) != 1 {
+		t.Errorf("a second call, with no write between, lost the time: %v", again)
+	}
+	f.h.MarkFlushed(used)
+	if after := f.h.Unflushed(); len(after) != 0 {
+		t.Errorf("after MarkFlushed: %v", after)
+	}
+}

@@ -166,17 +166,27 @@ func (h *Handler) Keys() []KeyStatus {
 	return out
 }
 
-// Unflushed returns the last use of each key used since the previous
-// call, for writing to the store.
+// Unflushed returns the last use of each key used since the last
+// MarkFlushed, for writing to the store.
 func (h *Handler) Unflushed() map[string]time.Time {
 	out := map[string]time.Time{}
 	for _, e := range h.keys.Load().order {
-		n := e.st.lastUse.Load()
-		if n != 0 && e.st.flushed.Swap(n) != n {
+		if n := e.st.lastUse.Load(); n != 0 && e.st.flushed.Load() != n {
 			out[e.key.Name] = time.Unix(0, n).UTC()
 		}
 	}
 	return out
+}
+
+// MarkFlushed records that the times Unflushed returned are in the
+// store; call it only once they are written, so that a failed write is
+// tried again.
+func (h *Handler) MarkFlushed(written map[string]time.Time) {
+	for _, e := range h.keys.Load().order {
+		if t, ok := written[e.key.Name]; ok {
+			e.st.flushed.Store(t.UnixNano())
+		}
+	}
 }
 
 // LoginPath serves the login form for browser apps.

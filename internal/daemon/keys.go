@@ -111,10 +111,11 @@ func (g *keyGate) change(f func([]auth.Key) ([]auth.Key, error)) error {
 	if keys, err = f(keys); err != nil {
 		return err
 	}
-	g.withLastUse(keys)
+	used := g.withLastUse(keys)
 	if err := g.store.Save(keys); err != nil {
 		return err
 	}
+	g.auth.MarkFlushed(used)
 	g.setKeys(keys)
 	return nil
 }
@@ -134,14 +135,16 @@ func (g *keyGate) setKeys(keys []auth.Key) {
 	g.auth.SetKeys(keys)
 }
 
-// withLastUse sets the last use of keys used since the last flush.
-func (g *keyGate) withLastUse(keys []auth.Key) {
+// withLastUse sets the last use of keys used since the last flush and
+// returns those times, to be marked flushed once written.
+func (g *keyGate) withLastUse(keys []auth.Key) map[string]time.Time {
 	used := g.auth.Unflushed()
 	for i := range keys {
 		if t, ok := used[keys[i].Name]; ok {
 			keys[i].LastUsed = t
 		}
 	}
+	return used
 }
 
 // flush writes keys' last-use times to the store, if any changed.
@@ -164,6 +167,7 @@ func (g *keyGate) flush() error {
 	if err := g.store.Save(keys); err != nil {
 		return err
 	}
+	g.auth.MarkFlushed(used)
 	g.log.Debug("keys' last use written", "keys", len(used), "key_file", g.store.Path)
 	return nil
 }
