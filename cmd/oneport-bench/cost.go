@@ -95,11 +95,11 @@ func costFigures(bin string, o options) ([]row, error) {
 	}
 	atLeast95 := func(r row) bool { return r.ratio(colOneport) >= 0.95 }
 	return []row{
-		{name: "keys: keep-alive req/s, key sent (direct: open oneport)", unit: "req/s", v: keyRPS.medians(),
+		{name: "keys: keep-alive, key sent (direct: open oneport)", unit: "req/s", v: keyRPS.medians(),
 			higherIsBetter: true, target: ">= 0.95x", ok: atLeast95},
-		{name: "keys: cpu per request (direct: open oneport)", unit: "µs", v: keyCPU.medians(), absolute: true},
-		{name: "model routing: keep-alive POST req/s (direct: open oneport)", unit: "req/s", v: gwRPS.medians(),
+		{name: "keys: cpu per request (direct: open)", unit: "µs", v: keyCPU.medians(), absolute: true},
+		{name: "model routing: keep-alive POST (direct: open oneport)", unit: "req/s", v: gwRPS.medians(),
 			higherIsBetter: true, target: ">= 0.95x", ok: atLeast95},
-		{name: "model routing: cpu per request (direct: open oneport)", unit: "µs", v: gwCPU.medians(), absolute: true},
+		{name: "model routing: cpu per request (direct: open)", unit: "µs", v: gwCPU.medians(), absolute: true},
 	}, nil
 }

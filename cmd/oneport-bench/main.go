@@ -13,6 +13,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -39,6 +40,7 @@ type options struct {
 	httpsBackend string
 	haproxy      bool
 	nginx        *nginxBuild // nil: not measured
+	tsv          bool
 }
 
 func main() {
@@ -55,6 +57,7 @@ func main() {
 	flag.StringVar(&o.httpsBackend, "serve-https", "", "internal: serve the HTTPS backend on this address")
 	flag.BoolVar(&o.haproxy, "haproxy", true, "also measure HAProxy as a reference when it is installed")
 	flag.BoolVar(&nginx, "nginx", true, "also measure nginx as a reference when it is installed")
+	flag.BoolVar(&o.tsv, "tsv", false, "print the table as tab-separated values")
 	flag.Parse()
 	if o.backend != "" {
 		serveBackendProcess(o.backend, o.httpBackend, o.httpsBackend)
@@ -199,7 +202,12 @@ func envOr(k, def string) string {
 }
 
 func printTable(o options, rows []row) {
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	var w io.Writer = os.Stdout
+	if !o.tsv {
+		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		defer tw.Flush()
+		w = tw
+	}
 	fmt.Fprintf(w, "figure (median of %d runs)\tdirect\toneport\tratio\ttarget\tverdict\thaproxy\tratio\tnginx\tratio\t\n", o.runs)
 	for _, r := range rows {
 		verdict := ""
@@ -210,7 +218,6 @@ func printTable(o options, rows []row) {
 			r.target, verdict, num(r.v[colHAProxy]), ratio(r, colHAProxy), num(r.v[colNginx]), ratio(r, colNginx)}
 		fmt.Fprintln(w, strings.Join(cells, "\t")+"\t")
 	}
-	w.Flush()
 }
 
 func num(x float64) string {
