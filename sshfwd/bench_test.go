@@ -43,6 +43,7 @@ func pair(b *testing.B, direct, proxied string, op func(addr string) (time.Durat
 func BenchmarkConnectBanner(b *testing.B) {
 	direct := backend(b, loadtest.SSHLike)
 	proxied := startMux(b, forwardTo(direct))
+	b.ReportAllocs()
 	d, p := pair(b, direct, proxied, loadtest.ConnectBanner)
 	dm, pm := loadtest.Percentile(d, 50), loadtest.Percentile(p, 50)
 	b.ReportMetric(float64(dm.Microseconds()), "direct-p50-µs")
@@ -70,6 +71,7 @@ func BenchmarkBulkDownload(b *testing.B) {
 }
 
 func bulk(b *testing.B, direct, proxied string, op func(string) (time.Duration, error)) {
+	b.ReportAllocs()
 	b.SetBytes(2 * bulkBytes)
 	var dTotal, pTotal time.Duration
 	var userBytes, ops int64

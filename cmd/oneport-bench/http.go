@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -19,85 +20,137 @@ func httpFigures(bin string, o options) ([]row, error) {
 	}
 	defer b.stop()
 	backend := b.http
-	p, stopPaths, err := startPaths(bin, o, backend, b.pid, "http", "--route", "/="+backend)
+	ps, stopPaths, err := startPaths(bin, o, backend, b.pid, "http", "--route", "/="+backend)
 	if err != nil {
 		return nil, err
 	}
 	defer stopPaths()
-	addrs := p.list()
-	n := len(addrs)
-	rps, p99, cpu, newConn, blob, sse50, sse99 := perPath(n), perPath(n), perPath(n), perPath(n), perPath(n), perPath(n), perPath(n)
-	for range o.runs {
-		for i, a := range addrs {
+	models := request{path: "/v1/models"}
+	var rps, p99, cpu, newConn, newCPU, blob, ttfb, sse50, sse99 samples
+	for run := range o.runs {
+		for _, p := range rotated(ps, run) {
 			var lat time.Duration
-			r, c, err := cpuPerOp(p.pids[i], o.rateDur, func() (float64, error) {
-				r, l, err := httpLoad(a, "/v1/models", 16, true, o.rateDur)
-				lat = l
+			r, c, err := cpuPerOp(p.pids(), func() (r float64, err error) {
+				r, lat, err = httpLoad(p.addr, models, 16, true, o.rateDur)
 				return r, err
 			})
 			if err != nil {
 				return nil, err
 			}
-			rps[i], p99[i], cpu[i] = append(rps[i], r), append(p99[i], us(lat)), append(cpu[i], c)
-			if r, _, err = httpLoad(a, "/v1/models", 4, false, o.rateDur); err != nil {
+			rps.add(p.col, r)
+			p99.add(p.col, us(lat))
+			cpu.add(p.col, c)
+			if r, c, err = cpuPerOp(p.pids(), func() (r float64, err error) {
+				r, _, err = httpLoad(p.addr, models, 4, false, o.rateDur)
+				return r, err
+			}); err != nil {
 				return nil, err
 			}
-			newConn[i] = append(newConn[i], r)
-			if r, _, err = httpLoad(a, "/blob", 4, true, o.rateDur); err != nil {
+			newConn.add(p.col, r)
+			newCPU.add(p.col, c)
+			if r, _, err = httpLoad(p.addr, request{path: "/blob"}, 4, true, o.rateDur); err != nil {
 				return nil, err
 			}
-			blob[i] = append(blob[i], r) // MiB/s: one MiB per request
-			d50, d99, err := sseDelay(a, 200, 2*time.Millisecond)
+			blob.add(p.col, r) // MiB/s: one MiB per request
+			d50, d99, err := sseDelay(p.addr, 200, 2*time.Millisecond)
 			if err != nil {
 				return nil, err
 			}
-			sse50[i], sse99[i] = append(sse50[i], us(d50)), append(sse99[i], us(d99))
+			sse50.add(p.col, us(d50))
+			sse99.add(p.col, us(d99))
+		}
+		if err := sseFirstChunks(ps, 100, &ttfb); err != nil {
+			return nil, err
 		}
 	}
-	mem, err := idleMemory(bin, "", o.idle, o.runs, httpIdle, "--route", "/="+backend)
-	if err != nil {
-		return nil, err
+	mem := noVals()
+	for col, start := range map[int]starter{
+		colOneport: func() (*daemon, error) { return startOneport(bin, "--route", "/="+backend) },
+		colHAProxy: haproxyStarter(o, backend, "http"),
+		colNginx:   func() (*daemon, error) { return startNginx(o.nginx, backend, "http") },
+	} {
+		m, err := idleMemory(start, o.idle, o.runs, httpIdle)
+		if err != nil {
+			return nil, err
+		}
+		mem[col] = m / 1024
 	}
-	s50, s99 := medians(sse50), medians(sse99)
-	addedSSE := s99[1] - s99[0]
-	rows := []row{
-		fig("http keep-alive small JSON", "req/s", medians(rps), true, ">= 0.4x", func(r float64) bool { return r >= 0.4 }),
-		fig("http keep-alive p99", "µs", medians(p99), false, "", nil),
-		fig("http cpu per request, own process", "µs", medians(cpu), false, "", nil),
-		fig("http new conn per request", "req/s", medians(newConn), true, "", nil),
-		fig("http 1 MiB responses", "MiB/s", medians(blob), true, ">= 0.4x", func(r float64) bool { return r >= 0.4 }),
-		fig("sse chunk delay p50", "µs", s50, false, "", nil),
-		fig("sse chunk delay p99", "µs", s99, false, "", nil),
-		{name: "sse added chunk latency p99", unit: "µs", vals: addedVals(s99, func(i int) float64 { return s99[i] - s99[0] }),
-			onlyProxies: true, target: "< 200", verdict: verdict(addedSSE < 200)},
-		{name: "memory per idle keep-alive conn", unit: "KiB PSS", vals: []float64{0, mem / 1024}, onlyProxies: true,
-			target: "< 16", verdict: verdict(mem/1024 < 16)},
+	s99 := sse99.medians()
+	added := noVals()
+	for col := colOneport; col < ncols; col++ {
+		added[col] = s99[col] - s99[colDirect]
 	}
-	return rows, nil
+	atLeast := func(x float64) func(row) bool { return func(r row) bool { return r.ratio(colOneport) >= x } }
+	return []row{
+		{name: "http keep-alive req/s, 16 clients", unit: "req/s", v: rps.medians(), higherIsBetter: true,
+			target: ">= 0.80x, >= haproxy", ok: func(r row) bool {
+				o, h := r.ratio(colOneport), r.ratio(colHAProxy)
+				return o >= 0.80 && !(h > o)
+			}},
+		{name: "http keep-alive p99", unit: "µs", v: p99.medians()},
+		{name: "http cpu per keep-alive request", unit: "µs", v: cpu.medians(), absolute: true,
+			target: "<= 20", ok: func(r row) bool { return r.v[colOneport] <= 20 }},
+		{name: "http new-connection req/s, 4 clients", unit: "req/s", v: newConn.medians(), higherIsBetter: true,
+			target: ">= 0.90x", ok: atLeast(0.90)},
+		{name: "http cpu per new-connection request", unit: "µs", v: newCPU.medians(), absolute: true},
+		{name: "http 1 MiB responses", unit: "MiB/s", v: blob.medians(), higherIsBetter: true,
+			target: ">= 0.4x", ok: atLeast(0.4)},
+		{name: "sse time to first chunk p50", unit: "µs", v: ttfb.medians(),
+			target: "<= direct+300", ok: func(r row) bool { return r.v[colOneport]-r.v[colDirect] <= 300 }},
+		{name: "sse chunk delay p50", unit: "µs", v: sse50.medians()},
+		{name: "sse chunk delay p99", unit: "µs", v: s99},
+		{name: "sse added chunk delay p99", unit: "µs", v: added, absolute: true,
+			target: "< 200", ok: func(r row) bool { return r.v[colOneport] < 200 }},
+		{name: "memory per idle keep-alive conn", unit: "KiB PSS", v: mem, absolute: true,
+			target: "<= 4", ok: func(r row) bool { return r.v[colOneport] <= 4 }},
+	}, nil
 }
 
-// httpLoad runs workers clients requesting path for dur and returns
+// request is what the load clients send: GET path, or POST body to it,
+// with header set.
+type request struct {
+	path   string
+	body   []byte
+	header http.Header
+}
+
+// httpLoad runs workers clients sending req to addr for dur and returns
 // requests per second and the p99 latency.
-func httpLoad(addr, path string, workers int, keepAlive bool, dur time.Duration) (float64, time.Duration, error) {
-	return httpLoadScheme("http", addr, path, workers, keepAlive, dur)
+func httpLoad(addr string, req request, workers int, keepAlive bool, dur time.Duration) (float64, time.Duration, error) {
+	return httpLoadScheme("http", addr, req, workers, keepAlive, dur)
 }
 
 // httpLoadScheme is httpLoad over http or https (HTTP/1.1, any
 // certificate).
-func httpLoadScheme(scheme, addr, path string, workers int, keepAlive bool, dur time.Duration) (float64, time.Duration, error) {
+func httpLoadScheme(scheme, addr string, req request, workers int, keepAlive bool, dur time.Duration) (float64, time.Duration, error) {
 	tr := &http.Transport{MaxIdleConnsPerHost: workers, DisableKeepAlives: !keepAlive, DisableCompression: true,
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
+	url := scheme + "://" + addr + req.path
 	rate, lats, err := runWorkers(workers, dur, func() error {
-		resp, err := client.Get(scheme + "://" + addr + path)
+		method, body := "GET", io.Reader(nil)
+		if req.body != nil {
+			method, body = "POST", bytes.NewReader(req.body)
+		}
+		r, err := http.NewRequest(method, url, body)
+		if err != nil {
+			return err
+		}
+		for k, v := range req.header {
+			r.Header[k] = v
+		}
+		if req.body != nil {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := client.Do(r)
 		if err != nil {
 			return err
 		}
 		_, err = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if err == nil && resp.StatusCode != 200 {
-			err = fmt.Errorf("GET %s: status %d", path, resp.StatusCode)
+			err = fmt.Errorf("%s %s: status %d", method, req.path, resp.StatusCode)
 		}
 		return err
 	})
@@ -123,6 +176,50 @@ func sseDelay(addr string, n int, gap time.Duration) (time.Duration, time.Durati
 		return 0, 0, fmt.Errorf("got %d events, want %d", len(ds), n)
 	}
 	return loadtest.Percentile(ds, 50), loadtest.Percentile(ds, 99), nil
+}
+
+// sseFirstChunks asks each path in turn, n times, for an event stream
+// whose first event is sent at once and whose second follows 2 ms later,
+// over a kept-alive connection, and adds to s the p50 of the time from
+// sending the request to reading the first event. A proxy that buffers
+// the stream shows the 2 ms.
+func sseFirstChunks(ps []path, n int, s *samples) error {
+	clients := make([]*http.Client, len(ps))
+	for i := range ps {
+		tr := &http.Transport{DisableCompression: true}
+		defer tr.CloseIdleConnections()
+		clients[i] = &http.Client{Transport: tr}
+	}
+	ds := make([][]time.Duration, len(ps))
+	for range n {
+		for i, p := range ps {
+			d, err := sseFirstChunk(clients[i], p.addr)
+			if err != nil {
+				return err
+			}
+			ds[i] = append(ds[i], d)
+		}
+	}
+	for i, p := range ps {
+		s.add(p.col, us(loadtest.Percentile(ds[i], 50)))
+	}
+	return nil
+}
+
+func sseFirstChunk(client *http.Client, addr string) (time.Duration, error) {
+	start := time.Now()
+	resp, err := client.Get("http://" + addr + "/v1/chat/completions?n=2&first=0s&gap=2ms")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if _, err := br.ReadString('\n'); err != nil {
+		return 0, fmt.Errorf("first event: %w", err)
+	}
+	d := time.Since(start)
+	_, err = io.Copy(io.Discard, br)
+	return d, err
 }
 
 // httpIdle opens a keep-alive connection through addr, makes one request

@@ -32,24 +32,24 @@ func tlsFigures(bin string, o options) ([]row, error) {
 		return nil, err
 	}
 	defer d.stop()
-	addrs := []string{direct, d.addr}
-	hs, rps := perPath(2), perPath(2)
-	for range o.runs {
-		for i, a := range addrs {
-			r, err := handshakeRate(a, o.rateDur)
+	ps := []path{{col: colDirect, addr: direct}, {col: colOneport, addr: d.addr}}
+	var hs, rps samples
+	for run := range o.runs {
+		for _, p := range rotated(ps, run) {
+			r, err := handshakeRate(p.addr, o.rateDur)
 			if err != nil {
 				return nil, err
 			}
-			hs[i] = append(hs[i], r)
-			if r, _, err = httpLoadScheme("https", a, "/v1/models", 16, true, o.rateDur); err != nil {
+			hs.add(p.col, r)
+			if r, _, err = httpLoadScheme("https", p.addr, request{path: "/v1/models"}, 16, true, o.rateDur); err != nil {
 				return nil, err
 			}
-			rps[i] = append(rps[i], r)
+			rps.add(p.col, r)
 		}
 	}
 	return []row{
-		fig("tls full handshakes", "hs/s", medians(hs), true, "", nil),
-		fig("https keep-alive small JSON", "req/s", medians(rps), true, "", nil),
+		{name: "tls full handshakes", unit: "hs/s", v: hs.medians(), higherIsBetter: true},
+		{name: "https keep-alive small JSON", unit: "req/s", v: rps.medians(), higherIsBetter: true},
 	}, nil
 }
 

@@ -38,6 +38,7 @@ func BenchmarkReadModel(b *testing.B) {
 	for _, size := range []int{4 << 10, 1 << 20} {
 		body := chatBody(size)
 		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {
 				_, buf, _, _, err := readModel(bytes.NewReader(body), int64(len(body)), DefaultMaxBody)
@@ -72,7 +73,8 @@ func benchRoutes(b *testing.B, up *httptest.Server) (plain, gw string) {
 
 // BenchmarkModelRouting compares a request's latency through a gateway
 // route with a plain path route, and reports the medians and what the
-// gateway adds.
+// gateway adds: time, and heap allocations per request (gateway-allocs/req;
+// allocs/op counts both requests, client and upstream included).
 func BenchmarkModelRouting(b *testing.B) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -84,6 +86,7 @@ func BenchmarkModelRouting(b *testing.B) {
 	for _, size := range []int{4 << 10, 1 << 20} {
 		body := chatBody(size)
 		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			b.ReportAllocs()
 			do := func(url string) time.Duration {
 				t0 := time.Now()
 				resp, err := client.Post(url+"/v1/chat/completions", "application/json", bytes.NewReader(body))
@@ -107,6 +110,12 @@ func BenchmarkModelRouting(b *testing.B) {
 			b.ReportMetric(float64(mg.Microseconds()), "gateway-p50-us")
 			b.ReportMetric(float64((mg - mp).Microseconds()), "added-p50-us")
 			b.ReportMetric(float64(mg)/float64(mp), "ratio")
+			runs := 200
+			if size > 64<<10 {
+				runs = 50
+			}
+			b.ReportMetric(testing.AllocsPerRun(runs, func() { do(gw) })-testing.AllocsPerRun(runs, func() { do(plain) }),
+				"gateway-allocs/req")
 		})
 	}
 }
@@ -131,6 +140,7 @@ func BenchmarkSSEChunkDelay(b *testing.B) {
 	}))
 	defer up.Close()
 	plain, gw := benchRoutes(b, up)
+	b.ReportAllocs()
 	stream := func(url string) (*bufio.Reader, func()) {
 		resp, err := http.Post(url+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"llama-3","stream":true}`))
 		if err != nil {
@@ -169,6 +179,7 @@ func BenchmarkSSEChunkDelay(b *testing.B) {
 // upstream's queue: heap and goroutine stacks per waiter.
 func BenchmarkQueuedWaiters(b *testing.B) {
 	const n = 10000
+	b.ReportAllocs()
 	for b.Loop() {
 		var l limiter
 		l.limit = 1

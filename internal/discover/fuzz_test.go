@@ -53,6 +53,7 @@ func BenchmarkClassify(b *testing.B) {
 		"/":          {status: 200},
 		"/v1/models": {status: 200, body: []byte(`{"object":"list","data":[{"id":"a"},{"id":"b"}]}`)},
 	}
+	b.ReportAllocs()
 	for b.Loop() {
 		classify(got)
 	}

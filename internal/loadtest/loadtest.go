@@ -220,8 +220,10 @@ func PSS(pid int) (int64, error) {
 // ModelServer is an HTTP backend shaped like a model server:
 //   - /v1/models: a small JSON body;
 //   - /blob: 1 MiB;
-//   - /v1/chat/completions?n=N&gap=D: N server-sent events D apart, each
-//     carrying its send time in Unix nanoseconds.
+//   - /v1/chat/completions?n=N&gap=D[&first=F]: N server-sent events D
+//     apart, each carrying its send time in Unix nanoseconds; the first
+//     comes after F (default D);
+//   - POST /v1/embeddings: reads the body, answers a small JSON body.
 func ModelServer() http.Handler {
 	blob := make([]byte, 1<<20)
 	m := http.NewServeMux()
@@ -229,18 +231,31 @@ func ModelServer() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"object":"list","data":[{"id":"embedding-model","object":"model","owned_by":"oneport"}]}`)
 	})
+	m.HandleFunc("POST /v1/embeddings", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,0.2]}],"model":"embedding-model"}`)
+	})
 	m.HandleFunc("/blob", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Write(blob)
 	})
 	m.HandleFunc("/v1/chat/completions", func(w http.ResponseWriter, r *http.Request) {
-		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
-		gap, _ := time.ParseDuration(r.URL.Query().Get("gap"))
+		q := r.URL.Query()
+		n, _ := strconv.Atoi(q.Get("n"))
+		gap, _ := time.ParseDuration(q.Get("gap"))
+		wait := gap
+		if q.Has("first") {
+			wait, _ = time.ParseDuration(q.Get("first"))
+		}
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(200)
 		f := w.(http.Flusher)
 		for range n {
-			time.Sleep(gap)
+			if wait > 0 {
+				time.Sleep(wait)
+			}
+			wait = gap
 			fmt.Fprintf(w, "data: %d\n\n", time.Now().UnixNano())
 			f.Flush()
 		}

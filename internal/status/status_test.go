@@ -157,6 +157,7 @@ func sum(b []int64) (n int64) {
 
 func BenchmarkCounterAdd(b *testing.B) {
 	var c Counter
+	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			c.Add()
@@ -166,6 +167,7 @@ func BenchmarkCounterAdd(b *testing.B) {
 
 func BenchmarkPageJSON(b *testing.B) {
 	p := testPage()
+	b.ReportAllocs()
 	for b.Loop() {
 		do(p, "127.0.0.1:1", Prefix+"status.json")
 	}

@@ -55,6 +55,7 @@ func BenchmarkBulkThroughput(b *testing.B) {
 	sink := sinkServer(b)
 	bx := startBox(b, "127.0.0.1:0", b.TempDir(), "--ssh", sink)
 	b.Run("plain-port", func(b *testing.B) {
+		b.ReportAllocs()
 		b.SetBytes(total)
 		for b.Loop() {
 			c, err := net.Dial("tcp", bx.Addr)
@@ -71,6 +72,7 @@ func BenchmarkBulkThroughput(b *testing.B) {
 	for _, scheme := range []string{"http", "https"} {
 		b.Run("tunnel-"+scheme, func(b *testing.B) {
 			cl := client(b, scheme+"://"+bx.Addr)
+			b.ReportAllocs()
 			b.SetBytes(total)
 			for b.Loop() {
 				c, err := cl.Dial(context.Background())
@@ -89,6 +91,7 @@ func BenchmarkBulkThroughput(b *testing.B) {
 // run in this process).
 func BenchmarkIdleTunnelMemory(b *testing.B) {
 	const n = 200
+	b.ReportAllocs()
 	echo := echoServer(b)
 	bx := startBox(b, "127.0.0.1:0", b.TempDir(), "--ssh", echo)
 	cl := client(b, "http://"+bx.Addr)
