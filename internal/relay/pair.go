@@ -139,15 +139,35 @@ func (p *pair) toA() { p.run(&p.dirs[0], p.a, p.b) }
 // run copies src to dst until src ends, or until it has nothing to read
 // and d parks.
 func (p *pair) run(d *dir, dst, src net.Conn) {
-	err := copyHalf(dst, src)
-	if err == errParked {
-		if thePark.park(d) {
+	for {
+		err := copyHalf(dst, src)
+		if err != errParked {
+			p.finish(d, dst, err)
 			return
 		}
-		err = net.ErrClosed
+		switch thePark.park(d) {
+		case parked:
+			return
+		case pairFailed:
+			p.finish(d, dst, net.ErrClosed)
+			return
+		case cannotPark:
+			// No epoll set to be had (out of file descriptors, say):
+			// this direction waits in its goroutine from now on,
+			// rather than fail the session.
+			thePark.forget(d)
+		}
 	}
-	p.finish(d, dst, err)
 }
+
+// parkResult is what became of a direction that asked to park.
+type parkResult int
+
+const (
+	parked     parkResult = iota // it waits in the epoll set
+	pairFailed                   // its pair failed meanwhile: it must end
+	cannotPark                   // parking failed; it may wait in its goroutine
+)
 
 // finish ends d: after a clean end of its source it half-closes dst, so
 // its peer learns there is no more to read (src is left alone: shutting

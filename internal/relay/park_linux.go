@@ -79,19 +79,17 @@ func (pk *parker) forget(d *dir) {
 	pk.mu.Unlock()
 }
 
-// park registers d's source and reports whether d is parked; when it is
-// not (its pair failed meanwhile, or the registration failed), d's copy
-// must end.
-func (pk *parker) park(d *dir) bool {
+// park registers d's source in the epoll set.
+func (pk *parker) park(d *dir) parkResult {
 	pk.mu.Lock()
 	if d.p.failed {
 		pk.mu.Unlock()
-		return false
+		return pairFailed
 	}
 	if pk.ep == nil {
 		if err := pk.open(); err != nil {
 			pk.mu.Unlock()
-			return false
+			return cannotPark
 		}
 	}
 	tok := pk.next + 1
@@ -125,14 +123,20 @@ func (pk *parker) park(d *dir) bool {
 		delete(pk.parked, tok)
 		d.tok = 0
 		pk.mu.Unlock()
-		return false
+		if cerr != nil {
+			return pairFailed // src is closed
+		}
+		return cannotPark
 	}
 	pk.mu.Unlock()
 	if f := parkedHook.Load(); f != nil {
 		(*f)()
 	}
-	return true
+	return parked
 }
+
+// epollCreate makes the epoll set (a variable for tests).
+var epollCreate = syscall.EpollCreate1
 
 // parkedHook, if set, is called after each direction parks (tests).
 var parkedHook atomic.Pointer[func()]
@@ -147,7 +151,7 @@ func Parked() int {
 
 // open makes the epoll set; pk.mu is held.
 func (pk *parker) open() error {
-	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	fd, err := epollCreate(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return err
 	}
@@ -177,7 +181,10 @@ func (pk *parker) takeFailed(p *pair) []*dir {
 // loop starts the copy of each direction whose source became readable,
 // until nothing has been parked for parkLinger.
 func (pk *parker) loop() {
-	rc, err := pk.ep.SyscallConn()
+	pk.mu.Lock()
+	ep := pk.ep
+	pk.mu.Unlock()
+	rc, err := ep.SyscallConn()
 	if err != nil {
 		pk.mu.Lock()
 		pk.running = false
@@ -188,9 +195,9 @@ func (pk *parker) loop() {
 	for {
 		pk.mu.Lock()
 		if len(pk.parked) == 0 {
-			pk.ep.SetReadDeadline(time.Now().Add(parkLinger))
+			ep.SetReadDeadline(time.Now().Add(parkLinger))
 		} else {
-			pk.ep.SetReadDeadline(time.Time{})
+			ep.SetReadDeadline(time.Time{})
 		}
 		pk.mu.Unlock()
 		var n int

@@ -19,7 +19,7 @@ var thePark parker
 
 func (*parker) enroll(*dir)             {}
 func (*parker) forget(*dir)             {}
-func (*parker) park(*dir) bool          { return false }
+func (*parker) park(*dir) parkResult    { return cannotPark }
 func (*parker) takeFailed(*pair) []*dir { return nil }
 func (*parker) lock()                   {}
 func (*parker) unlock()                 {}

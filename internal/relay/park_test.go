@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -177,6 +178,43 @@ func TestParkedPairCarriesBulk(t *testing.T) {
 	}
 	backend.(*net.TCPConn).CloseWrite()
 	io.ReadAll(client)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("done not called")
+	}
+}
+
+// A copy that cannot park (no epoll set to be had) waits in its
+// goroutine instead, and the session goes on.
+func TestCannotParkKeepsSession(t *testing.T) {
+	thePark.mu.Lock()
+	ep := thePark.ep
+	thePark.ep = nil
+	tried := make(chan struct{}, 2)
+	epollCreate = func(int) (int, error) {
+		tried <- struct{}{}
+		return -1, syscall.EMFILE
+	}
+	thePark.mu.Unlock()
+	defer func() {
+		thePark.mu.Lock()
+		thePark.ep = ep
+		epollCreate = syscall.EpollCreate1
+		thePark.mu.Unlock()
+	}()
+	client, backend, done := pairUp(t, nil)
+	exchange(t, client, backend, "hello")
+	for range 2 {
+		select {
+		case <-tried:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the copies never tried to park")
+		}
+	}
+	exchange(t, client, backend, "still there")
+	client.(*net.TCPConn).CloseWrite()
+	backend.(*net.TCPConn).CloseWrite()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
