@@ -31,6 +31,10 @@ type Conn struct {
 	rx, tx atomic.Int64 // bytes from and to the client
 	once   sync.Once
 	err    error
+
+	hookMu  sync.Mutex
+	closed  bool   // guarded by hookMu
+	onClose func() // guarded by hookMu
 }
 
 // Sniffed returns what sniffing found.
@@ -111,24 +115,49 @@ func (c *Conn) CloseRead() error {
 	return nil
 }
 
+// OnClose arranges for f to be called once, after c is closed by anyone,
+// and reports whether it will be: if c is closed already it returns false
+// and never calls f. A later call replaces f. A relay that holds c
+// without a goroutine waiting on it learns so of a forced shutdown.
+func (c *Conn) OnClose(f func()) bool {
+	c.hookMu.Lock()
+	defer c.hookMu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.onClose = f
+	return true
+}
+
 // Close closes the connection and logs its summary line; later calls
-// return the first call's result.
+// return the first call's result. The OnClose function, if any, runs
+// after the first call has closed the connection.
 func (c *Conn) Close() error {
-	c.once.Do(func() {
-		c.err = c.Conn.Close()
-		if c.done != nil {
-			c.done(c)
-		}
-		c.log.Info("conn",
-			"proto", c.protoName(),
-			"client", c.Conn.RemoteAddr().String(),
-			"target", c.target,
-			"rx", c.rx.Load(),
-			"tx", c.tx.Load(),
-			"duration", time.Since(c.start).Round(time.Microsecond),
-		)
-	})
+	c.once.Do(c.closeOnce)
+	c.hookMu.Lock()
+	c.closed = true
+	f := c.onClose
+	c.onClose = nil
+	c.hookMu.Unlock()
+	if f != nil {
+		f()
+	}
 	return c.err
+}
+
+func (c *Conn) closeOnce() {
+	c.err = c.Conn.Close()
+	if c.done != nil {
+		c.done(c)
+	}
+	c.log.Info("conn",
+		"proto", c.protoName(),
+		"client", c.Conn.RemoteAddr().String(),
+		"target", c.target,
+		"rx", c.rx.Load(),
+		"tx", c.tx.Load(),
+		"duration", time.Since(c.start).Round(time.Microsecond),
+	)
 }
 
 func (c *Conn) protoName() string {

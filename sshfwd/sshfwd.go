@@ -148,8 +148,9 @@ func (f *Forwarder) DialUpstream(ctx context.Context) (net.Conn, error) {
 // and one log line says why. HandleConn owns c.
 //
 // The copies run in two other goroutines, not in the caller's: its stack
-// grew while sniffing and dialing, and an idle connection should hold only
-// the stacks of two goroutines blocked in splice.
+// grew while sniffing and dialing. On Linux a copy whose source stays
+// quiet gives its goroutine back and waits in internal/relay's epoll set,
+// so an idle session holds no goroutine at all.
 func (f *Forwarder) HandleConn(c net.Conn) {
 	up, err := f.dial(context.Background(), c)
 	if err != nil {

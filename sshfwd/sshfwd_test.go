@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"github.com/oneport/oneport/internal/syncbuf"
 
 	"github.com/oneport/oneport/internal/loadtest"
+	"github.com/oneport/oneport/internal/relay"
 	"github.com/oneport/oneport/internal/sshtest"
 	"github.com/oneport/oneport/mux"
 	"github.com/oneport/oneport/sshfwd"
@@ -210,5 +212,65 @@ func TestForwardToIPv6Upstream(t *testing.T) {
 	addr := startMux(t, forwardTo(ln.Addr().String()))
 	if _, err := loadtest.ConnectBanner(addr); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A forced shutdown closes an idle session whose copies wait parked,
+// without a goroutine: sshd sees its connection end, and so does the
+// client.
+func TestCloseEndsIdleSession(t *testing.T) {
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	upConn := make(chan net.Conn, 1)
+	go func() {
+		c, err := up.Accept()
+		if err != nil {
+			return
+		}
+		upConn <- c
+	}()
+	base := relay.Parked()
+	s := forwardTo(up.Addr().String())
+	addr := startMux(t, s)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("SSH-2.0-idle\r\n"))
+	var sshd net.Conn
+	select {
+	case sshd = <-upConn:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connection reached the upstream")
+	}
+	defer sshd.Close()
+	sshd.Write([]byte(loadtest.Banner))
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	sshd.SetDeadline(time.Now().Add(5 * time.Second))
+	if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || line != loadtest.Banner {
+		t.Fatalf("client read %q, %v", line, err)
+	}
+	// Both copies park once neither side has anything to send.
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(5 * time.Second)
+	for relay.Parked() < base+2 {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("%d copies parked, want %d", relay.Parked(), base+2)
+		}
+	}
+	s.Close()
+	got, err := io.ReadAll(sshd)
+	if err != nil || string(got) != "SSH-2.0-idle\r\n" {
+		t.Fatalf("upstream read %q, %v; want the banner, then the end of the stream", got, err)
+	}
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("client: %v; want the end of the stream", err)
 	}
 }

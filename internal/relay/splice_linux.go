@@ -6,9 +6,11 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // spliceMax is the most one splice call moves, and the size asked of
@@ -86,9 +88,11 @@ var errNoSplice = errors.New("splice not supported")
 
 // spliceCopy moves src's bytes to dst through a pipe, inside the kernel,
 // until src ends, and returns how many bytes dst took. errNoSplice means
-// the caller should copy the rest in user space. It waits in the
-// runtime's poller like any read or write, so deadlines and Close from
-// another goroutine end it. The pipe is taken when bytes are ready to
+// the caller should copy the rest in user space, and errParked that src
+// has had nothing to read for parkAfter and its direction parks (see
+// parker). It waits in
+// the runtime's poller like any read or write, so deadlines and Close
+// from another goroutine end it. The pipe is taken when bytes are ready to
 // move and given back as soon as they have moved.
 func spliceCopy(dst, src *net.TCPConn) (int64, error) {
 	rsrc, err := src.SyscallConn()
@@ -99,6 +103,7 @@ func spliceCopy(dst, src *net.TCPConn) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	park := parkable(src)
 	var (
 		p       *splicePipe
 		written int64
@@ -125,9 +130,14 @@ func spliceCopy(dst, src *net.TCPConn) (int64, error) {
 			}
 		}
 		if serr == syscall.EAGAIN {
-			// Nothing to read: wait without holding the pipe.
+			// Nothing to read: wait without holding the pipe. If
+			// src's direction parks, it waits only parkAfter here,
+			// then in the parker's epoll set.
 			putPipe(p)
 			p = nil
+			if park {
+				src.SetReadDeadline(time.Now().Add(parkAfter))
+			}
 			return false
 		}
 		return true
@@ -155,6 +165,10 @@ func spliceCopy(dst, src *net.TCPConn) (int64, error) {
 	for {
 		serr = nil
 		if err := rsrc.Read(fill); err != nil {
+			if park && errors.Is(err, os.ErrDeadlineExceeded) {
+				src.SetReadDeadline(time.Time{})
+				return written, errParked
+			}
 			return written, err
 		}
 		if serr == syscall.EINVAL || serr == errNoSplice {
