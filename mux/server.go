@@ -186,7 +186,6 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.handedOff()
 			continue
 		}
-		s.wg.Add(1)
 		s.workers.Go(func() {
 			defer s.wg.Done()
 			s.handle(raw)
@@ -200,16 +199,23 @@ func (s *Server) isClosing() bool {
 	return s.closing
 }
 
-// admit counts a new connection against MaxConns.
+// admit counts a new connection against MaxConns and, when it is
+// admitted, adds its goroutine to s.wg. A connection accepted after Close
+// or StopAccepting began is not admitted: adding to s.wg under s.mu, only
+// while not closing, keeps Add from racing Close's Wait.
 func (s *Server) admit() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
 	if s.MaxConns > 0 && s.open >= s.MaxConns {
 		s.stats.refused.Add(1)
 		s.refuseLog.warn(s.logger(), "connection limit reached; refusing new connections", "max_conns", s.MaxConns)
 		return false
 	}
 	s.open++
+	s.wg.Add(1)
 	return true
 }
 
