@@ -175,7 +175,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c, fwd := t.match(normalizeHost(r.Host), CleanPath(r.URL.Path))
 	if c == nil {
-		if t.Len() == 0 {
+		if t.Len() == 0 && xproto == "" {
 			serveWelcome(lw, r)
 			return
 		}

@@ -28,6 +28,7 @@ type sshRig struct {
 	known string
 	env   []string // extra environment of the ssh commands (HTTPS_PROXY)
 	ping  string   // --ping for oneport connect; empty: its default
+	http2 bool     // oneport connect --http2
 }
 
 func newSSHRig(t *testing.T) *sshRig {
@@ -45,6 +46,9 @@ func (r *sshRig) opts() []string {
 	pc := fmt.Sprintf("%s connect --known-hosts %s", r.bin, r.known)
 	if r.ping != "" {
 		pc += " --ping " + r.ping
+	}
+	if r.http2 {
+		pc += " --http2"
 	}
 	pc += " https://" + r.box.Addr
 	return []string{"-o", "ProxyCommand=" + pc, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
@@ -86,19 +90,25 @@ func TestOpenSSHThroughTunnel(t *testing.T) {
 	smallSum := writeRandom(t, small, 1<<20)
 	web := helloServer(t)
 
+	direct := func(*testing.T) []string { return []string{"HTTPS_PROXY=", "https_proxy="} }
+	viaTinyproxy := func(t *testing.T) []string {
+		tp := startTinyproxy(t, 60)
+		return []string{"HTTPS_PROXY=http://user:pass@" + tp.Addr, "https_proxy=", "NO_PROXY=", "no_proxy="}
+	}
 	modes := []struct {
-		name string
-		env  func(t *testing.T) []string
+		name  string
+		env   func(t *testing.T) []string
+		http2 bool
 	}{
-		{"direct", func(*testing.T) []string { return []string{"HTTPS_PROXY=", "https_proxy="} }},
-		{"via tinyproxy", func(t *testing.T) []string {
-			tp := startTinyproxy(t, 60)
-			return []string{"HTTPS_PROXY=http://user:pass@" + tp.Addr, "https_proxy=", "NO_PROXY=", "no_proxy="}
-		}},
+		{"direct", direct, false},
+		{"via tinyproxy", viaTinyproxy, false},
+		{"direct over HTTP2", direct, true},
+		{"via tinyproxy over HTTP2", viaTinyproxy, true},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			r.env = m.env(t)
+			r.env, r.http2 = m.env(t), m.http2
+			sessions := strings.Count(r.box.Log.String(), "proto=HTTP/2")
 			if out := r.run(t, "ssh", r.dest(), "echo logged in as $(id -un)"); !strings.Contains(out, "logged in as") {
 				t.Fatalf("ssh login: %q", out)
 			}
@@ -132,6 +142,9 @@ func TestOpenSSHThroughTunnel(t *testing.T) {
 			start = time.Now()
 			testLocalForward(t, r, web)
 			t.Logf("ssh -L: %v", time.Since(start))
+			if h2 := strings.Count(r.box.Log.String(), "proto=HTTP/2") - sessions; (h2 > 0) != m.http2 {
+				t.Errorf("%d sessions over HTTP/2, want them all over %s", h2, map[bool]string{false: "HTTP/1.1", true: "HTTP/2"}[m.http2])
+			}
 		})
 	}
 }
