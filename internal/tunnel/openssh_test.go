@@ -31,7 +31,7 @@ type sshRig struct {
 	http2 bool     // oneport connect --http2
 }
 
-func newSSHRig(t *testing.T) *sshRig {
+func newSSHRig(t testing.TB) *sshRig {
 	t.Helper()
 	need(t, "ssh", "openssh-client")
 	sshd := sshtest.StartSSHD(t) // skips unless sshd is installed and we are root
@@ -63,7 +63,7 @@ func (r *sshRig) command(prog string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func (r *sshRig) run(t *testing.T, prog string, args ...string) string {
+func (r *sshRig) run(t testing.TB, prog string, args ...string) string {
 	t.Helper()
 	out, err := r.command(prog, args...).CombinedOutput()
 	if err != nil {
