@@ -284,11 +284,11 @@ func TestConnectLocalForward(t *testing.T) {
 
 func TestSSHConfigStanza(t *testing.T) {
 	bin := oneportBin(t)
-	out, err := exec.Command(bin, "connect", "--ssh-config", "gpu", "--proxy", "http://proxy:3128", "https://box.example:2222").CombinedOutput()
+	out, err := exec.Command(bin, "connect", "--ssh-config", "gpu", "--proxy", "http://proxy:3128", "--http2", "https://box.example:2222").CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	for _, want := range []string{"Host gpu\n", "ProxyCommand " + bin + " connect --proxy http://proxy:3128 https://box.example:2222\n", "HostKeyAlias gpu"} {
+	for _, want := range []string{"Host gpu\n", "ProxyCommand " + bin + " connect --http2 --proxy http://proxy:3128 https://box.example:2222\n", "HostKeyAlias gpu"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("stanza lacks %q:\n%s", want, out)
 		}
