@@ -15,7 +15,10 @@
 // are flushed as they arrive, request bodies stream to the upstream, and
 // WebSocket upgrades pass through HTTP/1 upstreams (logged as 101 with
 // their bytes each way when they end); "Upgrade: h2c" offers are
-// hop-by-hop and never passed on.
+// hop-by-hop and never passed on. WebSockets over HTTP/2 (RFC 8441
+// extended CONNECT, which browsers use once the server offers it) reach
+// upstreams as HTTP/1.1 upgrades, and are logged as upgrades too, with
+// method CONNECT (see xconnect.go).
 //
 // Server serves a Handler: h2c and TLS connections with an embedded
 // http.Server, and plain HTTP/1 connections with the engine that its

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -160,8 +161,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	}
 	t := h.table.Load()
-	if r.Method == http.MethodConnect {
+	xproto := extendedProtocol(r)
+	if r.Method == http.MethodConnect && xproto == "" {
 		http.Error(lw, "oneport: CONNECT is not supported", http.StatusMethodNotAllowed)
+		return
+	}
+	if xproto != "" && refuseExtendedConnect(lw, xproto, nil) {
 		return
 	}
 	if !validHostPort(r.Host) {
@@ -170,7 +175,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c, fwd := t.match(normalizeHost(r.Host), CleanPath(r.URL.Path))
 	if c == nil {
-		if t.Len() == 0 {
+		if t.Len() == 0 && xproto == "" {
 			serveWelcome(lw, r)
 			return
 		}
@@ -182,6 +187,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	url := *r.URL
 	url.Path, url.RawPath = fwd, ""
 	out.URL = &url
+	if xproto != "" && refuseExtendedConnect(lw, xproto, c) {
+		return
+	}
 	if c.Serve != nil {
 		c.Serve.ServeHTTP(lw, out)
 		return
@@ -189,6 +197,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The route's proxy, with copy buffers sized for this response.
 	lw.proxy = *c.proxy
 	lw.proxy.BufferPool = responseBuffers{lw}
+	if xproto != "" {
+		var client io.ReadCloser
+		out, client = asUpgrade(out)
+		lw.proxy.Transport = &xconnectTransport{next: c.proxy.Transport, client: client, lw: lw}
+	}
 	lw.proxy.ServeHTTP(lw, out)
 }
 
@@ -382,7 +395,7 @@ func (w *logWriter) WriteHeader(code int) {
 	if w.first.IsZero() && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.first = time.Now()
 		w.status = code
-		w.bulk = isBulk(w.Header())
+		w.bulk = w.upgrade == nil && isBulk(w.Header())
 	}
 	w.ResponseWriter.WriteHeader(code)
 }

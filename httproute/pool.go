@@ -269,6 +269,15 @@ type releasingRWC struct {
 	once sync.Once
 }
 
+// CloseWrite closes the sending side of the upgraded connection, where
+// the connection can.
+func (b *releasingRWC) CloseWrite() error {
+	if cw, ok := b.ReadWriteCloser.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
 func (b *releasingRWC) Close() error {
 	b.once.Do(func() { b.st.active.Add(-1) })
 	return b.ReadWriteCloser.Close()

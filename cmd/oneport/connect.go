@@ -33,6 +33,10 @@ tunnel (https:// or http://), for use as an OpenSSH ProxyCommand:
   --sni NAME          TLS server name to send instead of URL's host
   --host NAME         HTTP Host header to send instead of URL's host
   --ping D            WebSocket ping interval (default 20s; 0 turns it off)
+  --http2             open the WebSocket over HTTP/2 (RFC 8441 extended
+                      CONNECT) instead of an HTTP/1.1 upgrade, for fronts that
+                      pass HTTP/2 but not upgrades; needs a oneport that offers
+                      it (GODEBUG http2xconnect=0 on the box turns it off)
 `
 
 // runConnect is `oneport connect`: it hands over to package tunnel.
@@ -49,6 +53,7 @@ func runConnect(args []string, stdout, stderr io.Writer) int {
 	fl.StringVar(&c.SNI, "sni", "", "")
 	fl.StringVar(&c.Host, "host", "", "")
 	ping := fl.Duration("ping", tunnel.DefaultPing, "")
+	fl.BoolVar(&c.HTTP2, "http2", false, "")
 	err := parseInterspersed(fl, args)
 	rest := fl.Args()
 	if err == flag.ErrHelp {
@@ -74,6 +79,10 @@ func runConnect(args []string, stdout, stderr io.Writer) int {
 			switch f.Name {
 			case "proxy", "ca", "known-hosts", "sni", "host", "ping":
 				extra = append(extra, "--"+f.Name, f.Value.String())
+			case "http2":
+				if c.HTTP2 {
+					extra = append(extra, "--http2")
+				}
 			case "key":
 				fmt.Fprintln(stderr, "oneport connect: the key is left out of the stanza; set ONEPORT_KEY in your environment")
 			}

@@ -53,6 +53,12 @@ type Client struct {
 	// DialTimeout bounds reaching the server (proxy, TLS, upgrade); zero
 	// means 30 s.
 	DialTimeout time.Duration
+	// HTTP2 opens the WebSocket over HTTP/2 (RFC 8441 extended CONNECT):
+	// TLS with ALPN h2, or h2c with prior knowledge for http:// URLs, one
+	// connection per tunnel. For fronts that pass HTTP/2 but mangle
+	// HTTP/1.1 upgrades; false (the default) upgrades an HTTP/1.1
+	// request, which every front passes.
+	HTTP2 bool
 }
 
 // HopError is a failed tunnel, naming the hop that failed: "proxy",
@@ -126,8 +132,12 @@ func (c *Client) Dial(ctx context.Context) (net.Conn, error) {
 	if c.Key != "" {
 		h.Set("Authorization", "Bearer "+c.Key)
 	}
+	var rt http.RoundTripper = c.transport()
+	if c.HTTP2 {
+		rt = h2Transport{c}
+	}
 	ws, resp, err := websocket.Dial(dctx, wsu, &websocket.DialOptions{
-		HTTPClient: &http.Client{Transport: c.transport(), CheckRedirect: noRedirect},
+		HTTPClient: &http.Client{Transport: rt, CheckRedirect: noRedirect},
 		HTTPHeader: h,
 		Host:       c.Host,
 	})

@@ -28,9 +28,10 @@ type sshRig struct {
 	known string
 	env   []string // extra environment of the ssh commands (HTTPS_PROXY)
 	ping  string   // --ping for oneport connect; empty: its default
+	http2 bool     // oneport connect --http2
 }
 
-func newSSHRig(t *testing.T) *sshRig {
+func newSSHRig(t testing.TB) *sshRig {
 	t.Helper()
 	need(t, "ssh", "openssh-client")
 	sshd := sshtest.StartSSHD(t) // skips unless sshd is installed and we are root
@@ -46,6 +47,9 @@ func (r *sshRig) opts() []string {
 	if r.ping != "" {
 		pc += " --ping " + r.ping
 	}
+	if r.http2 {
+		pc += " --http2"
+	}
 	pc += " https://" + r.box.Addr
 	return []string{"-o", "ProxyCommand=" + pc, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
 		"-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes", "-i", r.sshd.KeyFile}
@@ -59,7 +63,7 @@ func (r *sshRig) command(prog string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func (r *sshRig) run(t *testing.T, prog string, args ...string) string {
+func (r *sshRig) run(t testing.TB, prog string, args ...string) string {
 	t.Helper()
 	out, err := r.command(prog, args...).CombinedOutput()
 	if err != nil {
@@ -86,19 +90,25 @@ func TestOpenSSHThroughTunnel(t *testing.T) {
 	smallSum := writeRandom(t, small, 1<<20)
 	web := helloServer(t)
 
+	direct := func(*testing.T) []string { return []string{"HTTPS_PROXY=", "https_proxy="} }
+	viaTinyproxy := func(t *testing.T) []string {
+		tp := startTinyproxy(t, 60)
+		return []string{"HTTPS_PROXY=http://user:pass@" + tp.Addr, "https_proxy=", "NO_PROXY=", "no_proxy="}
+	}
 	modes := []struct {
-		name string
-		env  func(t *testing.T) []string
+		name  string
+		env   func(t *testing.T) []string
+		http2 bool
 	}{
-		{"direct", func(*testing.T) []string { return []string{"HTTPS_PROXY=", "https_proxy="} }},
-		{"via tinyproxy", func(t *testing.T) []string {
-			tp := startTinyproxy(t, 60)
-			return []string{"HTTPS_PROXY=http://user:pass@" + tp.Addr, "https_proxy=", "NO_PROXY=", "no_proxy="}
-		}},
+		{"direct", direct, false},
+		{"via tinyproxy", viaTinyproxy, false},
+		{"direct over HTTP2", direct, true},
+		{"via tinyproxy over HTTP2", viaTinyproxy, true},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			r.env = m.env(t)
+			r.env, r.http2 = m.env(t), m.http2
+			sessions := strings.Count(r.box.Log.String(), "proto=HTTP/2")
 			if out := r.run(t, "ssh", r.dest(), "echo logged in as $(id -un)"); !strings.Contains(out, "logged in as") {
 				t.Fatalf("ssh login: %q", out)
 			}
@@ -132,6 +142,9 @@ func TestOpenSSHThroughTunnel(t *testing.T) {
 			start = time.Now()
 			testLocalForward(t, r, web)
 			t.Logf("ssh -L: %v", time.Since(start))
+			if h2 := strings.Count(r.box.Log.String(), "proto=HTTP/2") - sessions; (h2 > 0) != m.http2 {
+				t.Errorf("%d sessions over HTTP/2, want them all over %s", h2, map[bool]string{false: "HTTP/1.1", true: "HTTP/2"}[m.http2])
+			}
 		})
 	}
 }
@@ -271,11 +284,11 @@ func TestConnectLocalForward(t *testing.T) {
 
 func TestSSHConfigStanza(t *testing.T) {
 	bin := oneportBin(t)
-	out, err := exec.Command(bin, "connect", "--ssh-config", "gpu", "--proxy", "http://proxy:3128", "https://box.example:2222").CombinedOutput()
+	out, err := exec.Command(bin, "connect", "--ssh-config", "gpu", "--proxy", "http://proxy:3128", "--http2", "https://box.example:2222").CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	for _, want := range []string{"Host gpu\n", "ProxyCommand " + bin + " connect --proxy http://proxy:3128 https://box.example:2222\n", "HostKeyAlias gpu"} {
+	for _, want := range []string{"Host gpu\n", "ProxyCommand " + bin + " connect --http2 --proxy http://proxy:3128 https://box.example:2222\n", "HostKeyAlias gpu"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("stanza lacks %q:\n%s", want, out)
 		}

@@ -73,8 +73,11 @@ const Hint = "this is oneport's SSH tunnel, a WebSocket: use it with " +
 	"ssh -o ProxyCommand='oneport connect https://HOST:PORT' user@HOST"
 
 // ServeHTTP refuses what it cannot serve with a one-line reason (426, 403,
-// 502), then upgrades to a WebSocket and relays it to the target until
-// either side ends. It returns once the relay has started.
+// 502; 501 for an extended CONNECT of another protocol), then upgrades to
+// a WebSocket and relays it to the target until either side ends. It
+// returns once the relay has started, or for a WebSocket over HTTP/2
+// (RFC 8441 extended CONNECT), whose stream ends with the handler, once
+// the session is over.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cfg := s.cfg.Load()
 	target := r.URL.Query().Get("target")
@@ -86,7 +89,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("tunnel target %q is not in tunnel_targets", target), http.StatusForbidden)
 		return
 	}
-	if !isUpgrade(r) {
+	xproto := extendedProtocol(r)
+	if xproto != "" && !strings.EqualFold(xproto, "websocket") {
+		http.Error(w, fmt.Sprintf("tunnel: extended CONNECT for protocol %q is not supported (only websocket)", xproto),
+			http.StatusNotImplemented)
+		return
+	}
+	if xproto == "" && !isUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
 		w.Header().Set("Connection", "Upgrade")
 		http.Error(w, Hint, http.StatusUpgradeRequired)
@@ -102,6 +111,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("tunnel target %s unreachable: %v", target, err), http.StatusBadGateway)
 		return
 	}
+	var h2 *h2Writer
+	if xproto != "" {
+		h2, r = asHTTP1(w, r)
+		w = h2
+		defer h2.finish()
+	}
 	// Counted before the client can know the tunnel is open.
 	s.stats.open.Add(1)
 	ws, err := websocket.Accept(w, r, nil)
@@ -112,7 +127,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.stats.count(target)
-	s.relay(ws, up, target, r.RemoteAddr)
+	var ended chan struct{}
+	if h2 != nil {
+		ended = make(chan struct{})
+	}
+	proto := "HTTP/1.1"
+	if h2 != nil {
+		proto = "HTTP/2"
+	}
+	s.relay(ws, up, target, r.RemoteAddr, proto, ended)
+	if ended != nil {
+		// The stream lives as long as its handler.
+		<-ended
+	}
 }
 
 func isUpgrade(r *http.Request) bool {
@@ -132,7 +159,7 @@ func hasToken(h http.Header, key, token string) bool {
 
 // relay copies between the WebSocket and up until both directions end,
 // then logs the session and counts it closed.
-func (s *Server) relay(ws *websocket.Conn, up net.Conn, target, client string) {
+func (s *Server) relay(ws *websocket.Conn, up net.Conn, target, client, proto string, ended chan<- struct{}) {
 	// The session outlives the request: its context ends at Close.
 	nc := &counted{Conn: websocket.NetConn(context.Background(), ws, websocket.MessageBinary)}
 	start := time.Now()
@@ -142,7 +169,10 @@ func (s *Server) relay(ws *websocket.Conn, up net.Conn, target, client string) {
 		s.stats.rx.Add(rx)
 		s.stats.tx.Add(tx)
 		s.logger().Info("tunnel session ended", "target", target, "upstream", up.RemoteAddr().String(), "client", client,
-			"rx_bytes", rx, "tx_bytes", tx, "duration", time.Since(start).Round(time.Millisecond))
+			"proto", proto, "rx_bytes", rx, "tx_bytes", tx, "duration", time.Since(start).Round(time.Millisecond))
+		if ended != nil {
+			close(ended)
+		}
 	})
 }
 
