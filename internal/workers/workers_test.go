@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/oneport/oneport/internal/conntest"
 )
 
 func goroutineID() string {
@@ -16,12 +18,15 @@ func goroutineID() string {
 	return string(id)
 }
 
-// waiting returns the IDs of the goroutines waiting for work.
+// waiting returns the IDs of the goroutines waiting for work: blocked in
+// the select of Pool.run. A goroutine that has left that select, and is
+// on its way out (running its exit hook), is not waiting.
 func waiting() map[string]bool {
 	buf := make([]byte, 1<<20)
 	ids := map[string]bool{}
 	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-		if strings.Contains(g, "workers.(*Pool).run(") {
+		header, _, _ := strings.Cut(g, "\n")
+		if strings.Contains(header, "[select") && strings.Contains(g, "workers.(*Pool).run(") {
 			id, _, _ := strings.Cut(strings.TrimPrefix(g, "goroutine "), " ")
 			ids[id] = true
 		}
@@ -52,17 +57,22 @@ func await(t *testing.T, ch <-chan struct{}, what string) {
 // A goroutine that finished its function runs the next one, and exits
 // once it has waited IdleTimeout for work.
 func TestGoReusesGoroutinesThenLetsThemGo(t *testing.T) {
-	p, parked, exited := hooked(200 * time.Millisecond)
+	// An hour at first, so that the waiting goroutine cannot time out
+	// before it is reused however slow the machine; the second function,
+	// running on that goroutine, shortens it for the wait after it.
+	p, parked, exited := hooked(time.Hour)
 	defer p.Close()
 	ids := make(chan string, 1)
 	p.Go(func() { ids <- goroutineID() })
 	first := <-ids
 	await(t, parked, "the goroutine did not wait for more work")
+	// parked fires just before the goroutine blocks in its select.
+	conntest.Eventually(t, "goroutine "+first+" waits for work", func() bool { return waiting()[first] })
 	was := waiting()
-	if !was[first] {
-		t.Fatalf("goroutine %s is not among those waiting: %v", first, was)
-	}
-	p.Go(func() { ids <- goroutineID() })
+	p.Go(func() {
+		p.IdleTimeout = 50 * time.Millisecond
+		ids <- goroutineID()
+	})
 	if second := <-ids; !was[second] {
 		t.Errorf("ran on goroutine %s, which was not waiting (%v): not reused", second, was)
 	}
