@@ -173,7 +173,7 @@ func run(o options) error {
 // with like.
 func printSetup(o options) {
 	fmt.Printf("oneport: one process, Go runtime with GOMAXPROCS=%s\n", envOr("GOMAXPROCS", fmt.Sprint(workers())))
-	fmt.Println("  (default: one thread per CPU; GOGC=400 unless set)")
+	fmt.Println("  (default: one thread per CPU; heap target max(16 MiB, 2x live) unless GOGC is set)")
 	if h, err := exec.LookPath("haproxy"); err == nil && o.haproxy {
 		v, _ := exec.Command(h, "-v").Output()
 		line, _, _ := strings.Cut(string(v), "\n")
