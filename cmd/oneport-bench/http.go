@@ -63,17 +63,9 @@ func httpFigures(bin string, o options) ([]row, error) {
 			return nil, err
 		}
 	}
-	mem := noVals()
-	for col, start := range map[int]starter{
-		colOneport: func() (*daemon, error) { return startOneport(bin, "--route", "/="+backend) },
-		colHAProxy: haproxyStarter(o, backend, "http"),
-		colNginx:   func() (*daemon, error) { return startNginx(o.nginx, backend, "http") },
-	} {
-		m, err := idleMemory(start, o.idle, o.runs, httpIdle)
-		if err != nil {
-			return nil, err
-		}
-		mem[col] = m / 1024
+	mem, err := idleHTTPRows(bin, o, backend)
+	if err != nil {
+		return nil, err
 	}
 	s99 := sse99.medians()
 	added := noVals()
@@ -81,7 +73,7 @@ func httpFigures(bin string, o options) ([]row, error) {
 		added[col] = s99[col] - s99[colDirect]
 	}
 	atLeast := func(x float64) func(row) bool { return func(r row) bool { return r.ratio(colOneport) >= x } }
-	return []row{
+	rows := []row{
 		{name: "http keep-alive req/s, 16 clients", unit: "req/s", v: rps.medians(), higherIsBetter: true,
 			target: ">= 0.80x, >= haproxy", ok: func(r row) bool {
 				o, h := r.ratio(colOneport), r.ratio(colHAProxy)
@@ -101,9 +93,51 @@ func httpFigures(bin string, o options) ([]row, error) {
 		{name: "sse chunk delay p99", unit: "µs", v: s99},
 		{name: "sse added chunk delay p99", unit: "µs", v: added, absolute: true,
 			target: "< 200", ok: func(r row) bool { return r.v[colOneport] < 200 }},
-		{name: "memory per idle keep-alive conn", unit: "KiB PSS", v: mem, absolute: true,
-			target: "<= 4", ok: func(r row) bool { return r.v[colOneport] <= 4 }},
-	}, nil
+	}
+	return append(rows, mem...), nil
+}
+
+// idleFigures measures only the memory of idle HTTP connections.
+func idleFigures(bin string, o options) ([]row, error) {
+	b, err := startBackends()
+	if err != nil {
+		return nil, err
+	}
+	defer b.stop()
+	return idleHTTPRows(bin, o, b.http)
+}
+
+// idleHTTPRows measures the memory of idle keep-alive connections through
+// each proxy in front of backend at two scales: what a parked connection
+// holds shows fully only once its live memory moves the garbage
+// collector's heap target past its minimum.
+func idleHTTPRows(bin string, o options, backend string) ([]row, error) {
+	models := request{path: "/v1/models"}
+	traffic := func(addr string) error {
+		_, _, err := httpLoad(addr, models, 16, true, min(o.rateDur, time.Second))
+		return err
+	}
+	var rows []row
+	for _, n := range []int{o.idle, o.idleMany} {
+		if n <= 0 {
+			continue
+		}
+		mem := noVals()
+		for col, start := range map[int]starter{
+			colOneport: func() (*daemon, error) { return startOneport(bin, "--route", "/="+backend) },
+			colHAProxy: haproxyStarter(o, backend, "http"),
+			colNginx:   func() (*daemon, error) { return startNginx(o.nginx, backend, "http") },
+		} {
+			m, err := idleMemory(start, n, o.runs, idleCost{open: httpIdle, traffic: traffic})
+			if err != nil {
+				return nil, err
+			}
+			mem[col] = m / 1024
+		}
+		rows = append(rows, row{name: fmt.Sprintf("memory per idle keep-alive conn, %d held", n), unit: "KiB PSS",
+			v: mem, absolute: true, target: "<= 4", ok: func(r row) bool { return r.v[colOneport] <= 4 }})
+	}
+	return rows, nil
 }
 
 // request is what the load clients send: GET path, or POST body to it,

@@ -6,7 +6,7 @@
 // the median of several runs, each path's ratio to the direct path, and
 // oneport's targets.
 //
-//	go run ./cmd/oneport-bench [-runs 5] [-bulk 1024] [-idle 400] [-only ssh|http|cost|tls]
+//	go run ./cmd/oneport-bench [-runs 5] [-bulk 1024] [-idle 400] [-idle-many 2000] [-only ssh|http|idle|cost|tls]
 package main
 
 import (
@@ -32,6 +32,7 @@ type options struct {
 	runs         int
 	bulkMiB      int64
 	idle         int
+	idleMany     int
 	only         string
 	binary       string
 	rateDur      time.Duration
@@ -49,7 +50,8 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 5, "runs of each measurement; medians are printed")
 	flag.Int64Var(&o.bulkMiB, "bulk", 1024, "MiB per bulk transfer, each way")
 	flag.IntVar(&o.idle, "idle", 400, "idle connections for the memory figures")
-	flag.StringVar(&o.only, "only", "", "ssh, http, cost (of keys and model routing) or tls: run one group")
+	flag.IntVar(&o.idleMany, "idle-many", 2000, "idle HTTP connections for the second memory figure (0: none)")
+	flag.StringVar(&o.only, "only", "", "ssh, http, idle (http's idle memory alone), cost (of keys and model routing) or tls: run one group")
 	flag.StringVar(&o.binary, "oneport", "", "oneport binary to measure (default: build ./cmd/oneport)")
 	flag.DurationVar(&o.rateDur, "rate-time", 2*time.Second, "duration of each rate measurement")
 	flag.StringVar(&o.backend, "serve-backend", "", "internal: serve the SSH-like backend on this address")
@@ -151,7 +153,7 @@ func run(o options) error {
 	for _, g := range []struct {
 		name    string
 		figures func(string, options) ([]row, error)
-	}{{"http", httpFigures}, {"cost", costFigures}, {"ssh", sshFigures}, {"tls", tlsFigures}} {
+	}{{"http", httpFigures}, {"idle", idleFigures}, {"cost", costFigures}, {"ssh", sshFigures}, {"tls", tlsFigures}} {
 		if o.only != "" && o.only != g.name {
 			continue
 		}
@@ -171,7 +173,7 @@ func run(o options) error {
 // with like.
 func printSetup(o options) {
 	fmt.Printf("oneport: one process, Go runtime with GOMAXPROCS=%s\n", envOr("GOMAXPROCS", fmt.Sprint(workers())))
-	fmt.Println("  (default: one thread per CPU; GOGC=400 unless set)")
+	fmt.Println("  (default: one thread per CPU; heap target max(16 MiB, 2x live) unless GOGC is set)")
 	if h, err := exec.LookPath("haproxy"); err == nil && o.haproxy {
 		v, _ := exec.Command(h, "-v").Output()
 		line, _, _ := strings.Cut(string(v), "\n")

@@ -402,13 +402,27 @@ func cpuPerOp(pids []int, measure func() (float64, error)) (rate, cpu float64, e
 // starter starts a fresh proxy; nil, nil when it is not installed.
 type starter func() (*daemon, error)
 
-// idleMemory starts a fresh proxy with start for each run, opens n idle
-// connections through it with open, and returns the median growth of
-// its PSS (over all its processes) per connection, in bytes; NaN if the
-// proxy is not installed. The same method serves every proxy: one
-// connection first so first-use costs are not charged to the idle ones,
-// PSS after a pause, n connections, PSS after another pause.
-func idleMemory(start starter, n, runs int, open func(string) (net.Conn, error)) (float64, error) {
+// idleCost is how one kind of idle connection is made and what traffic
+// a proxy serves around it.
+type idleCost struct {
+	open func(addr string) (net.Conn, error)
+	// traffic, if set, is served before the baseline and again while the
+	// idle connections are held: the memory of a long-running proxy is
+	// sized by its traffic (heap growth, pools, the garbage collector's
+	// target), and what holding idle connections adds to that is the
+	// figure, including a larger heap target from their live memory.
+	traffic func(addr string) error
+}
+
+// idleMemory starts a fresh proxy with start for each run, measures what
+// n idle connections add to its PSS (over all its processes) and returns
+// the median per connection, in bytes; NaN if the proxy is not
+// installed. The same method serves every proxy: n connections are
+// opened and closed once and the traffic served, so first-use costs and
+// what a burst of n requests leaves in pools are paid before the
+// baseline; then PSS after a pause, n connections held, the traffic
+// again, PSS after another pause.
+func idleMemory(start starter, n, runs int, cost idleCost) (float64, error) {
 	var per []float64
 	for range runs {
 		d, err := start()
@@ -418,7 +432,7 @@ func idleMemory(start starter, n, runs int, open func(string) (net.Conn, error))
 		if d == nil {
 			return math.NaN(), nil
 		}
-		grew, err := idleGrowth(d, n, open)
+		grew, err := idleGrowth(d, n, cost)
 		d.stop()
 		if err != nil {
 			return 0, err
@@ -428,29 +442,56 @@ func idleMemory(start starter, n, runs int, open func(string) (net.Conn, error))
 	return loadtest.Median(per), nil
 }
 
-func idleGrowth(d *daemon, n int, open func(string) (net.Conn, error)) (int64, error) {
-	if c, err := open(d.addr); err == nil {
-		c.Close()
+func idleGrowth(d *daemon, n int, cost idleCost) (int64, error) {
+	warm, err := openIdle(d.addr, n, cost.open)
+	closeAll(warm)
+	if err != nil {
+		return 0, err
+	}
+	if err := serveTraffic(d.addr, cost); err != nil {
+		return 0, err
 	}
 	time.Sleep(500 * time.Millisecond)
 	before, err := sumPSS(d.pids())
 	if err != nil {
 		return 0, err
 	}
-	var conns []net.Conn
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	for range n {
-		c, err := open(d.addr)
-		if err != nil {
-			return 0, fmt.Errorf("open idle connection %d: %w", len(conns), err)
-		}
-		conns = append(conns, c)
+	conns, err := openIdle(d.addr, n, cost.open)
+	defer closeAll(conns)
+	if err != nil {
+		return 0, err
+	}
+	if err := serveTraffic(d.addr, cost); err != nil {
+		return 0, err
 	}
 	time.Sleep(time.Second)
 	after, err := sumPSS(d.pids())
 	return after - before, err
+}
+
+func serveTraffic(addr string, cost idleCost) error {
+	if cost.traffic == nil {
+		return nil
+	}
+	return cost.traffic(addr)
+}
+
+// openIdle opens n connections to addr with open; on an error it returns
+// those opened so far.
+func openIdle(addr string, n int, open func(string) (net.Conn, error)) ([]net.Conn, error) {
+	var conns []net.Conn
+	for range n {
+		c, err := open(addr)
+		if err != nil {
+			return conns, fmt.Errorf("open idle connection %d: %w", len(conns), err)
+		}
+		conns = append(conns, c)
+	}
+	return conns, nil
+}
+
+func closeAll(conns []net.Conn) {
+	for _, c := range conns {
+		c.Close()
+	}
 }

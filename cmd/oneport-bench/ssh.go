@@ -65,7 +65,7 @@ func sshFigures(bin string, o options) ([]row, error) {
 		colHAProxy: haproxyStarter(o, backend, "tcp"),
 		colNginx:   func() (*daemon, error) { return startNginx(o.nginx, backend, "tcp") },
 	} {
-		m, err := idleMemory(start, o.idle, o.runs, sshIdle)
+		m, err := idleMemory(start, o.idle, o.runs, idleCost{open: sshIdle})
 		if err != nil {
 			return nil, err
 		}

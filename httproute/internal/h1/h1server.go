@@ -293,9 +293,12 @@ type h1conn struct {
 	br    *bufio.Reader // nil while idle
 	watch watcher
 
-	parkTok   uint32      // guarded by the parker's lock
-	idleTimer *time.Timer // guarded by the parker's lock
-	inEpoll   bool
+	// Guarded by the parker's lock: the connection's epoll token while
+	// parked, and its place in the parker's list of idle deadlines.
+	parkTok            uint32
+	parkPrev, parkNext *h1conn
+	idleAt             time.Time
+	inEpoll            bool
 
 	peekFn     func(fd uintptr) bool
 	peekEOF    bool

@@ -397,6 +397,46 @@ func TestIdleAndHeaderTimeouts(t *testing.T) {
 	}
 }
 
+// Parked connections share one timer for their idle timeouts: each is
+// closed no sooner than the timeout after its own last request, also one
+// that was unparked from the middle of the others and parked again.
+func TestParkedConnectionsTimeOutEach(t *testing.T) {
+	const timeout = 400 * time.Millisecond
+	idle := idleEvents(t)
+	addr, _ := startServer(t, behaviours(), func(s *h1.Server) { s.IdleTimeout = timeout })
+	type client struct {
+		get  func(string) (string, error)
+		c    net.Conn
+		last time.Time
+	}
+	var cs []*client
+	for range 3 {
+		get, c := keepAlive(t, addr)
+		cs = append(cs, &client{get: get, c: c})
+	}
+	request := func(cl *client) {
+		t.Helper()
+		if body, err := cl.get("/small"); err != nil || body != "hello" {
+			t.Fatalf("got %q, %v", body, err)
+		}
+		cl.last = time.Now()
+		<-idle // parked
+	}
+	for _, cl := range cs {
+		request(cl)
+	}
+	request(cs[1]) // out of the middle of the list, and back in at its end
+	for i, cl := range []*client{cs[0], cs[2], cs[1]} {
+		cl.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := cl.c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Fatalf("connection %d: read %d, %v; want the server to close it", i, n, err)
+		}
+		if d := time.Since(cl.last); d < timeout {
+			t.Errorf("connection %d closed %v after its last request, before the idle timeout", i, d)
+		}
+	}
+}
+
 // Shutdown closes idle connections at once and lets a request in
 // progress finish before it closes that connection too.
 func TestServerShutdownLetsRequestsFinish(t *testing.T) {

@@ -9,7 +9,9 @@ import (
 // parker holds idle keep-alive connections without a goroutine each: one
 // goroutine waits on an epoll set for any of them to become readable and
 // starts a goroutine to serve the one that did. A parked connection costs
-// its structures and a timer, not a stack.
+// its structures, not a stack nor a timer of its own: connections with an
+// idle timeout wait in a list in the order of their deadlines, and one
+// timer closes those whose deadline has passed.
 type parker struct {
 	epfd, wake int // wake is an eventfd that ends the loop
 
@@ -17,6 +19,10 @@ type parker struct {
 	conns   map[uint32]*h1conn
 	next    uint32
 	stopped bool
+	// head and tail are the parked connections that have an idle
+	// deadline, soonest first; expiry fires at the head's deadline.
+	head, tail *h1conn
+	expiry     *time.Timer
 }
 
 func newParker() (*parker, error) {
@@ -58,11 +64,7 @@ func (p *parker) add(c *h1conn, since time.Time) bool {
 	p.conns[tok] = c
 	c.parkTok = tok
 	if t := c.srv.IdleTimeout; t > 0 {
-		c.idleTimer = time.AfterFunc(time.Until(since.Add(t)), func() {
-			if p.take(c) {
-				c.close()
-			}
-		})
+		p.pushLocked(c, since.Add(t))
 	}
 	op := syscall.EPOLL_CTL_ADD
 	if c.inEpoll {
@@ -105,11 +107,65 @@ func (p *parker) takeLocked(tok uint32) *h1conn {
 	}
 	delete(p.conns, tok)
 	c.parkTok = 0
-	if c.idleTimer != nil {
-		c.idleTimer.Stop()
-		c.idleTimer = nil
-	}
+	p.unlinkLocked(c)
 	return c
+}
+
+// pushLocked appends c, whose idle deadline is at, to the deadline list.
+// Every connection's deadline is its last request's end plus the same
+// timeout, so appending keeps the list in order (give or take the
+// microseconds between two connections' clocks and their turns at the
+// lock, which only delays a close that much).
+func (p *parker) pushLocked(c *h1conn, at time.Time) {
+	c.idleAt = at
+	c.parkPrev, c.parkNext = p.tail, nil
+	if p.tail != nil {
+		p.tail.parkNext = c
+		p.tail = c
+		return
+	}
+	p.head, p.tail = c, c
+	if p.expiry == nil {
+		p.expiry = time.AfterFunc(time.Until(at), p.expire)
+	} else {
+		p.expiry.Reset(time.Until(at))
+	}
+}
+
+// unlinkLocked takes c out of the deadline list, if it is in it.
+func (p *parker) unlinkLocked(c *h1conn) {
+	switch {
+	case c.parkPrev != nil:
+		c.parkPrev.parkNext = c.parkNext
+	case p.head == c:
+		p.head = c.parkNext
+	default:
+		return // not in the list
+	}
+	if c.parkNext != nil {
+		c.parkNext.parkPrev = c.parkPrev
+	} else {
+		p.tail = c.parkPrev
+	}
+	c.parkPrev, c.parkNext = nil, nil
+}
+
+// expire closes the parked connections whose idle deadline has passed
+// and sets the timer for the next one.
+func (p *parker) expire() {
+	now := time.Now()
+	var due []*h1conn
+	p.mu.Lock()
+	for p.head != nil && !p.head.idleAt.After(now) {
+		due = append(due, p.takeLocked(p.head.parkTok))
+	}
+	if p.head != nil {
+		p.expiry.Reset(p.head.idleAt.Sub(now))
+	}
+	p.mu.Unlock()
+	for _, c := range due {
+		c.close()
+	}
 }
 
 func (p *parker) loop() {
