@@ -23,7 +23,7 @@ func TestEveryPathMeasured(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	out, err := exec.Command(bin, "-runs", "1", "-rate-time", "100ms", "-bulk", "4", "-idle", "10", "-idle-many", "20", "-tsv").CombinedOutput()
+	out, err := exec.Command(bin, "-runs", "1", "-rate-time", "100ms", "-bulk", "4", "-idle", "10", "-idle-many", "20", "-idle-requests", "200", "-tsv").CombinedOutput()
 	if err != nil {
 		t.Fatalf("oneport-bench: %v\n%s", err, out)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/oneport/oneport/internal/loadtest"
@@ -113,10 +114,9 @@ func idleFigures(bin string, o options) ([]row, error) {
 // collector's heap target past its minimum.
 func idleHTTPRows(bin string, o options, backend string) ([]row, error) {
 	models := request{path: "/v1/models"}
-	traffic := func(addr string) error {
-		_, _, err := httpLoad(addr, models, 16, true, min(o.rateDur, time.Second))
-		return err
-	}
+	// A fixed number of requests, not a duration, so that the heap goes
+	// through the same collections however busy the machine is.
+	traffic := func(addr string) error { return httpRequests(addr, models, 16, o.idleRequests) }
 	var rows []row
 	for _, n := range []int{o.idle, o.idleMany} {
 		if n <= 0 {
@@ -157,12 +157,53 @@ func httpLoad(addr string, req request, workers int, keepAlive bool, dur time.Du
 // httpLoadScheme is httpLoad over http or https (HTTP/1.1, any
 // certificate).
 func httpLoadScheme(scheme, addr string, req request, workers int, keepAlive bool, dur time.Duration) (float64, time.Duration, error) {
+	do, stop := requester(scheme, addr, req, workers, keepAlive)
+	defer stop()
+	rate, lats, err := runWorkers(workers, dur, do)
+	if err != nil {
+		return 0, 0, err
+	}
+	return rate, loadtest.Percentile(lats, 99), nil
+}
+
+// httpRequests sends req to addr total times over workers kept-alive
+// clients, and returns the first error.
+func httpRequests(addr string, req request, workers, total int) error {
+	do, stop := requester("http", addr, req, workers, true)
+	defer stop()
+	var left atomic.Int64
+	left.Store(int64(total))
+	errs := make(chan error, workers)
+	for range workers {
+		go func() {
+			for left.Add(-1) >= 0 {
+				if err := do(); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	var first error
+	for range workers {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// requester returns a function that sends req to addr once and checks
+// for a 200, over a client with room for workers kept-alive connections
+// (HTTP/1.1, any certificate), and a function that closes its
+// connections.
+func requester(scheme, addr string, req request, workers int, keepAlive bool) (do func() error, stop func()) {
 	tr := &http.Transport{MaxIdleConnsPerHost: workers, DisableKeepAlives: !keepAlive, DisableCompression: true,
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
-	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
 	url := scheme + "://" + addr + req.path
-	rate, lats, err := runWorkers(workers, dur, func() error {
+	return func() error {
 		method, body := "GET", io.Reader(nil)
 		if req.body != nil {
 			method, body = "POST", bytes.NewReader(req.body)
@@ -187,11 +228,7 @@ func httpLoadScheme(scheme, addr string, req request, workers int, keepAlive boo
 			err = fmt.Errorf("%s %s: status %d", method, req.path, resp.StatusCode)
 		}
 		return err
-	})
-	if err != nil {
-		return 0, 0, err
-	}
-	return rate, loadtest.Percentile(lats, 99), nil
+	}, tr.CloseIdleConnections
 }
 
 // sseDelay streams n events gap apart and returns the p50 and p99 of the

@@ -33,6 +33,7 @@ type options struct {
 	bulkMiB      int64
 	idle         int
 	idleMany     int
+	idleRequests int
 	only         string
 	binary       string
 	rateDur      time.Duration
@@ -51,6 +52,7 @@ func main() {
 	flag.Int64Var(&o.bulkMiB, "bulk", 1024, "MiB per bulk transfer, each way")
 	flag.IntVar(&o.idle, "idle", 400, "idle connections for the memory figures")
 	flag.IntVar(&o.idleMany, "idle-many", 2000, "idle HTTP connections for the second memory figure (0: none)")
+	flag.IntVar(&o.idleRequests, "idle-requests", 10000, "keep-alive requests each proxy serves before and while idle connections are held")
 	flag.StringVar(&o.only, "only", "", "ssh, http, idle (http's idle memory alone), cost (of keys and model routing) or tls: run one group")
 	flag.StringVar(&o.binary, "oneport", "", "oneport binary to measure (default: build ./cmd/oneport)")
 	flag.DurationVar(&o.rateDur, "rate-time", 2*time.Second, "duration of each rate measurement")
