@@ -3,6 +3,7 @@ package httproute_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/oneport/oneport/httproute"
+	"github.com/oneport/oneport/mux"
 )
 
 // The request and response of the CPU benchmarks: a small JSON answer, as
@@ -87,6 +89,11 @@ func benchTarget(b *testing.B, path string) string {
 	if path == "direct" {
 		return backend
 	}
+	return benchTargetFor(b, path, backend)
+}
+
+// benchTargetFor starts a proxy in front of backend, under engine path.
+func benchTargetFor(b *testing.B, path, backend string) string {
 	var seen atomic.Int64
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h, err := httproute.NewHandler([]httproute.Route{route("/=" + backend)}, httproute.WithLogger(log),
@@ -94,8 +101,25 @@ func benchTarget(b *testing.B, path string) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return startHandler(b, path, h, log)
+	b.Cleanup(h.CloseIdleConnections)
+	// Listening as the daemon does: keepalive set once on the listener.
+	ln, err := mux.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The mux hands connections to the server as the daemon's does, and
+	// logs with the same logger.
+	hs := httproute.NewServer(h, log)
+	hs.Engine = path
+	m := &mux.Server{HTTP: hs, SSH: closeTarget{}, Logger: log}
+	go m.Serve(ln)
+	b.Cleanup(func() { m.Close(); hs.Close() })
+	return ln.Addr().String()
 }
+
+// benchDialer opens the clients' connections without TCP keepalive, whose
+// four setsockopt calls would be the client's cost, not the proxy's.
+var benchDialer = net.Dialer{KeepAlive: -1}
 
 var benchPaths = []string{"direct", httproute.EngineOneport, httproute.EngineNetHTTP}
 
@@ -107,7 +131,7 @@ func BenchmarkKeepAliveCPU(b *testing.B) {
 	for _, path := range benchPaths {
 		b.Run(strings.ReplaceAll(path, "/", "_"), func(b *testing.B) {
 			addr := benchTarget(b, path)
-			c, err := net.Dial("tcp", addr)
+			c, err := benchDialer.Dial("tcp", addr)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -139,7 +163,7 @@ func BenchmarkNewConnCPU(b *testing.B) {
 			b.ReportAllocs()
 			start := cpuTime()
 			for b.Loop() {
-				c, err := net.Dial("tcp", addr)
+				c, err := benchDialer.Dial("tcp", addr)
 				if err != nil {
 					b.Fatal(err)
 				}
