@@ -601,7 +601,7 @@ func (wt *watcher) run() {
 		if err != nil {
 			wt.mu.Lock()
 			if wt.state == watchRunning && wt.cancel != nil {
-				wt.cancel()
+				c.slot.cancel(wt.cancel)
 			}
 			wt.mu.Unlock()
 		}

@@ -118,7 +118,8 @@ func (s *Server) HandleConn(c net.Conn) {
 		mc.Close()
 		return
 	}
-	hc.ctx = context.WithValue(s.baseContext(), http.LocalAddrContextKey, tcp.LocalAddr())
+	hc.ctx = context.WithValue(context.WithValue(s.baseContext(), http.LocalAddrContextKey, tcp.LocalAddr()),
+		cancelSlotKey{}, &hc.slot)
 	hc.serve()
 }
 
@@ -294,6 +295,7 @@ type h1conn struct {
 	ctx    context.Context
 
 	state atomic.Int32
+	slot  cancelSlot // the current request's upstream connection, for its cancellation
 	src   h1source
 	br    *bufio.Reader // nil while idle
 	watch watcher
@@ -548,6 +550,7 @@ func (c *h1conn) serveOne() (keep bool) {
 		c.tcp.SetReadDeadline(time.Time{})
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
+	c.slot.begin(ctx.Done())
 	req = req.WithContext(ctx)
 	req.RemoteAddr = c.remote
 
@@ -564,7 +567,7 @@ func (c *h1conn) serveOne() (keep bool) {
 		w.WriteHeader(http.StatusExpectationFailed)
 		w.finish()
 		putResponse(w)
-		cancel()
+		c.slot.end(cancel)
 		return false
 	}
 	c.watch.setCancel(cancel)
@@ -581,7 +584,7 @@ func (c *h1conn) serveOne() (keep bool) {
 	ok := c.runHandler(w, req)
 	c.watch.stop()
 	if w.hijacked {
-		cancel()
+		c.slot.end(cancel)
 		putResponse(w)
 		return false
 	}
@@ -589,7 +592,7 @@ func (c *h1conn) serveOne() (keep bool) {
 		w.finish()
 		w.drainBody()
 	}
-	cancel()
+	c.slot.end(cancel)
 	keep = ok && !w.closeAfter
 	putResponse(w)
 	return keep
