@@ -184,17 +184,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	lw.route = c.name()
 	out := r.WithContext(context.WithValue(r.Context(), logWriterKey{}, lw))
-	url := *r.URL
-	url.Path, url.RawPath = fwd, ""
-	out.URL = &url
 	if xproto != "" && refuseExtendedConnect(lw, xproto, c) {
 		return
 	}
 	if c.Serve != nil {
+		url := *r.URL
+		url.Path, url.RawPath = fwd, ""
+		out.URL = &url
 		c.Serve.ServeHTTP(lw, out)
 		return
 	}
-	// The route's proxy, with copy buffers sized for this response.
+	// The route's proxy, with copy buffers sized for this response. The
+	// forwarded path is set on the proxy's own copy of the URL, by
+	// Rewrite.
+	lw.fwd = fwd
 	lw.proxy = *c.proxy
 	lw.proxy.BufferPool = responseBuffers{lw}
 	if xproto != "" {
@@ -256,6 +259,9 @@ func newProxy(c *compiled, o options) *httputil.ReverseProxy {
 	route := c.Route
 	p := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			if lw, _ := pr.In.Context().Value(logWriterKey{}).(*logWriter); lw != nil {
+				pr.Out.URL.Path, pr.Out.URL.RawPath = lw.fwd, ""
+			}
 			pr.Out.URL.Scheme, pr.Out.URL.Host = "http", "upstream" // the transport sets the chosen one
 			pr.SetXForwarded()
 			if pr.In.TLS == nil && isTLS(pr.In) {
@@ -344,20 +350,30 @@ type responseBuffers struct{ w *logWriter }
 func (b responseBuffers) Get() []byte {
 	if b.w.bulk {
 		if largeLent.Add(1) <= maxLargeBuffers {
-			return *largeBuffers.Get().(*[]byte)
+			b.w.lent = largeBuffers.Get().(*[]byte)
+			return *b.w.lent
 		}
 		largeLent.Add(-1)
 	}
-	return *smallBuffers.Get().(*[]byte)
+	b.w.lent = smallBuffers.Get().(*[]byte)
+	return *b.w.lent
 }
 
-func (responseBuffers) Put(b []byte) {
-	switch cap(b) {
+// Put takes back the buffer Get lent, through the pointer Get kept:
+// taking the address of b would cost an allocation per response.
+func (b responseBuffers) Put(buf []byte) {
+	p := b.w.lent
+	if p == nil || cap(*p) != cap(buf) {
+		own := buf // declared here, so that only this case allocates
+		p = &own
+	}
+	b.w.lent = nil
+	switch cap(buf) {
 	case largeBuffer:
-		largeBuffers.Put(&b)
+		largeBuffers.Put(p)
 		largeLent.Add(-1)
 	case smallBuffer:
-		smallBuffers.Put(&b)
+		smallBuffers.Put(p)
 	}
 }
 
@@ -370,6 +386,9 @@ type logWriter struct {
 	bytes           int64
 	bulk            bool // the response body is large, or of unknown length and not a stream
 	route, upstream string
+	fwd             string        // the path the proxy forwards
+	lent            *[]byte       // the copy buffer lent by responseBuffers
+	release         releasingBody // the response body, see releaseOnClose
 	err             error
 	proxy           httputil.ReverseProxy // the route's, with responseBuffers
 	extra           []slog.Attr           // added by Annotate

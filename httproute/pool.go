@@ -206,7 +206,7 @@ func (p *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		u.st.active.Add(1)
 		resp, err := u.st.transport.RoundTrip(&out)
 		if err == nil {
-			resp.Body = releaseOnClose(resp.Body, u.st)
+			resp.Body = releaseOnClose(resp.Body, u.st, lw)
 			return resp, nil
 		}
 		u.st.active.Add(-1)
@@ -244,10 +244,16 @@ func idempotent(method string) bool {
 
 // releaseOnClose counts a response as in flight until its body is closed.
 // Upgraded connections (101) keep their read-write body, as ReverseProxy
-// needs.
-func releaseOnClose(b io.ReadCloser, st *upstreamState) io.ReadCloser {
+// needs. Under a Handler (lw not nil) the wrapper is lw's own: the proxy
+// closes the body before the Handler is done with lw, and a wrapper per
+// response would be an allocation each.
+func releaseOnClose(b io.ReadCloser, st *upstreamState, lw *logWriter) io.ReadCloser {
 	if rwc, ok := b.(io.ReadWriteCloser); ok {
 		return &releasingRWC{ReadWriteCloser: rwc, st: st}
+	}
+	if lw != nil {
+		lw.release = releasingBody{ReadCloser: b, st: st}
+		return &lw.release
 	}
 	return &releasingBody{ReadCloser: b, st: st}
 }

@@ -92,7 +92,9 @@ func (t *Table) match(host, clean string) (*compiled, string) {
 // brackets.
 func normalizeHost(hostport string) string {
 	h := hostport
-	if host, _, err := net.SplitHostPort(hostport); err == nil {
+	if strings.IndexByte(h, ':') < 0 {
+		// No port: spares SplitHostPort's error, an allocation.
+	} else if host, _, err := net.SplitHostPort(hostport); err == nil {
 		h = host
 	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
 		h = h[1 : len(h)-1]

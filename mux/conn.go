@@ -1,6 +1,7 @@
 package mux
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -150,14 +151,28 @@ func (c *Conn) closeOnce() {
 	if c.done != nil {
 		c.done(c)
 	}
-	c.log.Info("conn",
-		"proto", c.protoName(),
-		"client", c.Conn.RemoteAddr().String(),
-		"target", c.target,
-		"rx", c.rx.Load(),
-		"tx", c.tx.Load(),
-		"duration", time.Since(c.start).Round(time.Microsecond),
+	c.logClose()
+}
+
+// logClose logs the connection's summary line. The record is made here
+// rather than by Logger.Info, which records the caller's program counter
+// (a stack walk per connection, for a source position the line does not
+// show) and boxes each value.
+func (c *Conn) logClose() {
+	ctx := context.Background()
+	if !c.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	rec := slog.NewRecord(time.Now(), slog.LevelInfo, "conn", 0)
+	rec.AddAttrs(
+		slog.String("proto", c.protoName()),
+		slog.String("client", c.Conn.RemoteAddr().String()),
+		slog.String("target", c.target),
+		slog.Int64("rx", c.rx.Load()),
+		slog.Int64("tx", c.tx.Load()),
+		slog.Duration("duration", time.Since(c.start).Round(time.Microsecond)),
 	)
+	c.log.Handler().Handle(ctx, rec)
 }
 
 func (c *Conn) protoName() string {

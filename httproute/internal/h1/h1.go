@@ -257,19 +257,26 @@ func (t *h1Transport) CloseIdleConnections() {
 
 var past = time.Unix(1, 0)
 
+// poison wakes any read or write on pc with a deadline in the past, for a
+// cancelled request.
+func (pc *h1Conn) poison() {
+	pc.SetDeadline(past)
+	pc.poisoned.Store(true)
+}
+
 // roundTrip sends req on pc and reads the response headers. written
 // reports whether any of the request may have reached the upstream.
 func (t *h1Transport) roundTrip(pc *h1Conn, req *http.Request, body []byte) (*http.Response, bool, error) {
 	// A client that goes away cancels the request at once: a deadline in
 	// the past wakes any read or write on pc.
 	pc.poisoned.Store(false)
-	stop := context.AfterFunc(req.Context(), func() { pc.SetDeadline(past); pc.poisoned.Store(true) })
+	watch := watchCancel(req.Context(), pc)
 	if err := writeRequest(pc.bw, req, body); err != nil {
-		stop()
+		watch.unwatch()
 		return nil, true, t.ctxErr(req, err)
 	}
 	if err := pc.bw.Flush(); err != nil {
-		stop()
+		watch.unwatch()
 		return nil, true, t.ctxErr(req, err)
 	}
 	if t.headerTimeout > 0 {
@@ -277,7 +284,7 @@ func (t *h1Transport) roundTrip(pc *h1Conn, req *http.Request, body []byte) (*ht
 	}
 	pc.lim.start(t.maxHeader)
 	if _, err := pc.br.Peek(1); err != nil {
-		fired := !stop()
+		fired := !watch.unwatch()
 		if req.Context().Err() == nil && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
 			return nil, true, fmt.Errorf("%w (%w)", errNoResponse, err)
 		}
@@ -290,7 +297,7 @@ func (t *h1Transport) roundTrip(pc *h1Conn, req *http.Request, body []byte) (*ht
 	for {
 		r, err := http.ReadResponse(pc.br, req)
 		if err != nil {
-			stop()
+			watch.unwatch()
 			if pc.lim.hit {
 				return nil, true, &responseHeaderTooLargeError{limit: t.maxHeader}
 			}
@@ -298,7 +305,7 @@ func (t *h1Transport) roundTrip(pc *h1Conn, req *http.Request, body []byte) (*ht
 		}
 		if r.StatusCode >= 100 && r.StatusCode < 200 {
 			if r.StatusCode == http.StatusSwitchingProtocols {
-				stop()
+				watch.unwatch()
 				return nil, true, errors.New("upstream switched protocols without being asked")
 			}
 			continue // 103 Early Hints and the like
@@ -312,13 +319,13 @@ func (t *h1Transport) roundTrip(pc *h1Conn, req *http.Request, body []byte) (*ht
 	}
 	reuse := !resp.Close && !req.Close
 	if resp.Body == http.NoBody {
-		if !stop() {
+		if !watch.unwatch() {
 			pc.unpoison() // cancelled after the response came: the connection is still good
 		}
 		t.release(pc, reuse)
 		return resp, true, nil
 	}
-	resp.Body = &h1Body{rc: resp.Body, pc: pc, t: t, reuse: reuse, stop: stop}
+	resp.Body = &h1Body{rc: resp.Body, pc: pc, t: t, reuse: reuse, watch: watch}
 	return resp, true, nil
 }
 
@@ -345,7 +352,7 @@ type h1Body struct {
 	pc    *h1Conn
 	t     *h1Transport
 	reuse bool
-	stop  func() bool
+	watch onCancel
 	once  sync.Once
 	eof   bool
 }
@@ -370,7 +377,7 @@ func (b *h1Body) Close() error {
 
 func (b *h1Body) finish() {
 	b.once.Do(func() {
-		cancelled := !b.stop() // false: the context fired first and poisoned the deadline
+		cancelled := !b.watch.unwatch() // the context fired first and poisoned the deadline
 		if b.eof {
 			if cancelled {
 				b.pc.unpoison() // read to its end: the connection is still good

@@ -52,7 +52,9 @@ func getResponse(c *h1conn, req *http.Request) *h1response {
 		w = new(h1response)
 	}
 	w.c, w.req = c, req
-	w.header = make(http.Header)
+	if w.header == nil {
+		w.header = make(http.Header)
+	}
 	w.bw = getWriter(c.mc)
 	w.contentLength = -1
 	w.isHEAD = req.Method == "HEAD"
@@ -64,7 +66,12 @@ func putResponse(w *h1response) {
 	if w.bw != nil {
 		putWriter(w.bw)
 	}
-	w.c, w.req, w.header, w.snap, w.bw = nil, nil, nil, nil, nil
+	if w.hijacked {
+		w.header = nil // the handler that took the connection may hold it still
+	} else {
+		clear(w.header) // kept for the next response: one allocation fewer
+	}
+	w.c, w.req, w.snap, w.bw = nil, nil, nil, nil
 	w.body = h1body{}
 	w.status, w.contentLength, w.written = 0, 0, 0
 	w.wroteHeader, w.committed, w.chunking, w.handlerDone, w.closeAfter, w.hijacked, w.isHEAD = false, false, false, false, false, false, false
@@ -594,7 +601,7 @@ func (wt *watcher) run() {
 		if err != nil {
 			wt.mu.Lock()
 			if wt.state == watchRunning && wt.cancel != nil {
-				wt.cancel()
+				c.slot.cancel(wt.cancel)
 			}
 			wt.mu.Unlock()
 		}
