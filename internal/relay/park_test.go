@@ -221,3 +221,58 @@ func TestCannotParkKeepsSession(t *testing.T) {
 		t.Fatal("done not called")
 	}
 }
+
+// A parkable copy that loses its pipe (out of file descriptors) just
+// after bytes woke it goes on in user space with no read deadline left
+// from waiting to park: the session lives on, idle, past parkAfter.
+func TestNoPipeAfterWakeKeepsSession(t *testing.T) {
+	base := Parked()
+	client, backend, done := pairUp(t, nil)
+	exchange(t, client, backend, "hello")
+	awaitParked(t, base+2)
+
+	// The next time the client's direction has nothing to read, it may
+	// not make a pipe, and the client's next bytes are already there.
+	var once sync.Once
+	noPipe := func(p []int, flags int) error { return syscall.EMFILE }
+	hook := func() {
+		once.Do(func() {
+			pipes.Lock()
+			for _, p := range pipes.free {
+				syscall.Close(p.r)
+				syscall.Close(p.w)
+			}
+			pipes.free = nil
+			pipe2 = noPipe
+			pipes.Unlock()
+			client.Write([]byte("two"))
+		})
+	}
+	pipePut.Store(&hook)
+	defer func() {
+		pipePut.Store(nil)
+		pipes.Lock()
+		pipe2 = syscall.Pipe2
+		pipes.Unlock()
+	}()
+	client.Write([]byte("one"))
+	got := make([]byte, len("onetwo"))
+	backend.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(backend, got); err != nil || string(got) != "onetwo" {
+		t.Fatalf("backend read %q, %v; want %q", got, err, "onetwo")
+	}
+	// An idle session lives on: nothing ends it past parkAfter.
+	select {
+	case <-done:
+		t.Fatal("the session ended while idle after a copy fell back to user space")
+	case <-time.After(10 * parkAfter):
+	}
+	exchange(t, client, backend, "still there")
+	client.(*net.TCPConn).CloseWrite()
+	backend.(*net.TCPConn).CloseWrite()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("done not called")
+	}
+}

@@ -48,9 +48,10 @@ func getPipe() (*splicePipe, error) {
 		pipes.Unlock()
 		return p, nil
 	}
+	mk := pipe2
 	pipes.Unlock()
 	var fds [2]int
-	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+	if err := mk(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
 		return nil, err
 	}
 	// A larger pipe moves more per call. The kernel may refuse (the
@@ -58,6 +59,9 @@ func getPipe() (*splicePipe, error) {
 	syscall.Syscall(syscall.SYS_FCNTL, uintptr(fds[0]), syscall.F_SETPIPE_SZ, spliceMax)
 	return &splicePipe{r: fds[0], w: fds[1]}, nil
 }
+
+// pipe2 makes a pipe (a variable for tests; guarded by pipes' lock).
+var pipe2 = syscall.Pipe2
 
 // pipePut, if set, is called after each putPipe (tests).
 var pipePut atomic.Pointer[func()]
@@ -172,7 +176,12 @@ func spliceCopy(dst, src *net.TCPConn) (int64, error) {
 			return written, err
 		}
 		if serr == syscall.EINVAL || serr == errNoSplice {
-			// Nothing is in flight: the caller can go on in user space.
+			// Nothing is in flight: the caller can go on in user space,
+			// where src never parks, so the deadline set to park must
+			// not outlive this call: it would end an idle session.
+			if park {
+				src.SetReadDeadline(time.Time{})
+			}
 			return written, errNoSplice
 		}
 		if serr != nil {
