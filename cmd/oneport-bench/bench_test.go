@@ -33,6 +33,7 @@ func TestEveryPathMeasured(t *testing.T) {
 		t.Logf("HAProxy or nginx with its stream module not installed: their columns are not checked")
 	}
 	rows := 0
+	seen := map[string]bool{}
 	for line := range strings.SplitSeq(string(out), "\n") {
 		c := strings.Split(line, "\t")
 		if len(c) != 11 || strings.HasPrefix(c[0], "figure") {
@@ -40,6 +41,10 @@ func TestEveryPathMeasured(t *testing.T) {
 		}
 		rows++
 		name := c[0]
+		if seen[name] {
+			t.Errorf("%s: measured twice", name)
+		}
+		seen[name] = true
 		want := map[string]bool{"oneport": true}
 		other := !strings.HasPrefix(name, "keys") && !strings.HasPrefix(name, "model routing") &&
 			!strings.HasPrefix(name, "tls") && !strings.HasPrefix(name, "https")

@@ -155,8 +155,9 @@ func run(o options) error {
 	for _, g := range []struct {
 		name    string
 		figures func(string, options) ([]row, error)
-	}{{"http", httpFigures}, {"idle", idleFigures}, {"cost", costFigures}, {"ssh", sshFigures}, {"tls", tlsFigures}} {
-		if o.only != "" && o.only != g.name {
+		part    bool // a part of another group, run alone only when asked
+	}{{"http", httpFigures, false}, {"idle", idleFigures, true}, {"cost", costFigures, false}, {"ssh", sshFigures, false}, {"tls", tlsFigures, false}} {
+		if o.only != g.name && (o.only != "" || g.part) {
 			continue
 		}
 		r, err := g.figures(bin, o)
