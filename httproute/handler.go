@@ -310,8 +310,56 @@ func newProxy(c *compiled, o options) *httputil.ReverseProxy {
 			http.Error(w, fmt.Sprintf("oneport: upstream %s: %s", up, why), status)
 		},
 	}
-	p.ModifyResponse = modifyResponse(c)
+	modify := modifyResponse(c)
+	p.ModifyResponse = func(res *http.Response) error {
+		if modify != nil {
+			if err := modify(res); err != nil {
+				return err
+			}
+		}
+		if res.Request != nil {
+			if lw, _ := res.Request.Context().Value(logWriterKey{}).(*logWriter); lw != nil {
+				lw.takeFlushing(res)
+			}
+		}
+		return nil
+	}
 	return p
+}
+
+// takeFlushing has w flush a response ReverseProxy would flush after
+// every write (server-sent events, and bodies of unknown length) in place
+// of ReverseProxy. For those, ReverseProxy starts a timer that fires at
+// once to flush the header: a goroutine and the wake-up of a second
+// thread on the way to every stream's first byte, which then often goes
+// out alone, a write before the first event's. w instead flushes the
+// header in the handler's goroutine, only when no body byte has arrived
+// yet (otherwise the header leaves with the first write), and flushes
+// after every write. ReverseProxy is kept from doing it too by what it
+// decides on: the response's Content-Type, which w sets on the client's
+// response itself, and its ContentLength, which no longer says unknown.
+// A Content-Type the upstream did not send is not sniffed from the first
+// write: the header of a stream may go before any body.
+func (w *logWriter) takeFlushing(res *http.Response) {
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		return
+	}
+	ct, haveType := res.Header["Content-Type"]
+	if res.ContentLength != -1 && !(len(ct) > 0 && isEventStream(ct[0])) {
+		return
+	}
+	w.stream = true
+	delete(res.Header, "Content-Type")
+	w.Header()["Content-Type"] = ct
+	if !haveType {
+		w.Header()["Content-Type"] = nil // no sniffing
+	}
+	res.ContentLength = 0 // only ReverseProxy's flushing reads it
+}
+
+func isEventStream(ct string) bool {
+	ct, _, _ = strings.Cut(ct, ";")
+	return strings.EqualFold(strings.TrimSpace(ct), "text/event-stream")
 }
 
 // reason shortens a proxy error to its last, most specific part.
@@ -385,6 +433,7 @@ type logWriter struct {
 	status          int
 	bytes           int64
 	bulk            bool // the response body is large, or of unknown length and not a stream
+	stream          bool // flush after every write; see takeFlushing
 	route, upstream string
 	fwd             string        // the path the proxy forwards
 	lent            *[]byte       // the copy buffer lent by responseBuffers
@@ -417,6 +466,9 @@ func (w *logWriter) WriteHeader(code int) {
 		w.bulk = w.upgrade == nil && isBulk(w.Header())
 	}
 	w.ResponseWriter.WriteHeader(code)
+	if w.stream && code >= 200 && w.release.buffered() == 0 {
+		w.Flush() // the body may be long in coming: the client has the header now
+	}
 }
 
 // isBulk tells from a response's header whether its body is worth the
@@ -441,6 +493,9 @@ func (w *logWriter) Write(p []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(p)
 	w.bytes += int64(n)
+	if w.stream {
+		w.Flush()
+	}
 	return n, err
 }
 

@@ -195,6 +195,83 @@ func TestNDJSONStreamsChunkByChunk(t *testing.T) {
 	})
 }
 
+// A stream's header reaches the client before its first event when the
+// event is slow to come, and a stream the upstream sent without a
+// Content-Type gets none sniffed from its first bytes.
+func TestStreamHeaderBeforeFirstEvent(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, engine string) {
+		for _, ctype := range []string{"text/event-stream", ""} {
+			t.Run("type="+ctype, func(t *testing.T) {
+				got := make(chan struct{})
+				b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if ctype == "" {
+						w.Header()["Content-Type"] = nil
+					} else {
+						w.Header().Set("Content-Type", ctype)
+					}
+					w.WriteHeader(200)
+					w.(http.Flusher).Flush()
+					select {
+					case <-got:
+					case <-time.After(5 * time.Second):
+						t.Error("the client never got the header")
+						return
+					}
+					io.WriteString(w, "<html>data: 1\n\n")
+				}))
+				defer b.Close()
+				addr := startProxy(t, engine, nil, route("/="+hostOf(b)))
+				resp, err := http.Get("http://" + addr + "/v1/chat/completions")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				close(got)
+				body, err := io.ReadAll(resp.Body)
+				if err != nil || string(body) != "<html>data: 1\n\n" {
+					t.Fatalf("body %q, %v", body, err)
+				}
+				if h := resp.Header.Get("Content-Type"); h != ctype {
+					t.Errorf("Content-Type %q, want %q", h, ctype)
+				}
+			})
+		}
+	})
+}
+
+// The header and first event of a stream whose upstream sent them
+// together leave oneport's engine in one write: the client's first read
+// has both. Sent apart, they cost a second write, and the client a second
+// wake-up before its first event.
+func TestStreamHeaderLeavesWithFirstEvent(t *testing.T) {
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: 1\n\n")
+		w.(http.Flusher).Flush() // header and event in one write
+		<-r.Context().Done()
+	}))
+	defer b.Close()
+	defer b.CloseClientConnections()
+	addr := startProxy(t, httproute.EngineOneport, nil, route("/="+hostOf(b)))
+	for i := range 20 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "GET /v1/chat/completions HTTP/1.1\r\nHost: box\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 4096)
+		n, err := c.Read(buf)
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(buf[:n]), "\r\n\r\n9\r\ndata: 1\n\n\r\n") {
+			t.Fatalf("request %d: first read %q has not the first event", i, buf[:n])
+		}
+	}
+}
+
 func testStreaming(t *testing.T, engine, ctype string, chunk func(int) string) {
 	const n = 5
 	ack := make(chan int)

@@ -355,6 +355,18 @@ type h1Body struct {
 	watch onCancel
 	once  sync.Once
 	eof   bool
+	done  bool // finish ran: pc may serve another request
+}
+
+// Buffered returns how many bytes of the body have arrived and wait to be
+// read: when it is not zero, the next Read returns without waiting for
+// the upstream (a chunk whose size line alone has come excepted). Only
+// the body's reader may call it.
+func (b *h1Body) Buffered() int {
+	if b.done {
+		return 0
+	}
+	return b.pc.br.Buffered()
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {
@@ -377,6 +389,7 @@ func (b *h1Body) Close() error {
 
 func (b *h1Body) finish() {
 	b.once.Do(func() {
+		b.done = true
 		cancelled := !b.watch.unwatch() // the context fired first and poisoned the deadline
 		if b.eof {
 			if cancelled {
