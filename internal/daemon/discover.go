@@ -146,17 +146,24 @@ func (s *server) discovered() *discover.Snapshot {
 	return nil
 }
 
-// routeHTTP serves r from the configured routes, or from the discovered
-// ones when no configured route but the catch-all "/" matches.
-func (s *server) routeHTTP(w http.ResponseWriter, r *http.Request) {
-	if d := s.disc.Load(); d != nil && d.handler.Table().Len() > 0 {
-		rt, _, ok := s.handler.Table().Match(r.Host, r.URL.Path)
-		if !ok || (rt.Host == "" && rt.Path == "/") {
-			if _, _, ok := d.handler.Table().Match(r.Host, r.URL.Path); ok {
-				d.handler.ServeHTTP(w, r)
-				return
-			}
+// resolve finds the route r goes to, the path its upstream receives and
+// the handler that serves it: the configured routes first, then the
+// discovered ones when no configured route but the catch-all "/" matches.
+// Routing (routeHTTP) and the key gate (setupKeys) both ask it, so the
+// deny list and key scopes are checked against the very route that
+// serves r. With no route, h is the configured handler (its 404).
+func (s *server) resolve(r *http.Request) (h *httproute.Handler, rt *httproute.Route, upPath string, ok bool) {
+	rt, upPath, ok = s.handler.Table().Match(r.Host, r.URL.Path)
+	if d := s.disc.Load(); d != nil && (!ok || rt.Host == "" && rt.Path == "/") {
+		if drt, dup, dok := d.handler.Table().Match(r.Host, r.URL.Path); dok {
+			return d.handler, drt, dup, true
 		}
 	}
-	s.handler.ServeHTTP(w, r)
+	return s.handler, rt, upPath, ok
+}
+
+// routeHTTP serves r by the route resolve finds.
+func (s *server) routeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, _, _, _ := s.resolve(r)
+	h.ServeHTTP(w, r)
 }

@@ -33,11 +33,13 @@ type keyGate struct {
 }
 
 // newKeyGate loads the key store (a store that does not parse refuses
-// the start) and puts authentication in front of next.
-// own reports whether a path is one oneport answers itself besides
-// /.oneport/ (metrics_path, tunnel_path): those need a key whenever keys
-// exist, even where a public route's prefix covers them.
-func newKeyGate(cfg *config.Config, router *httproute.Handler, next http.Handler, own func(string) bool, log *slog.Logger, every time.Duration) (*keyGate, error) {
+// the start) and puts authentication in front of next. resolve finds a
+// request's route as routing will (server.resolve), so that the deny
+// list and key scopes see the route, configured or discovered, that
+// serves it. own reports whether a path is one oneport answers itself
+// besides /.oneport/ (metrics_path, tunnel_path): those need a key
+// whenever keys exist, even where a public route's prefix covers them.
+func newKeyGate(cfg *config.Config, resolve func(*http.Request) (*httproute.Route, string, bool), next http.Handler, own func(string) bool, log *slog.Logger, every time.Duration) (*keyGate, error) {
 	g := &keyGate{log: log, store: auth.Store{Path: cfg.KeyPath()}, stop: make(chan struct{}), done: make(chan struct{})}
 	keys, err := g.store.Load()
 	if err != nil {
@@ -49,7 +51,7 @@ func newKeyGate(cfg *config.Config, router *httproute.Handler, next http.Handler
 			if own(r.URL.Path) {
 				return auth.Route{}, "", false
 			}
-			rt, up, ok := router.Table().Match(r.Host, r.URL.Path)
+			rt, up, ok := resolve(r)
 			if !ok {
 				return auth.Route{}, "", false
 			}
@@ -232,7 +234,11 @@ func (c keyCollector) Collect(ch chan<- prometheus.Metric) {
 // setupKeys builds the key gate in front of s.serveHTTP and registers its
 // metrics.
 func (s *server) setupKeys(cfg *config.Config) (http.Handler, error) {
-	g, err := newKeyGate(cfg, s.handler, http.HandlerFunc(s.serveHTTP), s.ownPath, s.log, s.opts.KeyFlush)
+	resolve := func(r *http.Request) (*httproute.Route, string, bool) {
+		_, rt, up, ok := s.resolve(r)
+		return rt, up, ok
+	}
+	g, err := newKeyGate(cfg, resolve, http.HandlerFunc(s.serveHTTP), s.ownPath, s.log, s.opts.KeyFlush)
 	if err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
 	}

@@ -636,3 +636,34 @@ func TestRefusedReloadKeepsTheKeys(t *testing.T) {
 		t.Errorf("a key of the refused reload's store: %d, want 401", code)
 	}
 }
+
+// A route added at run time through the admin API gets the deny list (on
+// the path its upstream receives) and key scopes as configured ones do.
+func TestRuntimeRouteKeepsKeysAndDenyList(t *testing.T) {
+	f := startKeyFixture(t)
+	rtKey := f.addKey(t, `{"name":"rt","routes":["rt"]}`)
+	req, _ := http.NewRequest("POST", "http://oneport/routes", strings.NewReader(`{"name":"rt","spec":"/rt/=`+f.keyBackend.addr+`"}`))
+	resp, err := admin.NewClient(f.socket).HTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("add route: %d %s", resp.StatusCode, b)
+	}
+	for _, tc := range []struct {
+		path string
+		code int
+		want string
+	}{
+		{"/rt/x", 200, "upstream saw /x"},
+		{"/rt/sleep", 403, "admin endpoint closed"},
+		{"/rt/api/pull", 403, "admin endpoint closed"},
+		{"/other", 403, "may not use route main"},
+	} {
+		if code, body := f.get(t, tc.path, "Authorization", "Bearer "+rtKey); code != tc.code || !strings.Contains(body, tc.want) {
+			t.Errorf("GET %s: %d %s, want %d %q", tc.path, code, body, tc.code, tc.want)
+		}
+	}
+}

@@ -266,6 +266,31 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// RunWithin is Run bounded by d: the connection's deadline ends the
+// login and cmd once d has passed, with an error, rather than letting a
+// test hang on a server that never answers.
+func RunWithin(addr string, cfg *ssh.ClientConfig, cmd string, d time.Duration) (string, error) {
+	nc, err := net.DialTimeout("tcp", addr, d)
+	if err != nil {
+		return "", fmt.Errorf("dial %s: %w", addr, err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(d))
+	cc, chans, reqs, err := ssh.NewClientConn(nc, addr, cfg)
+	if err != nil {
+		return "", fmt.Errorf("ssh login to %s within %v: %w", addr, d, err)
+	}
+	c := ssh.NewClient(cc, chans, reqs)
+	defer c.Close()
+	s, err := c.NewSession()
+	if err != nil {
+		return "", fmt.Errorf("ssh session: %w", err)
+	}
+	defer s.Close()
+	out, err := s.Output(cmd)
+	return string(out), err
+}
+
 // Run logs in to addr with cfg, runs cmd and returns its output.
 func Run(addr string, cfg *ssh.ClientConfig, cmd string) (string, error) {
 	c, err := ssh.Dial("tcp", addr, cfg)

@@ -75,9 +75,11 @@ const Hint = "this is oneport's SSH tunnel, a WebSocket: use it with " +
 // ServeHTTP refuses what it cannot serve with a one-line reason (426, 403,
 // 502; 501 for an extended CONNECT of another protocol), then upgrades to
 // a WebSocket and relays it to the target until either side ends. It
-// returns once the relay has started, or for a WebSocket over HTTP/2
-// (RFC 8441 extended CONNECT), whose stream ends with the handler, once
-// the session is over.
+// returns once the session is over, over HTTP/1.1 as over HTTP/2 (RFC
+// 8441 extended CONNECT, whose stream ends with the handler): a session
+// is one request for as long as it lasts, as a proxied WebSocket is, so
+// whatever counts requests in flight in front of it (a key's
+// concurrency limit) counts the session until it ends.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cfg := s.cfg.Load()
 	target := r.URL.Query().Get("target")
@@ -127,19 +129,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.stats.count(target)
-	var ended chan struct{}
-	if h2 != nil {
-		ended = make(chan struct{})
-	}
+	ended := make(chan struct{})
 	proto := "HTTP/1.1"
 	if h2 != nil {
 		proto = "HTTP/2"
 	}
 	s.relay(ws, up, target, r.RemoteAddr, proto, ended)
-	if ended != nil {
-		// The stream lives as long as its handler.
-		<-ended
-	}
+	<-ended
 }
 
 func isUpgrade(r *http.Request) bool {
@@ -158,7 +154,7 @@ func hasToken(h http.Header, key, token string) bool {
 }
 
 // relay copies between the WebSocket and up until both directions end,
-// then logs the session and counts it closed.
+// then logs the session, counts it closed and closes ended.
 func (s *Server) relay(ws *websocket.Conn, up net.Conn, target, client, proto string, ended chan<- struct{}) {
 	// The session outlives the request: its context ends at Close.
 	nc := &counted{Conn: websocket.NetConn(context.Background(), ws, websocket.MessageBinary)}
@@ -170,9 +166,7 @@ func (s *Server) relay(ws *websocket.Conn, up net.Conn, target, client, proto st
 		s.stats.tx.Add(tx)
 		s.logger().Info("tunnel session ended", "target", target, "upstream", up.RemoteAddr().String(), "client", client,
 			"proto", proto, "rx_bytes", rx, "tx_bytes", tx, "duration", time.Since(start).Round(time.Millisecond))
-		if ended != nil {
-			close(ended)
-		}
+		close(ended)
 	})
 }
 

@@ -19,3 +19,10 @@ def tags():
 @app.get("/v1/models")
 def models():
     return {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "library"} for m in MODELS]}
+
+
+# Ollama's model download, open to anyone who reaches the port: an admin
+# endpoint that oneport's deny list closes.
+@app.post("/api/pull")
+def pull():
+    return {"served_by": "ollama", "status": "success"}

@@ -23,3 +23,10 @@ async def chat(request: Request):
     return {"id": "c1", "object": "chat.completion", "created": 0, "model": body["model"], "served_by": "vllm",
             "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+
+
+# vLLM serves /sleep with VLLM_SERVER_DEV_MODE=1: an admin endpoint that
+# oneport's deny list closes, here so a test can tell one that got through.
+@app.post("/sleep")
+def sleep():
+    return {"served_by": "vllm", "slept": True}
