@@ -13,12 +13,18 @@ import (
 // whether reading the client's body failed, so that a request that failed
 // because of its client (who left mid-body, or framed the body badly) is
 // not held against the upstream. Close leaves the body open for a retry.
+// Once the net/http connection it is sent on is closed, it reads as
+// ended: nothing more of it can reach the upstream (see transportConn).
 type clientBody struct {
-	r   io.Reader
-	err atomic.Pointer[error] // first read error other than io.EOF
+	r    io.Reader
+	err  atomic.Pointer[error] // first read error other than io.EOF
+	conn atomic.Pointer[transportConn]
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
+	if c := b.conn.Load(); c != nil && c.isClosed() {
+		return 0, io.EOF
+	}
 	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF && b.err.Load() == nil {
 		b.err.Store(&err)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -199,6 +200,7 @@ func (p *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if hasBody {
 			cb = &clientBody{r: body} // the transport closes it; the real body stays for a retry
 			out.Body = cb
+			out = *out.WithContext(httptrace.WithClientTrace(out.Context(), traceConn(cb)))
 		}
 		if lw != nil {
 			lw.upstream = u.raw

@@ -157,45 +157,57 @@ func TestLeastConnAvoidsBusyUpstream(t *testing.T) {
 // after its failures, and comes back after the cool-down.
 func TestPassiveEjectionAndRecovery(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
-		live := newCounting(t, "live")
-		ln, _ := net.Listen("tcp", "127.0.0.1:0")
-		dead := ln.Addr().String()
-		ln.Close()
-		var logs syncbuf.Buffer
-		h := newHandler(t, slog.New(slog.NewTextHandler(&logs, nil)), httproute.Route{Path: "/", Policy: httproute.PolicyRoundRobin,
-			Upstreams: []string{dead, hostOf(live.srv)},
-			Passive:   httproute.PassiveHealth{MaxFails: 2, Cooldown: 300 * time.Millisecond}})
-		addr := startHandler(t, engine, h, nil)
-		var wg sync.WaitGroup
-		var failed atomic.Int64
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range 25 {
-					resp, err := http.Get("http://" + addr + "/v1/models")
-					if err != nil || resp.StatusCode != 200 {
-						failed.Add(1)
-					}
-					if resp != nil {
-						resp.Body.Close()
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		if failed.Load() != 0 {
-			t.Fatalf("%d idempotent requests failed with one of two upstreams dead", failed.Load())
-		}
-		if !strings.Contains(logs.String(), "upstream taken out after failures") {
-			t.Fatalf("dead upstream never taken out:\n%s", logs.String())
-		}
+		// A cool-down that cannot end during the test: the status must
+		// say ejected however slowly the requests ran.
+		h, dead := ejectDeadUpstream(t, engine, time.Hour)
 		if st := statusOf(h, dead); !st.Ejected {
 			t.Errorf("status %+v, want ejected", st)
 		}
 		// The cool-down is a timer with no event of its own.
+		h, dead = ejectDeadUpstream(t, engine, 300*time.Millisecond)
 		conntest.Eventually(t, "the dead upstream is back after its cool-down", func() bool { return !statusOf(h, dead).Ejected })
 	})
+}
+
+// ejectDeadUpstream sends idempotent requests to a round-robin route over
+// a dead and a live upstream, none of which may fail, and returns once the
+// dead one has been taken out for cooldown.
+func ejectDeadUpstream(t *testing.T, engine string, cooldown time.Duration) (*httproute.Handler, string) {
+	t.Helper()
+	live := newCounting(t, "live")
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	var logs syncbuf.Buffer
+	h := newHandler(t, slog.New(slog.NewTextHandler(&logs, nil)), httproute.Route{Path: "/", Policy: httproute.PolicyRoundRobin,
+		Upstreams: []string{dead, hostOf(live.srv)},
+		Passive:   httproute.PassiveHealth{MaxFails: 2, Cooldown: cooldown}})
+	addr := startHandler(t, engine, h, nil)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				resp, err := http.Get("http://" + addr + "/v1/models")
+				if err != nil || resp.StatusCode != 200 {
+					failed.Add(1)
+				}
+				if resp != nil {
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d idempotent requests failed with one of two upstreams dead", failed.Load())
+	}
+	if !strings.Contains(logs.String(), "upstream taken out after failures") {
+		t.Fatalf("dead upstream never taken out:\n%s", logs.String())
+	}
+	return h, dead
 }
 
 func statusOf(h *httproute.Handler, addr string) httproute.UpstreamStatus {

@@ -92,7 +92,11 @@ func (u *upstream) transport(r *Route) (http.RoundTripper, func()) {
 	}
 	t := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, network, addr)
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return newTransportConn(c), nil
 		},
 		MaxIdleConns:           0,
 		MaxIdleConnsPerHost:    256,

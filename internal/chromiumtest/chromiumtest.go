@@ -5,7 +5,6 @@ package chromiumtest
 
 import (
 	"bufio"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -64,22 +63,28 @@ func Find(t testing.TB) string {
 func Start(t testing.TB) *Browser {
 	t.Helper()
 	bin := Find(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--user-data-dir="+t.TempDir(), "--remote-debugging-port=0", "--remote-allow-origins=*",
 		"--window-size=1280,1100", "about:blank")
+	inOwnGroup(cmd)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		cancel()
 		t.Fatalf("start chromium: %v", err)
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { cancel(); <-exited })
+	// Chromium's helpers (zygotes, renderers, the GPU and network
+	// processes) outlive a killed browser for a while and write in its
+	// profile: the profile directory is removed only once all are gone.
+	t.Cleanup(func() {
+		if err := killGroup(cmd.Process, exited); err != nil {
+			t.Errorf("stop chromium: %v", err)
+		}
+	})
 	// Chromium says where DevTools listens on stderr; the rest is drained.
 	found := make(chan string, 1)
 	go func() {

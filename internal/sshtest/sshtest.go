@@ -233,18 +233,6 @@ func startSSHD(t testing.TB, cfgPath string, port int) (string, error) {
 	return addr, nil
 }
 
-// ensurePrivsepDir creates sshd's privilege separation directory if the
-// package's tmpfiles rule has not (no systemd), and removes it afterwards.
-func ensurePrivsepDir(t testing.TB) {
-	if _, err := os.Stat("/run/sshd"); err == nil {
-		return
-	}
-	if err := os.Mkdir("/run/sshd", 0o755); err != nil {
-		t.Skipf("real sshd test skipped: cannot create /run/sshd: %v", err)
-	}
-	t.Cleanup(func() { os.Remove("/run/sshd") })
-}
-
 func writeKey(t testing.TB, path string, priv ed25519.PrivateKey) {
 	t.Helper()
 	blk, err := ssh.MarshalPrivateKey(priv, "")

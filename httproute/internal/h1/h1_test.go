@@ -3,16 +3,20 @@ package h1_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/oneport/oneport/httproute/internal/h1"
+	"github.com/oneport/oneport/internal/rawsock"
 )
 
 // upstreamConns counts an upstream's connections; closed receives each
@@ -81,13 +85,70 @@ func transportClient(t *testing.T, up string) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
+// recordingClient is transportClient that records the connections it dials.
+func recordingClient(t *testing.T, up string, dialed *clientConns) *http.Client {
+	d := &net.Dialer{}
+	dial := func(ctx context.Context) (net.Conn, error) {
+		c, err := d.DialContext(ctx, "tcp", up)
+		if err == nil {
+			dialed.add(c.(*net.TCPConn))
+		}
+		return c, err
+	}
+	tr := h1.NewTransport(dial, &http.Transport{}, time.Minute, 256, 90*time.Second, 64<<10, 8)
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// clientConns are the transport's connections to an upstream.
+type clientConns struct {
+	mu    sync.Mutex
+	conns []*net.TCPConn
+}
+
+func (cc *clientConns) add(c *net.TCPConn) {
+	cc.mu.Lock()
+	cc.conns = append(cc.conns, c)
+	cc.mu.Unlock()
+}
+
+// waitEOF waits until every connection the transport has not closed has
+// the upstream's close waiting to be read, without reading anything. On
+// loopback the FIN may reach the socket after the upstream's close
+// returns; until it does, the transport's check before reuse cannot see it.
+func (cc *clientConns) waitEOF(t *testing.T) {
+	t.Helper()
+	cc.mu.Lock()
+	conns := append([]*net.TCPConn(nil), cc.conns...)
+	cc.mu.Unlock()
+	for _, c := range conns {
+		rc, err := c.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = rc.Read(func(fd uintptr) bool {
+			var b [1]byte
+			_, errno := rawsock.Peek(fd, b[:])
+			return errno != syscall.EAGAIN // wait while nothing is there
+		})
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			t.Fatal(err)
+		}
+	}
+}
+
 // Requests after the upstream closed its idle connections still succeed,
 // GET and POST alike: a closed pooled connection is noticed before use.
 func TestStaleKeepAliveConnections(t *testing.T) {
 	up, served, conns := closingUpstream(t, 30*time.Millisecond)
-	// Connections idle for longer than this are checked before reuse.
-	t.Cleanup(h1.SetAliveCheckAfter(10 * time.Millisecond))
-	addr, client := up, transportClient(t, up)
+	// Every reused connection is checked. With a threshold, the check
+	// could be skipped: the upstream's idle clock starts when it has
+	// written a response, the transport's when it has read it, which on a
+	// loaded machine can be later than the upstream's close, and a POST
+	// cannot be resent.
+	t.Cleanup(h1.SetAliveCheckAfter(-1))
+	var dialed clientConns
+	addr, client := up, recordingClient(t, up, &dialed)
 	for i := range 4 {
 		resp, err := client.Post("http://"+addr+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"m"}`))
 		if err != nil {
@@ -103,6 +164,7 @@ func TestStaleKeepAliveConnections(t *testing.T) {
 		}
 		resp.Body.Close()
 		conns.waitAllClosed() // the upstream closes its side
+		dialed.waitEOF(t)     // and the transport's side has received it
 	}
 	if served.Load() != 8 {
 		t.Errorf("upstream served %d requests, want 8 (none twice)", served.Load())
