@@ -457,6 +457,23 @@ func Annotate(r *http.Request, upstream string, attrs ...slog.Attr) {
 	lw.extra = append(lw.extra, attrs...)
 }
 
+// ServeProxy serves r with p for a route's Serve handler. When w is the
+// ResponseWriter a Handler gave that Serve handler, p gets the route
+// proxies' copy buffers: pooled, and sized for the response once its
+// header is known. Elsewhere, or when p has a BufferPool of its own, it is
+// p.ServeHTTP. ReverseProxy's own default is a new 32 KiB buffer per
+// response.
+func ServeProxy(p *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) {
+	lw, ok := w.(*logWriter)
+	if !ok || p.BufferPool != nil || lw.proxy.Transport != nil {
+		p.ServeHTTP(w, r)
+		return
+	}
+	lw.proxy = *p
+	lw.proxy.BufferPool = responseBuffers{lw}
+	lw.proxy.ServeHTTP(w, r)
+}
+
 var logWriterPool = sync.Pool{New: func() any { return new(logWriter) }}
 
 func (w *logWriter) WriteHeader(code int) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Errors of model extraction; each becomes a 4xx in OpenAI's error shape.
@@ -312,7 +313,10 @@ func readModel(body io.Reader, size, limit int64) (model string, buf []byte, sta
 
 // Pooled buffers for request heads, in powers of two from 4 KiB: a large
 // request's head is read in doubling steps, and without the pools every
-// step would be garbage.
+// step would be garbage. A pool holds the first byte of each buffer: a
+// pointer goes into the pool's interface without the allocation a slice
+// header would take per request, and a class's buffers all have its
+// capacity.
 var bufPools [16]sync.Pool
 
 func bufClass(n int64) int {
@@ -329,8 +333,8 @@ func getBuf(n int64) []byte {
 	if int64(4096)<<c < n {
 		return make([]byte, 0, n)
 	}
-	if p, ok := bufPools[c].Get().(*[]byte); ok {
-		return (*p)[:0]
+	if p, ok := bufPools[c].Get().(*byte); ok {
+		return unsafe.Slice(p, 4096<<c)[:0]
 	}
 	return make([]byte, 0, 4096<<c)
 }
@@ -339,8 +343,7 @@ func getBuf(n int64) []byte {
 func putBuf(b []byte) {
 	c := bufClass(int64(cap(b)))
 	if cap(b) == 4096<<c {
-		b = b[:0]
-		bufPools[c].Put(&b)
+		bufPools[c].Put(unsafe.SliceData(b[:1]))
 	}
 }
 

@@ -420,7 +420,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, snap *snapshot
 		http.NewResponseController(w).EnableFullDuplex()
 	}
 	out := r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
-	g.proxy.ServeHTTP(w, out)
+	httproute.ServeProxy(g.proxy, w, out)
 	g.finish(r, st)
 }
 

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
@@ -339,7 +340,10 @@ func (s *keySet) lookup(secret string) *entry {
 	if len(secret) > 512 {
 		return nil
 	}
-	hash := HashKey(secret)
+	// Hashed from a copy on the stack: HashKey's conversion of a key's
+	// length would take a heap allocation per request.
+	var buf [512]byte
+	hash := Hash(sha256.Sum256(buf[:copy(buf[:], secret)]))
 	e := s.byHash[hash]
 	if e == nil || subtle.ConstantTimeCompare(e.key.Hash[:], hash[:]) != 1 {
 		return nil

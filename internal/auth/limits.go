@@ -60,10 +60,17 @@ type failEntry struct {
 type failures struct {
 	mu sync.Mutex
 	m  map[netip.Addr]*failEntry
+	// latest is the latest refused-until of any address (unix
+	// nanoseconds): once past it, none is refused, which blocked tells
+	// without the lock every authenticated request would otherwise take.
+	latest atomic.Int64
 }
 
 // blocked returns how long addr stays refused, or 0.
 func (f *failures) blocked(addr netip.Addr, now time.Time) time.Duration {
+	if now.UnixNano() >= f.latest.Load() {
+		return 0
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	e := f.m[addr]
@@ -101,5 +108,6 @@ func (f *failures) fail(addr netip.Addr, now time.Time) {
 	e.n++
 	if e.n >= maxFailures {
 		e.until, e.start, e.n = now.Add(failWindow), now, 0
+		f.latest.Store(max(f.latest.Load(), e.until.UnixNano()))
 	}
 }
