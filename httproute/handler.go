@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -15,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/oneport/oneport/internal/xconnect/h2ws"
 )
 
 // Option configures NewTable and NewHandler.
@@ -161,7 +162,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	}
 	t := h.table.Load()
-	xproto := extendedProtocol(r)
+	xproto := h2ws.Protocol(r)
 	if r.Method == http.MethodConnect && xproto == "" {
 		http.Error(lw, "oneport: CONNECT is not supported", http.StatusMethodNotAllowed)
 		return
@@ -201,8 +202,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lw.proxy = *c.proxy
 	lw.proxy.BufferPool = responseBuffers{lw}
 	if xproto != "" {
-		var client io.ReadCloser
-		out, client = asUpgrade(out)
+		client := out.Body // the stream: the client's bytes once upgraded
+		out = h2ws.Upgrade(out)
 		lw.proxy.Transport = &xconnectTransport{next: c.proxy.Transport, client: client, lw: lw}
 	}
 	lw.proxy.ServeHTTP(lw, out)

@@ -22,14 +22,8 @@ func sseBackend(b *testing.B, next <-chan struct{}) string {
 	return rawUpstream(b, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for {
-			for {
-				line, err := br.ReadSlice('\n')
-				if err != nil {
-					return
-				}
-				if len(line) <= 2 {
-					break
-				}
+			if skipRequestHead(br) != nil {
+				return
 			}
 			if _, err := io.WriteString(c, first); err != nil {
 				return

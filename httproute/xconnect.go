@@ -2,7 +2,6 @@ package httproute
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
@@ -11,8 +10,8 @@ import (
 	"net/http"
 	"strings"
 
-	// Turns on HTTP/2 extended CONNECT for the process (see its doc).
-	_ "github.com/oneport/oneport/internal/xconnect"
+	// Turns on HTTP/2 extended CONNECT for the process; handler.go uses it.
+	_ "github.com/oneport/oneport/internal/xconnect/h2ws"
 )
 
 // WebSockets over HTTP/2 (RFC 8441): once extended CONNECT is on, a
@@ -20,7 +19,7 @@ import (
 // with :protocol "websocket", and no Upgrade, Connection or
 // Sec-WebSocket-Key. Upstreams speak WebSocket over HTTP/1.1 only, so
 // the Handler turns such a stream into an HTTP/1.1 upgrade upstream
-// (asUpgrade): the same request the client would have sent over
+// (h2ws.Upgrade): the same request the client would have sent over
 // HTTP/1.1, with a fresh key, going through the route's rewrites as any
 // upgrade does. The upstream's 101 becomes the stream's 200 (its
 // Sec-WebSocket-Protocol, -Extensions and Set-Cookie pass, the handshake
@@ -28,15 +27,6 @@ import (
 // upstream connection until either ends. Any other answer passes
 // through as a response. The session is logged and counted as an
 // upgraded one (status 101, rx and tx), with method CONNECT.
-
-// extendedProtocol returns the :protocol of an HTTP/2 extended CONNECT
-// request, or "" for any other request.
-func extendedProtocol(r *http.Request) string {
-	if r.Method != http.MethodConnect || r.ProtoMajor < 2 {
-		return ""
-	}
-	return r.Header.Get(":protocol")
-}
 
 // refuseExtendedConnect answers an extended CONNECT this Handler does not
 // translate, and reports whether it did: any :protocol but websocket, and
@@ -52,30 +42,6 @@ func refuseExtendedConnect(w http.ResponseWriter, proto string, c *compiled) boo
 		return true
 	}
 	return false
-}
-
-// asUpgrade returns the HTTP/1.1 WebSocket upgrade that stands for the
-// extended CONNECT r upstream (RFC 6455 section 4.1), and r's stream,
-// which carries the client's bytes once the upgrade succeeds.
-func asUpgrade(r *http.Request) (*http.Request, io.ReadCloser) {
-	out := r.Clone(r.Context())
-	out.Method = http.MethodGet
-	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
-	out.Header.Del(":protocol")
-	out.Header.Set("Connection", "Upgrade")
-	out.Header.Set("Upgrade", "websocket")
-	out.Header.Set("Sec-WebSocket-Key", newWebSocketKey())
-	if out.Header.Get("Sec-WebSocket-Version") == "" {
-		out.Header.Set("Sec-WebSocket-Version", "13")
-	}
-	out.Body, out.ContentLength = http.NoBody, 0
-	return out, r.Body
-}
-
-func newWebSocketKey() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return base64.StdEncoding.EncodeToString(b[:])
 }
 
 // webSocketAccept is the Sec-WebSocket-Accept a server answers key with

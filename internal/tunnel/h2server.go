@@ -2,8 +2,6 @@ package tunnel
 
 import (
 	"bufio"
-	"crypto/rand"
-	"encoding/base64"
 	"io"
 	"net"
 	"net/http"
@@ -11,8 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	// Turns on HTTP/2 extended CONNECT for the process (see its doc).
-	_ "github.com/oneport/oneport/internal/xconnect"
+	"github.com/oneport/oneport/internal/xconnect/h2ws"
 )
 
 // A WebSocket over HTTP/2 (RFC 8441) arrives as an extended CONNECT
@@ -24,32 +21,11 @@ import (
 // connection. Unlike a hijacked HTTP/1.1 connection, the stream ends when
 // the handler returns, so ServeHTTP waits for the session to end.
 
-// extendedProtocol returns the :protocol of an HTTP/2 extended CONNECT
-// request, or "" for any other request.
-func extendedProtocol(r *http.Request) string {
-	if r.Method != http.MethodConnect || r.ProtoMajor < 2 {
-		return ""
-	}
-	return r.Header.Get(":protocol")
-}
-
 // asHTTP1 returns the HTTP/1.1 upgrade request and the ResponseWriter
 // that websocket.Accept needs for the extended CONNECT r on w. The
 // stream's connection is closed once the session is over.
 func asHTTP1(w http.ResponseWriter, r *http.Request) (*h2Writer, *http.Request) {
-	up := r.Clone(r.Context())
-	up.Method = http.MethodGet
-	up.Proto, up.ProtoMajor, up.ProtoMinor = "HTTP/1.1", 1, 1
-	up.Header.Del(":protocol")
-	up.Header.Set("Connection", "Upgrade")
-	up.Header.Set("Upgrade", "websocket")
-	var key [16]byte
-	rand.Read(key[:])
-	up.Header.Set("Sec-WebSocket-Key", base64.StdEncoding.EncodeToString(key[:]))
-	if up.Header.Get("Sec-WebSocket-Version") == "" {
-		up.Header.Set("Sec-WebSocket-Version", "13")
-	}
-	return &h2Writer{ResponseWriter: w, body: r.Body, remote: r.RemoteAddr}, up
+	return &h2Writer{ResponseWriter: w, body: r.Body, remote: r.RemoteAddr}, h2ws.Upgrade(r)
 }
 
 // h2Writer is the ResponseWriter websocket.Accept sees for an extended

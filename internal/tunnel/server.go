@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/oneport/oneport/internal/relay"
+	"github.com/oneport/oneport/internal/xconnect/h2ws"
 )
 
 // DefaultPath is the tunnel's URL path when Config.Path is empty.
@@ -91,7 +92,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("tunnel target %q is not in tunnel_targets", target), http.StatusForbidden)
 		return
 	}
-	xproto := extendedProtocol(r)
+	xproto := h2ws.Protocol(r)
 	if xproto != "" && !strings.EqualFold(xproto, "websocket") {
 		http.Error(w, fmt.Sprintf("tunnel: extended CONNECT for protocol %q is not supported (only websocket)", xproto),
 			http.StatusNotImplemented)

@@ -10,9 +10,9 @@
 // imports net/http, and Go (since 1.21) initializes packages in the
 // order of their import paths among those whose imports are ready, so
 // github.com/oneport/... comes before golang.org/... and net/http.
-// Import it blank from every package that serves or dials WebSockets
-// over HTTP/2 (httproute and internal/tunnel do); a test there fails if
-// the order ever stops holding.
+// Every package that serves or dials WebSockets over HTTP/2 imports it,
+// through internal/xconnect/h2ws (httproute and internal/tunnel do); a
+// test there fails if the order ever stops holding.
 //
 // Once on, the server advertises SETTINGS_ENABLE_CONNECT_PROTOCOL, and
 // browsers then open every WebSocket to an HTTP/2 origin with extended
