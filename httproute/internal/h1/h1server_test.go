@@ -416,10 +416,12 @@ func TestParkedConnectionsTimeOutEach(t *testing.T) {
 	}
 	request := func(cl *client) {
 		t.Helper()
+		// Taken before the request: the server's idle clock starts while
+		// it serves it, before the client has read the response.
+		cl.last = time.Now()
 		if body, err := cl.get("/small"); err != nil || body != "hello" {
 			t.Fatalf("got %q, %v", body, err)
 		}
-		cl.last = time.Now()
 		<-idle // parked
 	}
 	for _, cl := range cs {
