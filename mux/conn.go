@@ -22,6 +22,7 @@ type Conn struct {
 	// replayed bytes; use it only for socket options and addresses.
 	net.Conn
 
+	rw      net.Conn // what Read and Write use: Conn, or rawsock's raw calls on it
 	sniffed Sniffed
 	target  string
 	start   time.Time
@@ -55,7 +56,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		c.consume(n)
 		return n, nil
 	}
-	n, err := c.Conn.Read(p)
+	n, err := c.rw.Read(p)
 	c.rx.Add(int64(n))
 	return n, err
 }
@@ -70,7 +71,7 @@ func (c *Conn) consume(n int) {
 
 // Write writes to the network.
 func (c *Conn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
+	n, err := c.rw.Write(p)
 	c.tx.Add(int64(n))
 	return n, err
 }

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oneport/oneport/internal/rawsock"
 	"github.com/oneport/oneport/internal/workers"
 )
 
@@ -299,6 +300,7 @@ func (s *Server) handle(raw net.Conn) {
 	t := s.target(sniffed)
 	c := &Conn{
 		Conn:    raw,
+		rw:      rawsock.NewConn(raw),
 		sniffed: sniffed,
 		target:  targetName(t, sniffed),
 		start:   start,

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strconv"
 	"time"
+
+	"github.com/oneport/oneport/internal/rawsock"
 )
 
 // headerLimit bounds what the response header of a connection to an
@@ -157,8 +159,9 @@ func (t *h1Transport) dialFor(ctx context.Context) (*h1Conn, error) {
 		c, err := t.dial(context.WithoutCancel(ctx)) // the dialer's timeout still bounds it
 		var pc *h1Conn
 		if err == nil {
-			pc = &h1Conn{Conn: c, bw: bufio.NewWriterSize(c, 4<<10)}
-			pc.lim.r = c
+			rw := rawsock.NewConn(c)
+			pc = &h1Conn{Conn: c, bw: bufio.NewWriterSize(rw, 4<<10)}
+			pc.lim.r = rw
 			pc.br = bufio.NewReaderSize(&pc.lim, 4<<10)
 		}
 		t.mu.Lock()

@@ -1,0 +1,167 @@
+//go:build unix
+
+package rawsock
+
+import (
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+// maxRaw is the largest read or write Conn makes without telling the
+// scheduler. Copying more into or out of the kernel may take long enough
+// that the thread should give its processor up meanwhile, as a plain
+// system call lets it.
+const maxRaw = 64 << 10
+
+// Conn is a non-blocking socket whose Read and Write make their system
+// calls as raw calls (syscall.RawSyscall), and wait in Go's poller
+// (through syscall.RawConn) when the socket is not ready. Everything else
+// is the net.Conn it wraps.
+//
+// Why: an ordinary system call tells the scheduler it may block. A write
+// to a loopback peer runs the peer's receive path inside the call, tens
+// of microseconds on a virtual machine; the runtime's monitor then hands
+// the caller's processor to another thread, which it has to wake. For a
+// proxy doing four such calls per request that was most of its context
+// switches. A non-blocking socket's read or write never blocks, so there
+// is nothing to hand off; reads and writes over maxRaw still go through
+// the plain call.
+//
+// Errors are what net.Conn's would be: io.EOF at the end of the stream,
+// otherwise a *net.OpError ("read" or "write") wrapping a
+// *os.SyscallError, os.ErrDeadlineExceeded or net.ErrClosed. Like a
+// net.Conn, a Conn may be read and written at the same time, but not read
+// (or written) by two goroutines at once.
+type Conn struct {
+	net.Conn
+	rc syscall.RawConn
+
+	// One read and one write at a time (the poller's fd locks see to it,
+	// as for net.Conn); the callbacks are made once so that a call does
+	// not allocate.
+	rp    []byte
+	rn    int
+	rerr  syscall.Errno
+	readF func(uintptr) bool
+
+	wp     []byte
+	wn     int
+	werr   syscall.Errno
+	writeF func(uintptr) bool
+}
+
+// NewConn returns c reading and writing with raw calls when c is a
+// socket that offers a syscall.RawConn, and c itself otherwise.
+func NewConn(c net.Conn) net.Conn {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return c
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return c
+	}
+	x := &Conn{Conn: c, rc: rc}
+	x.readF = x.read
+	x.writeF = x.write
+	return x
+}
+
+// Read reads as net.Conn's Read does.
+func (x *Conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	x.rp, x.rn, x.rerr = p, 0, 0
+	err := x.rc.Read(x.readF)
+	n, errno := x.rn, x.rerr
+	x.rp = nil
+	switch {
+	case err != nil:
+		return 0, x.opError("read", err)
+	case errno != 0:
+		return 0, x.opError("read", os.NewSyscallError("read", errno))
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (x *Conn) read(fd uintptr) bool {
+	p := x.rp
+	for {
+		var r uintptr
+		var e syscall.Errno
+		if len(p) <= maxRaw {
+			r, _, e = syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		} else {
+			r, _, e = syscall.Syscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		}
+		switch e {
+		case 0:
+			x.rn = int(r)
+			return true
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false // wait in the poller, then call again
+		}
+		x.rerr = e
+		return true
+	}
+}
+
+// Write writes as net.Conn's Write does: all of p, or an error.
+func (x *Conn) Write(p []byte) (int, error) {
+	x.wp, x.wn, x.werr = p, 0, 0
+	err := x.rc.Write(x.writeF)
+	n, errno := x.wn, x.werr
+	x.wp = nil
+	switch {
+	case err != nil:
+		return n, x.opError("write", err)
+	case errno != 0:
+		return n, x.opError("write", os.NewSyscallError("write", errno))
+	}
+	return n, nil
+}
+
+func (x *Conn) write(fd uintptr) bool {
+	for x.wn < len(x.wp) {
+		p := x.wp[x.wn:]
+		var r uintptr
+		var e syscall.Errno
+		if len(p) <= maxRaw {
+			r, _, e = syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		} else {
+			r, _, e = syscall.Syscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		}
+		switch e {
+		case 0:
+			x.wn += int(r)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false // wait in the poller, then call again
+		default:
+			x.werr = e
+			return true
+		}
+	}
+	return true
+}
+
+// opError wraps err as net.Conn's methods do. An error of the RawConn
+// itself (a deadline, a closed connection) comes as its own *net.OpError
+// with a "raw-read" or "raw-write" op, whose cause is kept.
+func (x *Conn) opError(op string, err error) error {
+	if oe, ok := err.(*net.OpError); ok {
+		err = oe.Err
+	}
+	return &net.OpError{Op: op, Net: x.LocalAddr().Network(), Source: x.LocalAddr(), Addr: x.RemoteAddr(), Err: err}
+}
+
+// NetConn returns the wrapped connection.
+func (x *Conn) NetConn() net.Conn { return x.Conn }

@@ -1,0 +1,166 @@
+//go:build unix
+
+package rawsock
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/oneport/oneport/internal/conntest"
+)
+
+// A Conn carries bytes both ways, whole, including writes much larger
+// than the socket buffers (which wait in the poller for the reader) and
+// than maxRaw (which take the plain call).
+func TestConnCarriesBytes(t *testing.T) {
+	c, s := conntest.TCPPair(t)
+	rc, rs := NewConn(c), NewConn(s)
+	if _, ok := rc.(*Conn); !ok {
+		t.Fatalf("NewConn(%T) = %T, want *Conn", c, rc)
+	}
+	for _, size := range []int{1, 4 << 10, maxRaw, maxRaw + 1, 8 << 20} {
+		want := make([]byte, size)
+		rand.Read(want)
+		done := make(chan error, 1)
+		go func() {
+			n, err := rc.Write(want)
+			if err == nil && n != size {
+				err = io.ErrShortWrite
+			}
+			done <- err
+		}()
+		got := make([]byte, size)
+		if _, err := io.ReadFull(rs, got); err != nil {
+			t.Fatalf("%d bytes: read: %v", size, err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("%d bytes: write: %v", size, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%d bytes: read differs from written", size)
+		}
+	}
+	// A read larger than maxRaw takes the plain call and still gets what waits.
+	if _, err := rc.Write([]byte("tail")); err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, 2*maxRaw)
+	if n, err := rs.Read(big); err != nil || string(big[:n]) != "tail" {
+		t.Fatalf("large read: %q, %v", big[:n], err)
+	}
+	if n, err := rs.Read(nil); n != 0 || err != nil {
+		t.Fatalf("empty read: %d, %v", n, err)
+	}
+}
+
+// Errors are the ones net.Conn gives, so callers that tell a client that
+// left (a *net.OpError), a deadline or a closed connection apart keep
+// working.
+func TestConnErrorsAsNetConn(t *testing.T) {
+	t.Run("end of stream", func(t *testing.T) {
+		c, s := conntest.TCPPair(t)
+		c.Close()
+		if n, err := NewConn(s).Read(make([]byte, 8)); n != 0 || err != io.EOF {
+			t.Fatalf("read after the peer closed: %d, %v; want io.EOF", n, err)
+		}
+	})
+	t.Run("deadline", func(t *testing.T) {
+		_, s := conntest.TCPPair(t)
+		x := NewConn(s)
+		x.SetReadDeadline(time.Now().Add(-time.Second))
+		_, err := x.Read(make([]byte, 8))
+		var ne net.Error
+		if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("read past the deadline: %v; want a timeout wrapping os.ErrDeadlineExceeded", err)
+		}
+		checkOp(t, err, "read")
+	})
+	t.Run("closed", func(t *testing.T) {
+		_, s := conntest.TCPPair(t)
+		x := NewConn(s)
+		x.Close()
+		_, err := x.Write([]byte("x"))
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("write after Close: %v; want net.ErrClosed", err)
+		}
+		checkOp(t, err, "write")
+	})
+	t.Run("reset", func(t *testing.T) {
+		c, s := conntest.TCPPair(t)
+		x := NewConn(s)
+		c.SetLinger(0)
+		c.Close() // RST
+		_, err := x.Read(make([]byte, 8))
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("read after a reset: %v; want ECONNRESET", err)
+		}
+		var se *os.SyscallError
+		if !errors.As(err, &se) || se.Syscall != "read" {
+			t.Fatalf("read after a reset: %v; want an *os.SyscallError of read", err)
+		}
+		checkOp(t, err, "read")
+	})
+}
+
+func checkOp(t *testing.T, err error, op string) {
+	t.Helper()
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != op || oe.Net != "tcp" || oe.Source == nil || oe.Addr == nil {
+		t.Fatalf("%v: want a *net.OpError of %s with both addresses", err, op)
+	}
+}
+
+// A connection that is not a socket is returned as it is.
+func TestNewConnPassesOthersThrough(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if got := NewConn(a); got != a {
+		t.Fatalf("NewConn(net.Pipe) = %T, want the pipe itself", got)
+	}
+}
+
+// Reading and writing a Conn allocates nothing.
+func TestConnDoesNotAllocate(t *testing.T) {
+	c, s := conntest.TCPPair(t)
+	rc, rs := NewConn(c), NewConn(s)
+	msg, buf := []byte("ping"), make([]byte, 4)
+	allocs := testing.AllocsPerRun(200, func() {
+		rc.Write(msg)
+		io.ReadFull(rs, buf)
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per write and read, want 0", allocs)
+	}
+}
+
+// BenchmarkConnRoundTrip writes and reads a small message over loopback,
+// through Conn and through the plain *net.TCPConn.
+func BenchmarkConnRoundTrip(b *testing.B) {
+	for _, raw := range []bool{true, false} {
+		name := "net"
+		if raw {
+			name = "raw"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			c, s := conntest.TCPPair(b)
+			var rc, rs net.Conn = c, s
+			if raw {
+				rc, rs = NewConn(c), NewConn(s)
+			}
+			msg, buf := make([]byte, 128), make([]byte, 128)
+			for b.Loop() {
+				rc.Write(msg)
+				io.ReadFull(rs, buf)
+			}
+		})
+	}
+}
