@@ -3,12 +3,14 @@
 package sshfwd
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // dialAddrPort connects to ap, an IP address without a zone, with
@@ -56,12 +58,28 @@ func dialInProgress(ap netip.AddrPort, timeout time.Duration, mark int, keepAliv
 	return d.Dial("tcp", ap.String())
 }
 
-// connect starts connecting the non-blocking socket fd to ap.
+// connect starts connecting the non-blocking socket fd to ap. It is a
+// raw system call, which does not tell Go's scheduler that the thread may
+// block: a non-blocking connect never does, but to a peer on loopback it
+// runs the whole handshake inline, often past the 20 µs after which the
+// scheduler hands the thread's work to another thread it must wake (the
+// reason internal/relay splices with raw calls too).
 func connect(fd int, ap netip.AddrPort) error {
+	var sa unsafe.Pointer
+	var n uintptr
 	if ap.Addr().Is4() {
-		return syscall.Connect(fd, &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()})
+		sa4 := syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: ap.Addr().As4()}
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa4.Port))[:], ap.Port())
+		sa, n = unsafe.Pointer(&sa4), syscall.SizeofSockaddrInet4
+	} else {
+		sa6 := syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: ap.Addr().As16()}
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa6.Port))[:], ap.Port())
+		sa, n = unsafe.Pointer(&sa6), syscall.SizeofSockaddrInet6
 	}
-	return syscall.Connect(fd, &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()})
+	if _, _, e := syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(sa), n); e != 0 {
+		return e
+	}
+	return nil
 }
 
 // setSockopts sets SO_MARK and IP(V6)_TRANSPARENT before bind and connect.
