@@ -8,6 +8,6 @@
 // recvfrom(2) take, Windows a handle that neither does. On Unix Supported
 // is true; on Windows it is false, every function fails with
 // syscall.EWINDOWS or an error wrapping errors.ErrUnsupported, callers
-// take their waiting path instead, and NewConn returns the connection it
-// is given.
+// take their waiting path instead. Conn, which reads and writes with raw
+// calls, is Linux's; elsewhere NewConn returns the connection it is given.
 package rawsock

@@ -10,18 +10,9 @@ import (
 // Supported reports whether Read and Peek work on this system.
 const Supported = true
 
-// Read reads the non-blocking socket fd once, as read(2) does; up to
-// maxRaw bytes as a raw system call (see Conn).
-func Read(fd uintptr, p []byte) (int, error) {
-	if len(p) == 0 || len(p) > maxRaw {
-		return syscall.Read(int(fd), p)
-	}
-	r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-	if e != 0 {
-		return -1, e
-	}
-	return int(r), nil
-}
+// Read reads the non-blocking socket fd once, as read(2) does; on Linux
+// up to 64 KiB as a raw system call (see Conn).
+func Read(fd uintptr, p []byte) (int, error) { return readOnce(fd, p) }
 
 // Peek copies up to len(b) bytes waiting on socket fd into b without
 // consuming them, and never waits (MSG_PEEK|MSG_DONTWAIT). n is 0 and

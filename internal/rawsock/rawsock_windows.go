@@ -3,7 +3,6 @@ package rawsock
 import (
 	"errors"
 	"fmt"
-	"net"
 	"runtime"
 	"syscall"
 )
@@ -18,7 +17,3 @@ func Read(fd uintptr, p []byte) (int, error) { return 0, errUnsupported }
 
 // Peek fails with EWINDOWS: there is no recvfrom(2) on the descriptor here.
 func Peek(fd uintptr, b []byte) (n int, errno syscall.Errno) { return 0, syscall.EWINDOWS }
-
-// NewConn returns c: the raw calls Conn makes on Unix have no equivalent
-// on a Windows handle.
-func NewConn(c net.Conn) net.Conn { return c }

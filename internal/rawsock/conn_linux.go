@@ -1,4 +1,4 @@
-//go:build unix
+//go:build linux
 
 package rawsock
 
@@ -68,6 +68,18 @@ func NewConn(c net.Conn) net.Conn {
 	x.readF = x.read
 	x.writeF = x.write
 	return x
+}
+
+// readOnce is Read: a raw read(2) of up to maxRaw bytes.
+func readOnce(fd uintptr, p []byte) (int, error) {
+	if len(p) == 0 || len(p) > maxRaw {
+		return syscall.Read(int(fd), p)
+	}
+	r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
 }
 
 // Read reads as net.Conn's Read does.
