@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -32,21 +33,22 @@ const maxRaw = 64 << 10
 //
 // Errors are what net.Conn's would be: io.EOF at the end of the stream,
 // otherwise a *net.OpError ("read" or "write") wrapping a
-// *os.SyscallError, os.ErrDeadlineExceeded or net.ErrClosed. Like a
-// net.Conn, a Conn may be read and written at the same time, but not read
-// (or written) by two goroutines at once.
+// *os.SyscallError, os.ErrDeadlineExceeded or net.ErrClosed. As with a
+// net.Conn, any number of goroutines may call its methods at once, and
+// each Write is written whole before the next one starts.
 type Conn struct {
 	net.Conn
 	rc syscall.RawConn
 
-	// One read and one write at a time (the poller's fd locks see to it,
-	// as for net.Conn); the callbacks are made once so that a call does
-	// not allocate.
+	// One read and one write at a time, each with the fields it uses;
+	// the callbacks are made once so that a call does not allocate.
+	rmu   sync.Mutex
 	rp    []byte
 	rn    int
 	rerr  syscall.Errno
 	readF func(uintptr) bool
 
+	wmu    sync.Mutex
 	wp     []byte
 	wn     int
 	werr   syscall.Errno
@@ -87,10 +89,12 @@ func (x *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	x.rmu.Lock()
 	x.rp, x.rn, x.rerr = p, 0, 0
 	err := x.rc.Read(x.readF)
 	n, errno := x.rn, x.rerr
 	x.rp = nil
+	x.rmu.Unlock()
 	switch {
 	case err != nil:
 		return 0, x.opError("read", err)
@@ -128,10 +132,12 @@ func (x *Conn) read(fd uintptr) bool {
 
 // Write writes as net.Conn's Write does: all of p, or an error.
 func (x *Conn) Write(p []byte) (int, error) {
+	x.wmu.Lock()
 	x.wp, x.wn, x.werr = p, 0, 0
 	err := x.rc.Write(x.writeF)
 	n, errno := x.wn, x.werr
 	x.wp = nil
+	x.wmu.Unlock()
 	switch {
 	case err != nil:
 		return n, x.opError("write", err)

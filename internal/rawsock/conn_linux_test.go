@@ -117,6 +117,42 @@ func checkOp(t *testing.T, err error, op string) {
 	}
 }
 
+// Writes from many goroutines at once each arrive whole, as net.Conn
+// promises, also when they wait in the poller for the reader.
+func TestConnConcurrentWritesStayWhole(t *testing.T) {
+	c, s := conntest.TCPPair(t)
+	rc := NewConn(c)
+	const writers, per, size = 8, 20, 32 << 10
+	done := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			msg := bytes.Repeat([]byte{byte('a' + w)}, size)
+			for range per {
+				if _, err := rc.Write(msg); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	rs := NewConn(s)
+	buf := make([]byte, size)
+	for i := range writers * per {
+		if _, err := io.ReadFull(rs, buf); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if bytes.Count(buf, buf[:1]) != size {
+			t.Fatalf("message %d is a mix of writes", i)
+		}
+	}
+	for range writers {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // A connection that is not a socket is returned as it is.
 func TestNewConnPassesOthersThrough(t *testing.T) {
 	a, b := net.Pipe()
