@@ -138,12 +138,19 @@ func TestConnConcurrentWritesStayWhole(t *testing.T) {
 	}
 	rs := NewConn(s)
 	buf := make([]byte, size)
+	got := make(map[byte]int)
 	for i := range writers * per {
 		if _, err := io.ReadFull(rs, buf); err != nil {
 			t.Fatalf("message %d: %v", i, err)
 		}
 		if bytes.Count(buf, buf[:1]) != size {
 			t.Fatalf("message %d is a mix of writes", i)
+		}
+		got[buf[0]]++
+	}
+	for w := range writers {
+		if n := got[byte('a'+w)]; n != per {
+			t.Errorf("writer %d: %d messages arrived, want %d", w, n, per)
 		}
 	}
 	for range writers {
