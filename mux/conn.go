@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oneport/oneport/internal/rawsock"
 	"github.com/oneport/oneport/internal/relay"
 )
 
@@ -48,6 +49,16 @@ func (c *Conn) Peeked() []byte { return c.peeked }
 
 // NetConn returns the accepted connection, as tls.Conn.NetConn does.
 func (c *Conn) NetConn() net.Conn { return c.Conn }
+
+// readWriter returns what a Conn of c reads and writes with: c's socket
+// through rawsock's raw calls, except for plain SSH, which Targets relay
+// by splicing (WriteTo, ReadFrom) and never read in user space.
+func readWriter(c net.Conn, sn Sniffed) net.Conn {
+	if sn.Proto == ProtoSSH {
+		return c
+	}
+	return rawsock.NewConn(c)
+}
 
 // Read replays the sniffed bytes, then reads from the network.
 func (c *Conn) Read(p []byte) (int, error) {

@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/oneport/oneport/internal/rawsock"
 	"github.com/oneport/oneport/internal/workers"
 )
 
@@ -300,7 +299,7 @@ func (s *Server) handle(raw net.Conn) {
 	t := s.target(sniffed)
 	c := &Conn{
 		Conn:    raw,
-		rw:      rawsock.NewConn(raw),
+		rw:      readWriter(raw, sniffed),
 		sniffed: sniffed,
 		target:  targetName(t, sniffed),
 		start:   start,

@@ -4,8 +4,6 @@ import (
 	"log/slog"
 	"net"
 	"time"
-
-	"github.com/oneport/oneport/internal/rawsock"
 )
 
 // Sniff reads the start of c, as the Server does for accepted connections,
@@ -28,5 +26,5 @@ func Sniff(c net.Conn, timeout time.Duration, probes []Probe, target string, log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Conn{Conn: c, rw: rawsock.NewConn(c), sniffed: sniffed, target: target, start: start, log: log, peeked: peeked}, nil
+	return &Conn{Conn: c, rw: readWriter(c, sniffed), sniffed: sniffed, target: target, start: start, log: log, peeked: peeked}, nil
 }
