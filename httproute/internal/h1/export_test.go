@@ -1,14 +1,5 @@
 package h1
 
-import "time"
-
-// SetAliveCheckAfter lets tests use upstreams that close idle connections
-// sooner than real ones do; it returns a function that restores it.
-func SetAliveCheckAfter(d time.Duration) (restore func()) {
-	old := aliveCheckAfter.Swap(int64(d))
-	return func() { aliveCheckAfter.Store(old) }
-}
-
 // OnIdle has f called each time an idle connection gives up the goroutine
 // that served it; it returns a function that removes the hook.
 func OnIdle(f func()) (remove func()) {

@@ -109,7 +109,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// Connect before touching the body: if the upstream refuses, the
 		// body is unread and the caller may send it elsewhere, as with
 		// http.Transport.
-		pc, err := t.get(req.Context())
+		pc, err := t.get(req.Context(), !idempotent(req.Method))
 		if err == nil && req.Context().Err() != nil {
 			// Cancelled (an HTTP/2 stream reset) before anything was
 			// written: the connection stays good for the next request.
@@ -156,7 +156,11 @@ func readBody(req *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-func (t *h1Transport) get(ctx context.Context) (*h1Conn, error) {
+// get returns an idle connection, or dials one. A connection idle for
+// longer than aliveCheckAfter is checked first, and with mustCheck set
+// (a request that is not resent if the connection turns out closed) every
+// reused connection is.
+func (t *h1Transport) get(ctx context.Context, mustCheck bool) (*h1Conn, error) {
 	now := time.Now()
 	t.mu.Lock()
 again:
@@ -164,7 +168,7 @@ again:
 		pc := t.idle[len(t.idle)-1]
 		t.idle = t.idle[:len(t.idle)-1]
 		idle := now.Sub(pc.lastUsed)
-		if idle > t.idleTimeout || (idle > time.Duration(aliveCheckAfter.Load()) && !pc.alive()) {
+		if idle > t.idleTimeout || ((mustCheck || idle > time.Duration(aliveCheckAfter.Load())) && !pc.alive()) {
 			pc.Close()
 			continue
 		}
@@ -197,10 +201,12 @@ func (t *h1Transport) wakeLocked() {
 }
 
 // aliveCheckAfter is how long a connection must have been idle before get
-// checks that the upstream has not closed it. Upstreams close idle
-// connections after seconds (uvicorn and llama.cpp after 5); one that
-// closes without saying so right after a response is broken, and under
-// load the check is a system call per request.
+// checks, for a request that can be resent, that the upstream has not
+// closed it. Upstreams close idle connections after seconds (uvicorn and
+// llama.cpp after 5), and under load the check is a system call per
+// request. A request that cannot be resent (POST: a chat completion) is
+// always checked: an upstream restarted a moment after its last response
+// has closed every connection, and such a request would fail on one.
 var aliveCheckAfter atomic.Int64 // time.Duration; tests shorten it
 
 func init() { aliveCheckAfter.Store(int64(time.Second)) }
