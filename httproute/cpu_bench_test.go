@@ -102,9 +102,14 @@ func benchTarget(b *testing.B, path string) string {
 
 // benchTargetFor starts a proxy in front of backend, under engine path.
 func benchTargetFor(b *testing.B, path, backend string) string {
+	return benchServe(b, path, route("/="+backend))
+}
+
+// benchServe starts a proxy serving r, under engine path.
+func benchServe(b *testing.B, path string, r httproute.Route) string {
 	var seen atomic.Int64
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h, err := httproute.NewHandler([]httproute.Route{route("/=" + backend)}, httproute.WithLogger(log),
+	h, err := httproute.NewHandler([]httproute.Route{r}, httproute.WithLogger(log),
 		httproute.WithObserver(func(httproute.RequestInfo) { seen.Add(1) }))
 	if err != nil {
 		b.Fatal(err)

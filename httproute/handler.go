@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -149,10 +150,10 @@ func (h *Handler) CloseIdleConnections() {
 // one access line.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lw := logWriterPool.Get().(*logWriter)
-	*lw = logWriter{ResponseWriter: w, start: time.Now()}
+	*lw = logWriter{ResponseWriter: w, start: time.Now(), served: lw.served}
 	defer func() {
 		h.access(r, lw)
-		*lw = logWriter{}
+		*lw = logWriter{served: lw.served}
 		logWriterPool.Put(lw)
 	}()
 	if r.Context().Err() != nil {
@@ -340,7 +341,9 @@ func newProxy(c *compiled, o options) *httputil.ReverseProxy {
 // decides on: the response's Content-Type, which w sets on the client's
 // response itself, and its ContentLength, which no longer says unknown.
 // A Content-Type the upstream did not send is not sniffed from the first
-// write: the header of a stream may go before any body.
+// write: the header of a stream may go before any body. Whether body bytes
+// have arrived is asked of res.Body, as it is when takeFlushing runs (see
+// bodyBuffered).
 func (w *logWriter) takeFlushing(res *http.Response) {
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		return
@@ -349,13 +352,25 @@ func (w *logWriter) takeFlushing(res *http.Response) {
 	if res.ContentLength != -1 && !(len(ct) > 0 && isEventStream(ct[0])) {
 		return
 	}
-	w.stream = true
+	w.stream, w.body = true, res.Body
 	delete(res.Header, "Content-Type")
 	w.Header()["Content-Type"] = ct
 	if !haveType {
 		w.Header()["Content-Type"] = nil // no sniffing
 	}
 	res.ContentLength = 0 // only ReverseProxy's flushing reads it
+}
+
+// bodyBuffered returns how many bytes of a response body have arrived
+// unread, where the body can tell: a Buffered method, which oneport's
+// HTTP/1 client has (h1Body), and which a wrapper over such a body passes
+// on (releasingBody, and the model gateway's). A body that cannot tell
+// counts as empty, so a stream's header is not held back for it.
+func bodyBuffered(body io.Reader) int {
+	if b, ok := body.(interface{ Buffered() int }); ok {
+		return b.Buffered()
+	}
+	return 0
 }
 
 func isEventStream(ct string) bool {
@@ -433,16 +448,19 @@ type logWriter struct {
 	start, first    time.Time
 	status          int
 	bytes           int64
-	bulk            bool // the response body is large, or of unknown length and not a stream
-	stream          bool // flush after every write; see takeFlushing
+	bulk            bool      // the response body is large, or of unknown length and not a stream
+	stream          bool      // flush after every write; see takeFlushing
+	body            io.Reader // a stream's body, for bodyBuffered; see takeFlushing
 	route, upstream string
 	fwd             string        // the path the proxy forwards
 	lent            *[]byte       // the copy buffer lent by responseBuffers
 	release         releasingBody // the response body, see releaseOnClose
 	err             error
-	proxy           httputil.ReverseProxy // the route's, with responseBuffers
-	extra           []slog.Attr           // added by Annotate
-	upgrade         *upgradeCounts        // set by Hijack for an upgraded session
+	proxy           httputil.ReverseProxy      // the route's, with responseBuffers
+	modify          func(*http.Response) error // a served proxy's ModifyResponse; see ServeProxy
+	served          func(*http.Response) error // w.modifyServed, bound once per pooled logWriter, not per request
+	extra           []slog.Attr                // added by Annotate
+	upgrade         *upgradeCounts             // set by Hijack for an upgraded session
 }
 
 // Annotate names the upstream a route's Serve handler sent r to, and adds
@@ -459,9 +477,14 @@ func Annotate(r *http.Request, upstream string, attrs ...slog.Attr) {
 }
 
 // ServeProxy serves r with p for a route's Serve handler. When w is the
-// ResponseWriter a Handler gave that Serve handler, p gets the route
-// proxies' copy buffers: pooled, and sized for the response once its
-// header is known. Elsewhere, or when p has a BufferPool of its own, it is
+// ResponseWriter a Handler gave that Serve handler, p's responses are
+// served as a plain route's: with the route proxies' copy buffers
+// (pooled, and sized for the response once its header is known), and,
+// once p.ModifyResponse has run, with the Handler's own flushing of
+// streams in place of ReverseProxy's (see takeFlushing). A response body
+// p.ModifyResponse wraps should then have a Buffered() int method, passed
+// on from the body it wraps, for a stream's header to leave with its
+// first event. Elsewhere, or when p has a BufferPool of its own, it is
 // p.ServeHTTP. ReverseProxy's own default is a new 32 KiB buffer per
 // response.
 func ServeProxy(p *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) {
@@ -472,10 +495,29 @@ func ServeProxy(p *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request
 	}
 	lw.proxy = *p
 	lw.proxy.BufferPool = responseBuffers{lw}
+	if lw.served != nil {
+		lw.modify, lw.proxy.ModifyResponse = p.ModifyResponse, lw.served
+	}
 	lw.proxy.ServeHTTP(w, r)
 }
 
-var logWriterPool = sync.Pool{New: func() any { return new(logWriter) }}
+// modifyServed is the ModifyResponse of a proxy ServeProxy serves: the
+// proxy's own, then takeFlushing.
+func (w *logWriter) modifyServed(res *http.Response) error {
+	if w.modify != nil {
+		if err := w.modify(res); err != nil {
+			return err
+		}
+	}
+	w.takeFlushing(res)
+	return nil
+}
+
+var logWriterPool = sync.Pool{New: func() any {
+	w := new(logWriter)
+	w.served = w.modifyServed
+	return w
+}}
 
 func (w *logWriter) WriteHeader(code int) {
 	if w.first.IsZero() && (code >= 200 || code == http.StatusSwitchingProtocols) {
@@ -484,7 +526,7 @@ func (w *logWriter) WriteHeader(code int) {
 		w.bulk = w.upgrade == nil && isBulk(w.Header())
 	}
 	w.ResponseWriter.WriteHeader(code)
-	if w.stream && code >= 200 && w.release.buffered() == 0 {
+	if w.stream && code >= 200 && bodyBuffered(w.body) == 0 {
 		w.Flush() // the body may be long in coming: the client has the header now
 	}
 }

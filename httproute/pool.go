@@ -266,14 +266,9 @@ type releasingBody struct {
 	once sync.Once
 }
 
-// buffered returns how many bytes of the body have arrived unread, where
+// Buffered returns how many bytes of the body have arrived unread, where
 // the transport can tell; 0 otherwise.
-func (b *releasingBody) buffered() int {
-	if bb, ok := b.ReadCloser.(interface{ Buffered() int }); ok {
-		return bb.Buffered()
-	}
-	return 0
-}
+func (b *releasingBody) Buffered() int { return bodyBuffered(b.ReadCloser) }
 
 func (b *releasingBody) Close() error {
 	b.once.Do(func() { b.st.active.Add(-1) })

@@ -62,6 +62,11 @@ func (k *keepaliveBody) pump() {
 	}
 }
 
+// Buffered returns how many bytes the next Read returns without waiting:
+// what the pump has handed over and Read has not yet returned. It does
+// not look into the source, which the pump reads.
+func (k *keepaliveBody) Buffered() int { return len(k.pending) }
+
 // atBoundary reports whether what was delivered so far ends an event.
 func (k *keepaliveBody) atBoundary() bool { return k.last == [2]byte{'\n', '\n'} }
 

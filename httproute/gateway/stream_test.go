@@ -239,3 +239,162 @@ func TestClientCancelReachesUpstreamEngines(t *testing.T) {
 		})
 	}
 }
+
+// gatewayHandler returns a Handler whose only route is g, in front of up.
+func gatewayHandler(t *testing.T, g *Gateway, up *httptest.Server) *httproute.Handler {
+	t.Helper()
+	h, err := httproute.NewHandler([]httproute.Route{{Path: "/", Upstreams: []string{up.Listener.Addr().String()}, Serve: g}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.CloseIdleConnections)
+	return h
+}
+
+// serveEngine serves h on 127.0.0.1:0 with the HTTP/1 engine named, and
+// returns the address.
+func serveEngine(t *testing.T, h http.Handler, engine string) string {
+	t.Helper()
+	srv := httproute.NewServer(h, nil)
+	srv.Engine = engine
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+// flushCounter is the server's ResponseWriter of a Handler. It counts the
+// bare flushes: those with no body written since the one before, such as
+// a timer's that sends a header alone or finds nothing left to send.
+type flushCounter struct {
+	http.ResponseWriter
+	wrote bool
+	bare  int
+}
+
+func (f *flushCounter) Write(p []byte) (int, error) {
+	f.wrote = true
+	return f.ResponseWriter.Write(p)
+}
+
+func (f *flushCounter) Flush() {
+	if !f.wrote {
+		f.bare++
+	}
+	f.wrote = false
+	http.NewResponseController(f.ResponseWriter).Flush()
+}
+
+func (f *flushCounter) Unwrap() http.ResponseWriter { return f.ResponseWriter }
+
+// The header and first event of a stream whose upstream sent them
+// together leave a gateway route in one write, as they leave a plain
+// route: the client's first read has both, and nothing is flushed but
+// what the upstream sent. The gateway's proxy used to flush as
+// ReverseProxy does: a timer goroutine per stream that flushes once on its
+// own, the header alone when it wins the race with the first event, and
+// the client then wakes twice before its first token.
+func TestStreamHeaderLeavesWithFirstEvent(t *testing.T) {
+	for _, engine := range []string{httproute.EngineOneport, httproute.EngineNetHTTP} {
+		t.Run(engine, func(t *testing.T) {
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "text/event-stream")
+				io.WriteString(w, "data: 1\n\n")
+				w.(http.Flusher).Flush() // header and event in one write
+				<-r.Context().Done()
+			}))
+			t.Cleanup(up.Close)
+			t.Cleanup(up.CloseClientConnections) // first: the streams end
+			g, err := New(Config{Models: []Model{{Name: "m", Upstream: up.URL}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := gatewayHandler(t, g, up)
+			bare := make(chan int, 1)
+			addr := serveEngine(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fc := &flushCounter{ResponseWriter: w}
+				defer func() { bare <- fc.bare }()
+				h.ServeHTTP(fc, r)
+			}), engine)
+			const body = `{"model":"m","stream":true}`
+			req := "POST /v1/chat/completions HTTP/1.1\r\nHost: box\r\nContent-Type: application/json\r\n" +
+				fmt.Sprintf("Content-Length: %d\r\n\r\n", len(body)) + body
+			for i := range 20 {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.WriteString(c, req)
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				buf := make([]byte, 4096)
+				n, err := c.Read(buf)
+				c.Close() // ends the stream, and the request
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := string(buf[:n]); !strings.HasPrefix(got, "HTTP/1.1 200 ") ||
+					!strings.Contains(got, "\r\n\r\n9\r\ndata: 1\n\n\r\n") {
+					t.Fatalf("request %d: first read %q has not the header and the first event", i, got)
+				}
+				select {
+				case n := <-bare:
+					if n != 0 {
+						t.Fatalf("request %d: %d flushes with nothing written before them", i, n)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("request %d: the handler did not return once the client left", i)
+				}
+			}
+		})
+	}
+}
+
+// A gateway stream's header reaches the client at once when the first
+// event is slow to come, with keepalives or without.
+func TestStreamHeaderBeforeFirstEvent(t *testing.T) {
+	for _, ka := range []time.Duration{0, time.Hour} {
+		t.Run(fmt.Sprintf("keepalive=%v", ka), func(t *testing.T) {
+			got := make(chan struct{})
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.WriteHeader(200)
+				w.(http.Flusher).Flush()
+				select {
+				case <-got:
+				case <-r.Context().Done():
+					return
+				}
+				io.WriteString(w, "data: 1\n\ndata: [DONE]\n\n")
+			}))
+			t.Cleanup(up.Close)
+			g, err := New(Config{Models: []Model{{Name: "m", Upstream: up.URL}}, SSEKeepalive: ka})
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := serveEngine(t, gatewayHandler(t, g, up), httproute.EngineOneport)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+addr+"/v1/chat/completions",
+				strings.NewReader(`{"model":"m","stream":true}`))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req) // returns with the header
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			close(got)
+			b, err := io.ReadAll(resp.Body)
+			if err != nil || string(b) != "data: 1\n\ndata: [DONE]\n\n" {
+				t.Fatalf("body %q, %v", b, err)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+				t.Errorf("Content-Type %q", ct)
+			}
+		})
+	}
+}

@@ -189,6 +189,16 @@ func (b *usageBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Buffered returns how many bytes of the body have arrived unread, where
+// the body underneath can tell: under an httproute.Handler, a stream's
+// header then leaves with its first event when they came together.
+func (b *usageBody) Buffered() int {
+	if bb, ok := b.rc.(interface{ Buffered() int }); ok {
+		return bb.Buffered()
+	}
+	return 0
+}
+
 func (b *usageBody) Close() error {
 	if b.st.usage == (usage{}) {
 		b.st.usage = b.sc.finish()
