@@ -12,6 +12,13 @@ import (
 
 // runDiscover lists the box's listening servers and what each one is.
 func runDiscover(args []string, stdout, stderr io.Writer) int {
+	return discoverSkipping(nil, args, stdout, stderr)
+}
+
+// discoverSkipping is runDiscover leaving out the listeners skip returns
+// true for (discover.Scanner.Skip; nil leaves out none). Tests pass one
+// that keeps only the servers they started.
+func discoverSkipping(skip func(discover.Listener) bool, args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("oneport discover", flag.ContinueOnError)
 	fl.SetOutput(io.Discard)
 	asJSON := fl.Bool("json", false, "")
@@ -22,7 +29,7 @@ func runDiscover(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	snap, err := (&discover.Scanner{ProbeTimeout: *timeout}).Scan(ctx)
+	snap, err := (&discover.Scanner{Skip: skip, ProbeTimeout: *timeout}).Scan(ctx)
 	if err != nil {
 		return failed(stderr, "oneport discover:", err)
 	}

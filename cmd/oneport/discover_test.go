@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"regexp"
 	"slices"
@@ -21,7 +22,7 @@ func TestDiscoverCommand(t *testing.T) {
 		standin.Spec{Kind: "tei", Model: "cmd-test/embed"}, standin.Spec{Kind: "ollama", Model: "cmd-test-llama:8b"})
 	vllm, tei, ollama := s[0], s[1], s[2]
 
-	code, out, errOut := runCmd("discover", "--probe-timeout", "3s")
+	code, out, errOut := discoverOwn("--probe-timeout", "3s")
 	if code != 0 {
 		t.Fatalf("discover exited %d: %s", code, errOut)
 	}
@@ -37,7 +38,7 @@ func TestDiscoverCommand(t *testing.T) {
 		}
 	}
 
-	code, out, errOut = runCmd("discover", "--json", "--probe-timeout", "3s")
+	code, out, errOut = discoverOwn("--json", "--probe-timeout", "3s")
 	if code != 0 {
 		t.Fatalf("discover --json exited %d: %s", code, errOut)
 	}
@@ -58,6 +59,14 @@ func TestDiscoverCommand(t *testing.T) {
 	if code, _, _ := runCmd("discover", "extra"); code != 2 {
 		t.Errorf("discover with an argument exited %d, want 2", code)
 	}
+}
+
+// discoverOwn runs `oneport discover` with args on this test binary's
+// stand-ins alone: another test run's on the box serve the same models.
+func discoverOwn(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = discoverSkipping(standin.Foreign, args, &o, &e)
+	return code, o.String(), e.String()
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

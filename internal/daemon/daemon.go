@@ -48,6 +48,12 @@ type Options struct {
 	// OnDiscover, if set, is called after each discovery scan has been
 	// applied to the discovered routes.
 	OnDiscover func(*discover.Snapshot)
+	// DiscoverSkip, if set, is discovery's discover.Scanner.Skip: the
+	// listeners it returns true for are neither probed nor routed. The
+	// command line never sets it, so oneport discovers every server on
+	// the box; tests set it so that they see only the servers they
+	// started, not another test run's on the same machine.
+	DiscoverSkip func(discover.Listener) bool
 	// KeyFlush is how often keys' last use is written to the key store;
 	// zero means every minute.
 	KeyFlush time.Duration

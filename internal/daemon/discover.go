@@ -65,7 +65,7 @@ func (s *server) startDiscovery(ctx context.Context, cfg *config.Config, res *co
 		}
 	}
 	d.watcher = &discover.Watcher{
-		Scanner:  &discover.Scanner{Log: s.log},
+		Scanner:  &discover.Scanner{Skip: s.opts.DiscoverSkip, Log: s.log},
 		Interval: iv,
 		Log:      s.log,
 		OnScan:   func(snap *discover.Snapshot) { s.applyDiscovered(d, snap) },

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -220,5 +221,35 @@ func TestDiscoveredModelsShareOneBaseURL(t *testing.T) {
 	})
 	if _, body := oneporttest.Get(t, "http://"+addr+"/v1/models"); strings.Contains(body, embed) || !strings.Contains(body, chat) {
 		t.Errorf("after TEI stopped, /v1/models: %s", body)
+	}
+}
+
+// Two test runs on one box each start stand-ins serving the same models.
+// A scan sees both runs' (oneport discovers every server on the box), but
+// a test's oneport routes to its own alone: otherwise each run's routes
+// gained the other's servers as replicas, and both runs failed.
+func TestDiscoveryTestsIgnoreOtherRunsStandIns(t *testing.T) {
+	standin.Require(t)
+	const model = "o-chat-model"
+	other := standin.StartOther(t, "vllm", model)
+	own := standin.Start(t, "vllm", model)
+	c := make(scans, 1)
+	startWith(t, Options{OnDiscover: c.hook}, "--admin-socket", "off", "--discover-interval", "200ms")
+	var got string
+	c.waitFor(t, "a route to "+model, func(r map[string]string) bool { got = r["/"+model+"/"]; return got != "" })
+	if got != own.Addr {
+		t.Errorf("/%s/ goes to %s, want %s alone (another run's stand-in is %s)", model, got, own.Addr, other.Addr)
+	}
+
+	snap, err := (&discover.Scanner{ProbeTimeout: 5 * time.Second}).Scan(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for _, s := range snap.ModelServers()[model] {
+		all = append(all, s.Addr)
+	}
+	if !slices.Contains(all, own.Addr) || !slices.Contains(all, other.Addr) {
+		t.Errorf("a scan with no Skip found %s on %q, want both %s and %s", model, all, own.Addr, other.Addr)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/oneport/oneport/internal/config"
+	"github.com/oneport/oneport/internal/discover/standin"
 	"github.com/oneport/oneport/internal/oneporttest"
 )
 
@@ -56,13 +57,19 @@ func startWith(t *testing.T, opts Options, args ...string) string {
 	return startLogged(t, opts, io.Discard, args...)
 }
 
-// startLogged is startOneport with opts; Load and OnReady are set here.
+// startLogged is startOneport with opts; Load and OnReady are set here,
+// and DiscoverSkip when unset: discovery sees this test binary's
+// stand-ins alone, not another test run's on the same box (they serve the
+// same model names) nor the user's servers.
 func startLogged(t *testing.T, opts Options, logs io.Writer, args ...string) string {
 	t.Helper()
 	load := loader(append([]string{"--listen", "127.0.0.1:0"}, args...)...)
 	cfg, res := mustLoad(t, load)
 	log, _ := NewLogger(cfg, logs)
 	opts.Load = load
+	if opts.DiscoverSkip == nil {
+		opts.DiscoverSkip = standin.Foreign
+	}
 	return oneporttest.Start(t, func(ctx context.Context, ready func(net.Addr)) error {
 		opts.OnReady = ready
 		return Serve(ctx, cfg, res, log, opts)

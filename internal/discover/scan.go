@@ -67,7 +67,9 @@ type Scanner struct {
 	List func() ([]Listener, error)
 	// Skip leaves a listener out of the scan when it returns true. The
 	// scanner always leaves out its own process's sockets, sshd's and any
-	// other oneport's (probing one would route oneport to itself).
+	// other oneport's (probing one would route oneport to itself). oneport
+	// sets no Skip: it reports every other server on the box. Tests set one
+	// to see only the servers they started, whatever else is running.
 	Skip func(Listener) bool
 	// ProbeTimeout bounds each probe request; zero means
 	// DefaultProbeTimeout.

@@ -2,6 +2,11 @@
 // vLLM, Text Embeddings Inference and Ollama, for tests of discovery. They
 // are real processes on real loopback sockets, found the way a user's
 // servers are.
+//
+// A scan sees every server on the box, among them the stand-ins of any
+// other test run going on at the same time, which serve the same model
+// names. A test that asserts on what a scan found skips Foreign
+// listeners, so that it sees its own stand-ins alone.
 package standin
 
 import (
@@ -15,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/oneport/oneport/internal/discover"
 )
 
 //go:embed testdata/*.py
@@ -33,6 +40,24 @@ func Require(t testing.TB) {
 	if err := exec.Command(Python, "-c", "import fastapi, uvicorn").Run(); err != nil {
 		t.Skip("python3-fastapi and python3-uvicorn are not installed: stand-in model servers cannot run")
 	}
+}
+
+// started holds the PIDs of this process's stand-ins that have not
+// exited yet.
+var started = struct {
+	sync.Mutex
+	pids map[int]bool
+}{pids: map[int]bool{}}
+
+// Foreign reports whether l is owned by anything but a running stand-in
+// that this process started with Start or StartAll: another test run's
+// stand-ins, StartOther's, a user's servers, a listener whose owner /proc
+// did not tell. As a discover.Scanner's Skip it limits the scan to this
+// process's own stand-ins.
+func Foreign(l discover.Listener) bool {
+	started.Lock()
+	defer started.Unlock()
+	return l.PID == 0 || !started.pids[l.PID]
 }
 
 // Server is a running stand-in.
@@ -55,7 +80,16 @@ type Server struct {
 // The process is stopped when the test ends.
 func Start(t testing.TB, kind, model string) *Server {
 	t.Helper()
-	s := launch(t, kind, model)
+	s := launch(t, kind, model, true)
+	s.waitReady(t)
+	return s
+}
+
+// StartOther is Start for a stand-in that Foreign reports, as it does
+// another test run's on the same box: the tests of that isolation use it.
+func StartOther(t testing.TB, kind, model string) *Server {
+	t.Helper()
+	s := launch(t, kind, model, false)
 	s.waitReady(t)
 	return s
 }
@@ -70,7 +104,7 @@ func StartAll(t testing.TB, specs ...Spec) []*Server {
 	t.Helper()
 	out := make([]*Server, len(specs))
 	for i, sp := range specs {
-		out[i] = launch(t, sp.Kind, sp.Model)
+		out[i] = launch(t, sp.Kind, sp.Model, true)
 	}
 	for _, s := range out {
 		s.waitReady(t)
@@ -78,8 +112,9 @@ func StartAll(t testing.TB, specs ...Spec) []*Server {
 	return out
 }
 
-// launch starts a stand-in without waiting for it.
-func launch(t testing.TB, kind, model string) *Server {
+// launch starts a stand-in without waiting for it, one that Foreign does
+// not report when own is true.
+func launch(t testing.TB, kind, model string, own bool) *Server {
 	t.Helper()
 	src, err := apps.ReadFile("testdata/" + kind + ".py")
 	if err != nil {
@@ -108,7 +143,18 @@ func launch(t testing.TB, kind, model string) *Server {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Port: port, PID: cmd.Process.Pid, cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(s.done) }()
+	if own {
+		started.Lock()
+		started.pids[s.PID] = true
+		started.Unlock()
+	}
+	go func() {
+		cmd.Wait()
+		started.Lock()
+		delete(started.pids, s.PID)
+		started.Unlock()
+		close(s.done)
+	}()
 	t.Cleanup(s.Stop)
 	return s
 }
