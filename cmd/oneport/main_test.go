@@ -14,6 +14,7 @@ import (
 
 	"github.com/oneport/oneport/internal/config"
 	"github.com/oneport/oneport/internal/daemon"
+	"github.com/oneport/oneport/internal/discover/standin"
 	"github.com/oneport/oneport/internal/oneporttest"
 )
 
@@ -154,7 +155,8 @@ func startOneport(t *testing.T, logs io.Writer, args ...string) string {
 		t.Fatal(err)
 	}
 	log, _ := daemon.NewLogger(cfg, logs)
-	opts := daemon.Options{Load: func() (*config.Config, *config.Resolved, error) { return config.LoadFlags(args) }}
+	opts := daemon.Options{Load: func() (*config.Config, *config.Resolved, error) { return config.LoadFlags(args) },
+		DiscoverSkip: standin.Foreign} // other processes' listeners are not ours to probe
 	return oneporttest.Start(t, func(ctx context.Context, ready func(net.Addr)) error {
 		opts.OnReady = ready
 		return daemon.Serve(ctx, cfg, res, log, opts)

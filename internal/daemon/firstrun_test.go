@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/discover/standin"
 	"github.com/oneport/oneport/internal/logtest"
 	"github.com/oneport/oneport/internal/oneporttest"
 	"github.com/oneport/oneport/internal/sshtest"
@@ -86,7 +87,7 @@ func startReloadable(t *testing.T, logs *syncbuf.Buffer, args ...string) (addr s
 	log := slog.New(logtest.Notify{Handler: slog.NewTextHandler(logs, nil), Logged: logged})
 	trigger := make(chan struct{})
 	addr = oneporttest.Start(t, func(ctx context.Context, ready func(net.Addr)) error {
-		return Serve(ctx, cfg, res, log, Options{Load: load, Reload: trigger, OnReady: ready})
+		return Serve(ctx, cfg, res, log, Options{Load: load, Reload: trigger, OnReady: ready, DiscoverSkip: standin.Foreign})
 	})
 	return addr, func() {
 		trigger <- struct{}{}

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/oneport/oneport/internal/discover/standin"
 	"github.com/oneport/oneport/internal/oneporttest"
 	"github.com/oneport/oneport/internal/sshtest"
 	"github.com/oneport/oneport/internal/syncbuf"
@@ -149,7 +150,7 @@ func TestNotifyOrderAndWatchdog(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Serve(ctx, cfg, res, discardLogger(), Options{Load: load, Listener: wl, Reload: reload})
+		done <- Serve(ctx, cfg, res, discardLogger(), Options{Load: load, Listener: wl, Reload: reload, DiscoverSkip: standin.Foreign})
 	}()
 	if m := ns.next(t); m != "READY=1" {
 		t.Fatalf("first notification %q, want READY=1", m)

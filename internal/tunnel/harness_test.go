@@ -16,6 +16,7 @@ import (
 
 	"github.com/oneport/oneport/internal/config"
 	"github.com/oneport/oneport/internal/daemon"
+	"github.com/oneport/oneport/internal/discover/standin"
 	"github.com/oneport/oneport/internal/syncbuf"
 	"github.com/oneport/oneport/mux"
 )
@@ -83,7 +84,8 @@ func startBox(t testing.TB, addr, stateDir string, args ...string) *box {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	done := make(chan error, 1)
 	go func() {
-		done <- daemon.Serve(ctx, cfg, res, log, daemon.Options{Listener: ln, Notify: func(string) {}, Load: load, Reload: reload})
+		done <- daemon.Serve(ctx, cfg, res, log, daemon.Options{Listener: ln, Notify: func(string) {}, Load: load, Reload: reload,
+			DiscoverSkip: standin.Foreign})
 	}()
 	b := &box{Addr: ln.Addr().String(), StateDir: stateDir, Log: logs, reload: reload}
 	var once sync.Once
