@@ -28,8 +28,8 @@ const maxRaw = 64 << 10
 // the caller's processor to another thread, which it has to wake. For a
 // proxy doing four such calls per request that was most of its context
 // switches. A non-blocking socket's read or write never blocks, so there
-// is nothing to hand off; reads and writes over maxRaw still go through
-// the plain call.
+// is nothing to hand off; reads and writes over maxRaw, and all of them
+// under the race detector (see sysRead), still go through the plain call.
 //
 // Errors are what net.Conn's would be: io.EOF at the end of the stream,
 // otherwise a *net.OpError ("read" or "write") wrapping a
@@ -74,14 +74,45 @@ func NewConn(c net.Conn) net.Conn {
 
 // readOnce is Read: a raw read(2) of up to maxRaw bytes.
 func readOnce(fd uintptr, p []byte) (int, error) {
-	if len(p) == 0 || len(p) > maxRaw {
+	if len(p) == 0 {
 		return syscall.Read(int(fd), p)
 	}
-	r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	n, e := sysRead(fd, p)
 	if e != 0 {
 		return -1, e
 	}
-	return int(r), nil
+	return n, nil
+}
+
+// sysRead is read(2) of fd into p, which is not empty: a raw call of up
+// to maxRaw bytes, otherwise syscall.Read. Under the race detector it is
+// always syscall.Read, which tells the detector what the kernel wrote to
+// p and orders the read after the process's earlier writes to any
+// descriptor; a raw call tells it nothing, so races on p would go unseen
+// and state handed over through a socket would be reported as a race.
+func sysRead(fd uintptr, p []byte) (int, syscall.Errno) {
+	if raceEnabled || len(p) > maxRaw {
+		n, err := syscall.Read(int(fd), p)
+		if err != nil {
+			return 0, err.(syscall.Errno)
+		}
+		return n, 0
+	}
+	r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(r), e
+}
+
+// sysWrite is write(2) of p, which is not empty, to fd, as sysRead reads.
+func sysWrite(fd uintptr, p []byte) (int, syscall.Errno) {
+	if raceEnabled || len(p) > maxRaw {
+		n, err := syscall.Write(int(fd), p)
+		if err != nil {
+			return 0, err.(syscall.Errno)
+		}
+		return n, 0
+	}
+	r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(r), e
 }
 
 // Read reads as net.Conn's Read does.
@@ -107,18 +138,11 @@ func (x *Conn) Read(p []byte) (int, error) {
 }
 
 func (x *Conn) read(fd uintptr) bool {
-	p := x.rp
 	for {
-		var r uintptr
-		var e syscall.Errno
-		if len(p) <= maxRaw {
-			r, _, e = syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		} else {
-			r, _, e = syscall.Syscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		}
+		n, e := sysRead(fd, x.rp)
 		switch e {
 		case 0:
-			x.rn = int(r)
+			x.rn = n
 			return true
 		case syscall.EINTR:
 			continue
@@ -149,17 +173,10 @@ func (x *Conn) Write(p []byte) (int, error) {
 
 func (x *Conn) write(fd uintptr) bool {
 	for x.wn < len(x.wp) {
-		p := x.wp[x.wn:]
-		var r uintptr
-		var e syscall.Errno
-		if len(p) <= maxRaw {
-			r, _, e = syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		} else {
-			r, _, e = syscall.Syscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		}
+		n, e := sysWrite(fd, x.wp[x.wn:])
 		switch e {
 		case 0:
-			x.wn += int(r)
+			x.wn += n
 		case syscall.EINTR:
 		case syscall.EAGAIN:
 			return false // wait in the poller, then call again

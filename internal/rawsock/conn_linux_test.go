@@ -207,3 +207,39 @@ func BenchmarkConnRoundTrip(b *testing.B) {
 		})
 	}
 }
+
+// What a goroutine wrote before it wrote to a socket is, for the race
+// detector too, seen by a goroutine that read those bytes at the peer,
+// whichever end is a Conn: syscall.Read and syscall.Write tell the
+// detector so (for every descriptor of the process), and a test that
+// checks a handler's state after its response arrived must not be
+// reported as a race because the handler wrote through a Conn.
+func TestConnOrdersMemoryForTheRaceDetector(t *testing.T) {
+	for _, rawEnd := range []string{"writer", "reader"} {
+		t.Run(rawEnd, func(t *testing.T) {
+			c, s := conntest.TCPPair(t)
+			var w, r net.Conn = c, s
+			if rawEnd == "writer" {
+				w = NewConn(c)
+			} else {
+				r = NewConn(s)
+			}
+			var state int
+			werr := make(chan error, 1)
+			go func() {
+				state = 1
+				_, err := w.Write([]byte{1})
+				werr <- err
+			}()
+			if _, err := io.ReadFull(r, make([]byte, 1)); err != nil {
+				t.Fatal(err)
+			}
+			if state != 1 {
+				t.Fatal("the write before the socket's is not seen after its bytes arrived")
+			}
+			if err := <-werr; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -105,11 +105,12 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.fallback.RoundTrip(req)
 	}
 	var body []byte // read once there is a connection to send it on
+	mustCheck := !idempotent(req.Method)
 	for attempt := 0; ; attempt++ {
 		// Connect before touching the body: if the upstream refuses, the
 		// body is unread and the caller may send it elsewhere, as with
 		// http.Transport.
-		pc, err := t.get(req.Context(), !idempotent(req.Method))
+		pc, err := t.get(req.Context())
 		if err == nil && req.Context().Err() != nil {
 			// Cancelled (an HTTP/2 stream reset) before anything was
 			// written: the connection stays good for the next request.
@@ -127,6 +128,14 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				t.put(pc)
 				return nil, err
 			}
+		}
+		if mustCheck && pc.reused && !pc.alive() {
+			// A request that is not resent if the connection turns out
+			// closed is checked on every reuse, here rather than in get:
+			// the upstream may also have closed it while the body was
+			// read from a slow client.
+			pc.Close()
+			continue
 		}
 		resp, written, err := t.roundTrip(pc, req, body)
 		if err == nil {
@@ -157,10 +166,9 @@ func readBody(req *http.Request) ([]byte, error) {
 }
 
 // get returns an idle connection, or dials one. A connection idle for
-// longer than aliveCheckAfter is checked first, and with mustCheck set
-// (a request that is not resent if the connection turns out closed) every
-// reused connection is.
-func (t *h1Transport) get(ctx context.Context, mustCheck bool) (*h1Conn, error) {
+// longer than aliveCheckAfter is checked first; RoundTrip checks every
+// reused one for a request that is not resent.
+func (t *h1Transport) get(ctx context.Context) (*h1Conn, error) {
 	now := time.Now()
 	t.mu.Lock()
 again:
@@ -168,7 +176,7 @@ again:
 		pc := t.idle[len(t.idle)-1]
 		t.idle = t.idle[:len(t.idle)-1]
 		idle := now.Sub(pc.lastUsed)
-		if idle > t.idleTimeout || ((mustCheck || idle > time.Duration(aliveCheckAfter.Load())) && !pc.alive()) {
+		if idle > t.idleTimeout || (idle > time.Duration(aliveCheckAfter.Load()) && !pc.alive()) {
 			pc.Close()
 			continue
 		}
@@ -205,8 +213,9 @@ func (t *h1Transport) wakeLocked() {
 // closed it. Upstreams close idle connections after seconds (uvicorn and
 // llama.cpp after 5), and under load the check is a system call per
 // request. A request that cannot be resent (POST: a chat completion) is
-// always checked: an upstream restarted a moment after its last response
-// has closed every connection, and such a request would fail on one.
+// always checked, by RoundTrip once its body is read: an upstream
+// restarted a moment after its last response has closed every
+// connection, and such a request would fail on one.
 var aliveCheckAfter atomic.Int64 // time.Duration; tests shorten it
 
 func init() { aliveCheckAfter.Store(int64(time.Second)) }

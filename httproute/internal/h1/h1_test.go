@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/oneport/oneport/httproute/internal/h1"
+	"github.com/oneport/oneport/internal/conntest"
 	"github.com/oneport/oneport/internal/rawsock"
 )
 
@@ -185,5 +186,90 @@ func TestLargeAndChunkedBodiesStream(t *testing.T) {
 		if !strings.HasPrefix(string(b), "POST /upload") {
 			t.Fatalf("%q", b)
 		}
+	}
+}
+
+// closableUpstream answers each request with keep-alive until closeAll
+// closes every connection it holds, as an upstream whose idle timeout ran
+// out does.
+func closableUpstream(t *testing.T) (addr string, served *atomic.Int64, closeAll func()) {
+	var mu sync.Mutex
+	var conns []net.Conn
+	served = new(atomic.Int64)
+	addr = conntest.Serve(t, func(c net.Conn) {
+		defer c.Close()
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			body := fmt.Sprintf("%s %s #%d", req.Method, req.URL.Path, served.Add(1))
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		}
+	})
+	closeAll = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+		conns = nil
+	}
+	return addr, served, closeAll
+}
+
+// firstReadHook calls f before the first read of r.
+type firstReadHook struct {
+	r    io.Reader
+	once sync.Once
+	f    func()
+}
+
+func (h *firstReadHook) Read(p []byte) (int, error) {
+	h.once.Do(h.f)
+	return h.r.Read(p)
+}
+
+// A POST is not written to a pooled connection that the upstream closed
+// while the transport was reading the request's body (a client still
+// sending when the upstream's idle timeout ran out): it would fail, as a
+// POST is not resent.
+func TestPostNotWrittenToConnectionClosedDuringItsBody(t *testing.T) {
+	up, served, closeAll := closableUpstream(t)
+	var dialed clientConns
+	client := recordingClient(t, up, &dialed)
+	url := "http://" + up + "/v1/chat/completions"
+	resp, err := client.Post(url, "application/json", strings.NewReader(`{"model":"m"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+
+	const body = `{"model":"m","stream":true}`
+	req, err := http.NewRequest(http.MethodPost, url, &firstReadHook{r: strings.NewReader(body), f: func() {
+		closeAll()        // the transport holds the idle connection by now
+		dialed.waitEOF(t) // and has received the upstream's close
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = int64(len(body))
+	resp, err = client.Do(req)
+	if err != nil {
+		t.Fatalf("POST after the upstream closed its connection during the body: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(string(b), "POST /v1/chat/completions #2") {
+		t.Fatalf("%d %q", resp.StatusCode, b)
+	}
+	if served.Load() != 2 {
+		t.Errorf("upstream served %d requests, want 2", served.Load())
 	}
 }
