@@ -53,6 +53,11 @@ type Conn struct {
 	wn     int
 	werr   syscall.Errno
 	writeF func(uintptr) bool
+
+	pb    [1]byte // Quiet's peek, under rmu
+	pn    int
+	perr  syscall.Errno
+	peekF func(uintptr) bool
 }
 
 // NewConn returns c reading and writing with raw calls when c is a
@@ -69,6 +74,7 @@ func NewConn(c net.Conn) net.Conn {
 	x := &Conn{Conn: c, rc: rc}
 	x.readF = x.read
 	x.writeF = x.write
+	x.peekF = x.peek
 	return x
 }
 
@@ -196,6 +202,30 @@ func (x *Conn) opError(op string, err error) error {
 		err = oe.Err
 	}
 	return &net.OpError{Op: op, Net: x.LocalAddr().Network(), Source: x.LocalAddr(), Addr: x.RemoteAddr(), Err: err}
+}
+
+// Quiet reports whether the connection is open with nothing waiting to
+// be read, without waiting and without consuming anything: what a pooled
+// connection must be before a request that cannot be resent is written
+// to it. It makes one raw recvfrom(2) with MSG_PEEK and allocates nothing.
+func (x *Conn) Quiet() bool {
+	x.rmu.Lock()
+	defer x.rmu.Unlock()
+	x.pn, x.perr = 0, 0
+	if err := x.rc.Read(x.peekF); err != nil {
+		return false
+	}
+	return x.perr == syscall.EAGAIN
+}
+
+func (x *Conn) peek(fd uintptr) bool {
+	r, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&x.pb[0])), 1,
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	if e == syscall.EINTR {
+		return x.peek(fd)
+	}
+	x.pn, x.perr = int(r), e
+	return true // never wait
 }
 
 // NetConn returns the wrapped connection.

@@ -160,6 +160,54 @@ func TestConnConcurrentWritesStayWhole(t *testing.T) {
 	}
 }
 
+// Quiet tells an open, silent connection from one with bytes waiting
+// (left unread) and from one the peer closed or that was closed here,
+// without allocating.
+func TestConnQuiet(t *testing.T) {
+	c, s := conntest.TCPPair(t)
+	x := NewConn(s).(*Conn)
+	if !x.Quiet() {
+		t.Fatal("an open, silent connection is not quiet")
+	}
+	if a := testing.AllocsPerRun(100, func() { x.Quiet() }); a != 0 {
+		t.Fatalf("Quiet allocates %v times", a)
+	}
+	c.Write([]byte("x"))
+	waitReadable(t, x)
+	if x.Quiet() {
+		t.Fatal("quiet with a byte waiting")
+	}
+	buf := make([]byte, 1)
+	if n, err := x.Read(buf); n != 1 || err != nil {
+		t.Fatalf("the byte Quiet saw was consumed: %d, %v", n, err)
+	}
+	if !x.Quiet() {
+		t.Fatal("not quiet once the byte was read")
+	}
+	c.Close()
+	waitReadable(t, x)
+	if x.Quiet() {
+		t.Fatal("quiet after the peer closed")
+	}
+	x.Close()
+	if x.Quiet() {
+		t.Fatal("a closed connection is quiet")
+	}
+}
+
+// waitReadable waits in the poller until x has a byte or the peer's FIN
+// to read, without reading it.
+func waitReadable(t *testing.T, x *Conn) {
+	t.Helper()
+	err := x.rc.Read(func(fd uintptr) bool {
+		_, e := Peek(fd, make([]byte, 1))
+		return e != syscall.EAGAIN
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A connection that is not a socket is returned as it is.
 func TestNewConnPassesOthersThrough(t *testing.T) {
 	a, b := net.Pipe()

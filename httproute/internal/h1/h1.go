@@ -227,6 +227,9 @@ func (pc *h1Conn) alive() bool {
 	if pc.br.Buffered() > 0 {
 		return false
 	}
+	if q, ok := pc.lim.r.(interface{ Quiet() bool }); ok {
+		return q.Quiet() // rawsock.Conn: no allocation, no scheduler hand-off
+	}
 	sc, ok := pc.Conn.(syscall.Conn)
 	if !ok || !rawsock.Supported {
 		return true
