@@ -55,7 +55,6 @@ type Conn struct {
 	writeF func(uintptr) bool
 
 	pb    [1]byte // Quiet's peek, under rmu
-	pn    int
 	perr  syscall.Errno
 	peekF func(uintptr) bool
 }
@@ -78,7 +77,7 @@ func NewConn(c net.Conn) net.Conn {
 	return x
 }
 
-// readOnce is Read: a raw read(2) of up to maxRaw bytes.
+// readOnce is Read: sysRead, and syscall.Read for an empty p.
 func readOnce(fd uintptr, p []byte) (int, error) {
 	if len(p) == 0 {
 		return syscall.Read(int(fd), p)
@@ -207,11 +206,12 @@ func (x *Conn) opError(op string, err error) error {
 // Quiet reports whether the connection is open with nothing waiting to
 // be read, without waiting and without consuming anything: what a pooled
 // connection must be before a request that cannot be resent is written
-// to it. It makes one raw recvfrom(2) with MSG_PEEK and allocates nothing.
+// to it. It makes one Peek and, unlike a RawConn callback made per call,
+// allocates nothing.
 func (x *Conn) Quiet() bool {
 	x.rmu.Lock()
 	defer x.rmu.Unlock()
-	x.pn, x.perr = 0, 0
+	x.perr = 0
 	if err := x.rc.Read(x.peekF); err != nil {
 		return false
 	}
@@ -219,12 +219,7 @@ func (x *Conn) Quiet() bool {
 }
 
 func (x *Conn) peek(fd uintptr) bool {
-	r, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&x.pb[0])), 1,
-		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-	if e == syscall.EINTR {
-		return x.peek(fd)
-	}
-	x.pn, x.perr = int(r), e
+	_, x.perr = Peek(fd, x.pb[:])
 	return true // never wait
 }
 

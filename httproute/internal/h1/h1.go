@@ -110,7 +110,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// Connect before touching the body: if the upstream refuses, the
 		// body is unread and the caller may send it elsewhere, as with
 		// http.Transport.
-		pc, err := t.get(req.Context())
+		pc, err := t.get(req.Context(), mustCheck)
 		if err == nil && req.Context().Err() != nil {
 			// Cancelled (an HTTP/2 stream reset) before anything was
 			// written: the connection stays good for the next request.
@@ -166,9 +166,10 @@ func readBody(req *http.Request) ([]byte, error) {
 }
 
 // get returns an idle connection, or dials one. A connection idle for
-// longer than aliveCheckAfter is checked first; RoundTrip checks every
-// reused one for a request that is not resent.
-func (t *h1Transport) get(ctx context.Context) (*h1Conn, error) {
+// longer than aliveCheckAfter is checked first, unless checkedLater: a
+// request that is not resent, whose every reused connection RoundTrip
+// checks once the body is read.
+func (t *h1Transport) get(ctx context.Context, checkedLater bool) (*h1Conn, error) {
 	now := time.Now()
 	t.mu.Lock()
 again:
@@ -176,7 +177,7 @@ again:
 		pc := t.idle[len(t.idle)-1]
 		t.idle = t.idle[:len(t.idle)-1]
 		idle := now.Sub(pc.lastUsed)
-		if idle > t.idleTimeout || (idle > time.Duration(aliveCheckAfter.Load()) && !pc.alive()) {
+		if idle > t.idleTimeout || (!checkedLater && idle > time.Duration(aliveCheckAfter.Load()) && !pc.alive()) {
 			pc.Close()
 			continue
 		}
