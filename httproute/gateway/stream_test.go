@@ -205,24 +205,13 @@ func TestClientCancelReachesUpstreamEngines(t *testing.T) {
 				t.Fatal(err)
 			}
 			g.Refresh(context.Background())
-			h, err := httproute.NewHandler([]httproute.Route{{Path: "/", Upstreams: []string{up.Listener.Addr().String()}, Serve: g}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := httproute.NewServer(h, nil)
-			srv.Engine = engine
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			go srv.Serve(ln)
-			defer srv.Close()
+			addr := serveEngine(t, gatewayHandler(t, g, up.Server), engine)
 			ctx, cancel := context.WithCancel(context.Background())
 			var body io.Reader = strings.NewReader(`{"model":"m","stream":true}`)
 			if tc.chunked {
 				body = io.MultiReader(body)
 			}
-			req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+ln.Addr().String()+"/v1/chat/completions", body)
+			req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+addr+"/v1/chat/completions", body)
 			req.Header.Set("Content-Type", "application/json")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {

@@ -33,13 +33,7 @@ func send(t *testing.T, method, url, key, body string) (int, string) {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return statusBody(t, req)
 }
 
 // xconnectStatus opens an RFC 8441 WebSocket stream over h2c (prior

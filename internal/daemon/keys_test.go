@@ -237,13 +237,10 @@ func (f *keyFixture) admin(t testing.TB, method, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// get sends a GET with the headers given as name, value pairs.
-func (f *keyFixture) get(t testing.TB, path string, hdr ...string) (int, string) {
+// statusBody sends req without following redirects and returns its status
+// and body.
+func statusBody(t testing.TB, req *http.Request) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", "http://"+f.addr+path, nil)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
 	resp, err := http.DefaultTransport.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
@@ -251,6 +248,16 @@ func (f *keyFixture) get(t testing.TB, path string, hdr ...string) (int, string)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// get sends a GET with the headers given as name, value pairs.
+func (f *keyFixture) get(t testing.TB, path string, hdr ...string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+f.addr+path, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	return statusBody(t, req)
 }
 
 // The official OpenAI SDK works with a key, gets AuthenticationError with

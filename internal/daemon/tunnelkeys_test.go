@@ -16,27 +16,14 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/oneport/oneport/internal/auth"
+	"github.com/oneport/oneport/internal/conntest"
 	"github.com/oneport/oneport/internal/oneporttest"
 )
 
 // holdingTarget accepts connections and keeps them open until the test
 // ends, standing in for sshd behind the tunnel.
 func holdingTarget(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
-	return ln.Addr().String()
+	return conntest.Serve(t, func(c net.Conn) { io.Copy(io.Discard, c); c.Close() })
 }
 
 // A key's concurrency limit counts a tunnel session as one request for

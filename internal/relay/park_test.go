@@ -212,14 +212,7 @@ func TestCannotParkKeepsSession(t *testing.T) {
 			t.Fatal("the copies never tried to park")
 		}
 	}
-	exchange(t, client, backend, "still there")
-	client.(*net.TCPConn).CloseWrite()
-	backend.(*net.TCPConn).CloseWrite()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("done not called")
-	}
+	stillThereThenEnd(t, client, backend, done)
 }
 
 // A parkable copy that loses its pipe (out of file descriptors) just
@@ -267,6 +260,14 @@ func TestNoPipeAfterWakeKeepsSession(t *testing.T) {
 		t.Fatal("the session ended while idle after a copy fell back to user space")
 	case <-time.After(10 * parkAfter):
 	}
+	stillThereThenEnd(t, client, backend, done)
+}
+
+// stillThereThenEnd checks that the session between client and backend
+// still carries bytes both ways, then ends it from both sides and waits
+// for the pair's done.
+func stillThereThenEnd(t *testing.T, client, backend net.Conn, done <-chan struct{}) {
+	t.Helper()
 	exchange(t, client, backend, "still there")
 	client.(*net.TCPConn).CloseWrite()
 	backend.(*net.TCPConn).CloseWrite()

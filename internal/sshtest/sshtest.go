@@ -270,13 +270,7 @@ func RunWithin(addr string, cfg *ssh.ClientConfig, cmd string, d time.Duration) 
 	}
 	c := ssh.NewClient(cc, chans, reqs)
 	defer c.Close()
-	s, err := c.NewSession()
-	if err != nil {
-		return "", fmt.Errorf("ssh session: %w", err)
-	}
-	defer s.Close()
-	out, err := s.Output(cmd)
-	return string(out), err
+	return output(c, cmd)
 }
 
 // Run logs in to addr with cfg, runs cmd and returns its output.
@@ -286,6 +280,11 @@ func Run(addr string, cfg *ssh.ClientConfig, cmd string) (string, error) {
 		return "", fmt.Errorf("ssh dial %s: %w", addr, err)
 	}
 	defer c.Close()
+	return output(c, cmd)
+}
+
+// output runs cmd in a new session of c and returns its output.
+func output(c *ssh.Client, cmd string) (string, error) {
 	s, err := c.NewSession()
 	if err != nil {
 		return "", fmt.Errorf("ssh session: %w", err)

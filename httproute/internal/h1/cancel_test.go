@@ -52,17 +52,7 @@ func TestCancelSlotWakesBlockedRead(t *testing.T) {
 		done <- err
 	}()
 	slot.cancel(cancel)
-	select {
-	case err := <-done:
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("read: %v, want the poisoned deadline", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("cancelling the request did not wake the read")
-	}
-	if w.unwatch() {
-		t.Error("unwatch after the cancel reported the registration still in place")
-	}
+	wokenByCancel(t, done, w)
 	if !pc.poisoned.Load() {
 		t.Error("the connection is not marked poisoned")
 	}
@@ -89,17 +79,7 @@ func TestCancelSlotFallsBack(t *testing.T) {
 		done <- err
 	}()
 	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("read: %v, want the poisoned deadline", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("cancelling the request did not wake the read")
-	}
-	if w.unwatch() {
-		t.Error("unwatch after the cancel reported the registration still in place")
-	}
+	wokenByCancel(t, done, w)
 	pc.unpoison() // returns once the cancel has marked the connection
 
 	// After the request ended, nothing registers for it.
@@ -131,5 +111,23 @@ func TestCancelSlotUnwatch(t *testing.T) {
 	}
 	if a.poisoned.Load() || b.poisoned.Load() {
 		t.Error("a connection was poisoned without a cancel")
+	}
+}
+
+// wokenByCancel waits for the read that done reports to end with the
+// deadline a cancel poisons the connection with, then checks that the
+// cancel has taken w's registration.
+func wokenByCancel(t *testing.T, done <-chan error, w onCancel) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read: %v, want the poisoned deadline", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancelling the request did not wake the read")
+	}
+	if w.unwatch() {
+		t.Error("unwatch after the cancel reported the registration still in place")
 	}
 }
