@@ -70,8 +70,10 @@ func FuzzReadModel(f *testing.F) {
 		if !json.Valid(data) || int64(len(data)) > limit {
 			return
 		}
+		// A JSON null unmarshals into a map without error, leaving it nil:
+		// it is not an object either.
 		var obj map[string]json.RawMessage
-		if json.Unmarshal(data, &obj) != nil {
+		if json.Unmarshal(data, &obj) != nil || obj == nil {
 			if !errors.Is(err, errMalformed) {
 				t.Fatalf("valid JSON that is not an object: got %q, %v", model, err)
 			}
