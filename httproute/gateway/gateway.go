@@ -486,7 +486,9 @@ func (b *bodyModel) rename(r *http.Request, name string) {
 	if r.ContentLength >= 0 {
 		r.ContentLength += int64(len(head) - len(b.head))
 	}
-	r.Body = &prefixBody{head: bytes.NewReader(head), rest: old.rest, whole: old.whole}
+	nb := &prefixBody{rest: old.rest, whole: old.whole}
+	nb.head.Reset(head)
+	r.Body = nb
 	old.head.Reset(nil)
 	putBuf(old.pooled)
 	old.pooled = nil
@@ -548,7 +550,8 @@ func (g *Gateway) requestModel(w http.ResponseWriter, r *http.Request) (string, 
 	// A body read whole is not read again: net/http's server may refuse
 	// reads once the response has started, and the transport's last read,
 	// which only confirms the end, would then break the stream.
-	pb := &prefixBody{head: bytes.NewReader(bm.head), rest: r.Body, whole: int64(len(bm.head)) == r.ContentLength}
+	pb := &prefixBody{rest: r.Body, whole: int64(len(bm.head)) == r.ContentLength}
+	pb.head.Reset(bm.head)
 	if !form {
 		pb.pooled = bm.head
 	}
@@ -577,19 +580,28 @@ func (g *Gateway) badBody(w http.ResponseWriter, err error) {
 }
 
 // prefixBody replays the bytes read to find the model, then the rest.
-// Closing it gives back the pooled buffer the head is in: the transport
-// closes a request body when it is done reading it.
+// Once the head has been read out it gives back the pooled buffer the
+// head is in: the reader's copy is all that is left of those bytes. It is
+// not given back on Close, which ReverseProxy does not pass on to the
+// body (it wraps it in a reader whose Close does nothing) and which may
+// come while a transport's goroutine still reads. A body whose head is
+// never read out leaves its buffer to the garbage collector.
 type prefixBody struct {
-	head   *bytes.Reader
+	head   bytes.Reader
 	rest   io.ReadCloser
 	pooled []byte
 	whole  bool // head is the whole body
-	once   sync.Once
 }
 
 func (b *prefixBody) Read(p []byte) (int, error) {
 	if b.head.Len() > 0 {
-		return b.head.Read(p)
+		n, err := b.head.Read(p)
+		if b.head.Len() == 0 && b.pooled != nil {
+			b.head.Reset(nil)
+			putBuf(b.pooled)
+			b.pooled = nil
+		}
+		return n, err
 	}
 	if b.whole {
 		return 0, io.EOF
@@ -597,15 +609,7 @@ func (b *prefixBody) Read(p []byte) (int, error) {
 	return b.rest.Read(p)
 }
 
-func (b *prefixBody) Close() error {
-	b.once.Do(func() {
-		if b.pooled != nil {
-			b.head.Reset(nil)
-			putBuf(b.pooled)
-		}
-	})
-	return b.rest.Close()
-}
+func (b *prefixBody) Close() error { return b.rest.Close() }
 
 // limitBody fails with errTooLarge past its limit.
 type limitBody struct {

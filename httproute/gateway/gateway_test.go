@@ -454,3 +454,44 @@ func TestModelScopeNotBypassedByXModelOrUnparsedPaths(t *testing.T) {
 		}
 	}
 }
+
+// The pooled buffer a body's head was read into goes back once the head
+// has been passed on, through ReverseProxy (which does not pass Close on
+// to the body) and either transport, whether the head is the whole body
+// or only its start.
+func TestBodyHeadBufferGoesBack(t *testing.T) {
+	a := newFake(t, "llama-3")
+	long := `{"model":"llama-3","input":"` + strings.Repeat("x", 100<<10) + `"}`
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		body string
+	}{
+		{"h1 engine, whole body", Config{}, `{"model":"llama-3","input":"x"}`},
+		{"h1 engine, head of a long body", Config{}, long},
+		{"net/http transport", Config{Transport: &http.Transport{}}, long},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Upstreams = []Upstream{{Address: a.URL}}
+			g, err := New(tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.Refresh(context.Background())
+			r := httptest.NewRequest(http.MethodPost, "/v1/embeddings", strings.NewReader(tc.body))
+			r.Header.Set("Content-Type", "application/json")
+			w := httptest.NewRecorder()
+			g.ServeHTTP(w, r)
+			if w.Code != 200 || !strings.Contains(w.Body.String(), fmt.Sprintf(`"len":%d`, len(tc.body))) {
+				t.Fatalf("%d %s, want the whole body of %d bytes passed on", w.Code, w.Body, len(tc.body))
+			}
+			pb, ok := r.Body.(*prefixBody)
+			if !ok {
+				t.Fatalf("the request's body is a %T, not the replayed head", r.Body)
+			}
+			if pb.pooled != nil {
+				t.Errorf("the head's pooled buffer (%d bytes) was not given back", cap(pb.pooled))
+			}
+		})
+	}
+}
