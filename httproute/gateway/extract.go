@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"strings"
 	"sync"
 	"unicode/utf8"
 	"unsafe"
@@ -368,4 +370,19 @@ func plain(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// mediaType returns a Content-Type's media type, lowercased and without
+// its parameters, as mime.ParseMediaType does (also when a parameter does
+// not parse). The forms API clients and model servers send skip
+// ParseMediaType, which makes a map for the parameters on every call.
+func mediaType(v string) string {
+	switch v {
+	case "application/json", "text/event-stream":
+		return v
+	case "application/json; charset=utf-8", "text/event-stream; charset=utf-8":
+		return v[:strings.IndexByte(v, ';')]
+	}
+	ct, _, _ := mime.ParseMediaType(v)
+	return ct
 }

@@ -180,6 +180,9 @@ func (g *Gateway) addBackend(addr string, maxConc int) error {
 	}
 	b := &backend{addr: addr, target: t}
 	b.lim.limit = max(maxConc, 0)
+	if m := g.cfg.Metrics; m != nil {
+		b.queued = func(d int) { m.queued(addr, d) }
+	}
 	if g.cfg.Transport == nil && t.Scheme == "http" {
 		b.rt = fastTransport(t)
 	}
@@ -392,11 +395,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, snap *snapshot
 		timeout = DefaultQueueTimeout
 	}
 	m := g.cfg.Metrics
-	var onQueue func(int)
-	if m != nil {
-		onQueue = func(d int) { m.queued(b.addr, d) }
-	}
-	err := b.lim.acquire(r.Context(), max(maxQueue, 0), timeout, onQueue)
+	err := b.lim.acquire(r.Context(), max(maxQueue, 0), timeout, b.queued)
 	m.waited(model, time.Since(st.start))
 	switch {
 	case errors.Is(err, errQueueFull):
@@ -516,13 +515,13 @@ func (g *Gateway) requestModel(w http.ResponseWriter, r *http.Request) (string, 
 	if r.Method != http.MethodPost || !form && !jsonPaths[p] {
 		return hm, nil, nil
 	}
-	ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var (
 		model string
 		bm    = &bodyModel{}
 		err   error
 	)
 	if form {
+		ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if ct != "multipart/form-data" || params["boundary"] == "" {
 			writeError(w, http.StatusUnsupportedMediaType, "invalid_request_error", "unsupported_content_type", "",
 				fmt.Sprintf("oneport: %s takes multipart/form-data, not %q", p, r.Header.Get("Content-Type")), 0)
@@ -530,7 +529,7 @@ func (g *Gateway) requestModel(w http.ResponseWriter, r *http.Request) (string, 
 		}
 		model, bm.head, err = readFormModel(r.Body, params["boundary"], limit)
 	} else {
-		if ct != "" && ct != "application/json" && !strings.HasSuffix(ct, "+json") {
+		if ct := mediaType(r.Header.Get("Content-Type")); ct != "" && ct != "application/json" && !strings.HasSuffix(ct, "+json") {
 			writeError(w, http.StatusUnsupportedMediaType, "invalid_request_error", "unsupported_content_type", "",
 				fmt.Sprintf("oneport: %s takes application/json, not %q", p, r.Header.Get("Content-Type")), 0)
 			return "", nil, errMalformed

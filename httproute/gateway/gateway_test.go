@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -493,5 +494,19 @@ func TestBodyHeadBufferGoesBack(t *testing.T) {
 				t.Errorf("the head's pooled buffer (%d bytes) was not given back", cap(pb.pooled))
 			}
 		})
+	}
+}
+
+// mediaType's shortcuts answer what mime.ParseMediaType answers.
+func TestMediaTypeAsParseMediaType(t *testing.T) {
+	for _, v := range []string{
+		"application/json", "text/event-stream", "application/json; charset=utf-8", "text/event-stream; charset=utf-8",
+		"Application/JSON", "application/json;charset=UTF-8", "application/vnd.api+json", "text/plain",
+		"application/json; charset", "", "multipart/form-data; boundary=x", "application/json ;",
+	} {
+		want, _, _ := mime.ParseMediaType(v)
+		if got := mediaType(v); got != want {
+			t.Errorf("mediaType(%q) = %q, want %q", v, got, want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,45 @@ type Metrics struct {
 	duration   *prometheus.HistogramVec
 
 	onQueued func(delta int) // tests: told when a request joins or leaves a queue
+
+	// The observers requests have used, by histogram and labels: a
+	// Vec's WithLabelValues validates and hashes its labels under a lock
+	// on every call, which was a percent of a proxied request's CPU. The
+	// labels come from configured models and key names, so this stays as
+	// small as the Vecs' own series.
+	mu  sync.RWMutex
+	obs map[obsKey]prometheus.Observer
+}
+
+// obsKey names one histogram series: the Vec and its label values.
+type obsKey struct {
+	vec           *prometheus.HistogramVec
+	model, key, x string // x: the token type, for tokens
+}
+
+// observer returns the series k names, made on first use.
+func (m *Metrics) observer(k obsKey) prometheus.Observer {
+	m.mu.RLock()
+	o, ok := m.obs[k]
+	m.mu.RUnlock()
+	if ok {
+		return o
+	}
+	switch k.vec {
+	case m.queueWait:
+		o = k.vec.WithLabelValues(k.model)
+	case m.tokens:
+		o = k.vec.WithLabelValues(k.model, k.x, k.key)
+	default:
+		o = k.vec.WithLabelValues(k.model, k.key)
+	}
+	m.mu.Lock()
+	if m.obs == nil {
+		m.obs = make(map[obsKey]prometheus.Observer)
+	}
+	m.obs[k] = o
+	m.mu.Unlock()
+	return o
 }
 
 // NewMetrics registers the gateway's metrics with reg.
@@ -69,7 +109,7 @@ func (m *Metrics) queued(upstream string, delta int) {
 
 func (m *Metrics) waited(model string, d time.Duration) {
 	if m != nil {
-		m.queueWait.WithLabelValues(model).Observe(d.Seconds())
+		m.observer(obsKey{vec: m.queueWait, model: model}).Observe(d.Seconds())
 	}
 }
 
@@ -84,21 +124,25 @@ func (m *Metrics) done(st *reqState, end time.Time) {
 	if m == nil || st.model == "" {
 		return
 	}
-	m.duration.WithLabelValues(st.model, st.keyName).Observe(end.Sub(st.start).Seconds())
+	k := obsKey{vec: m.duration, model: st.model, key: st.keyName}
+	m.observer(k).Observe(end.Sub(st.start).Seconds())
 	if st.stream && !st.first.IsZero() {
-		m.ttft.WithLabelValues(st.model, st.keyName).Observe(st.first.Sub(st.start).Seconds())
+		k.vec = m.ttft
+		m.observer(k).Observe(st.first.Sub(st.start).Seconds())
 	}
 	in, out := st.usage.in(), st.usage.out()
 	if in > 0 {
-		m.tokens.WithLabelValues(st.model, "input", st.keyName).Observe(float64(in))
+		m.observer(obsKey{vec: m.tokens, model: st.model, key: st.keyName, x: "input"}).Observe(float64(in))
 	}
 	if out > 0 {
-		m.tokens.WithLabelValues(st.model, "output", st.keyName).Observe(float64(out))
+		m.observer(obsKey{vec: m.tokens, model: st.model, key: st.keyName, x: "output"}).Observe(float64(out))
 	}
 	if st.stream && out > 1 && !st.first.IsZero() {
 		if gen := end.Sub(st.first).Seconds(); gen > 0 {
-			m.tpot.WithLabelValues(st.model, st.keyName).Observe(gen / float64(out-1))
-			m.tps.WithLabelValues(st.model, st.keyName).Observe(float64(out-1) / gen)
+			k.vec = m.tpot
+			m.observer(k).Observe(gen / float64(out-1))
+			k.vec = m.tps
+			m.observer(k).Observe(float64(out-1) / gen)
 		}
 	}
 }

@@ -23,6 +23,7 @@ type backend struct {
 	target *url.URL // scheme, host and base path
 	lim    limiter
 	rt     http.RoundTripper // nil: the gateway's fallback transport
+	queued func(delta int)   // nil: no metrics
 }
 
 // fastTransport is httproute's HTTP/1.1 client for a plain-HTTP upstream,

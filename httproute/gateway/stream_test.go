@@ -387,3 +387,62 @@ func TestStreamHeaderBeforeFirstEvent(t *testing.T) {
 		})
 	}
 }
+
+// Each model, key and token type has its own series, also once their
+// observers are reused from the cache.
+func TestMetricsSeriesPerModelAndKey(t *testing.T) {
+	a, b := newFake(t, "m1"), newFake(t, "m2")
+	reg := prometheus.NewRegistry()
+	met, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, srv := newGateway(t, Config{Upstreams: []Upstream{{Address: a.URL}, {Address: b.URL}}, Metrics: met,
+		KeyName: func(r *http.Request) string { return r.Header.Get("Test-Key") }})
+	for _, c := range []struct{ key, model string }{{"alice", "m1"}, {"alice", "m1"}, {"bob", "m1"}, {"alice", "m2"}, {"bob", "m1"}, {"alice", "m1"}} {
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/chat/completions", strings.NewReader(`{"model":"`+c.model+`"}`))
+		req.Header.Set("Test-Key", c.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%+v: status %d", c, resp.StatusCode)
+		}
+	}
+	got := map[string]float64{}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var ls []string
+			for _, l := range m.GetLabel() {
+				ls = append(ls, l.GetName()+"="+l.GetValue())
+			}
+			name := mf.GetName() + "{" + strings.Join(ls, ",") + "}"
+			if h := m.GetHistogram(); h != nil {
+				got[name+" count"] = float64(h.GetSampleCount())
+				got[name+" sum"] = h.GetSampleSum()
+			}
+		}
+	}
+	for name, want := range map[string]float64{
+		"gen_ai_server_request_duration_seconds{gen_ai_request_model=m1,key=alice} count":           3,
+		"gen_ai_server_request_duration_seconds{gen_ai_request_model=m1,key=bob} count":             2,
+		"gen_ai_server_request_duration_seconds{gen_ai_request_model=m2,key=alice} count":           1,
+		"gen_ai_client_token_usage{gen_ai_request_model=m1,gen_ai_token_type=input,key=alice} sum":  9,
+		"gen_ai_client_token_usage{gen_ai_request_model=m1,gen_ai_token_type=output,key=alice} sum": 15,
+		"gen_ai_client_token_usage{gen_ai_request_model=m1,gen_ai_token_type=output,key=bob} sum":   10,
+		"gen_ai_client_token_usage{gen_ai_request_model=m2,gen_ai_token_type=input,key=alice} sum":  3,
+		"oneport_gateway_queue_wait_seconds{gen_ai_request_model=m1} count":                         5,
+		"oneport_gateway_queue_wait_seconds{gen_ai_request_model=m2} count":                         1,
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %v, want %v", name, got[name], want)
+		}
+	}
+	if len(got) != 2*(3+6+2) {
+		t.Errorf("%d series, want 11 (3 durations, 6 token usages, 2 queue waits): %v", len(got)/2, got)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"mime"
 	"net/http"
 	"time"
 )
@@ -213,7 +212,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	if st == nil {
 		return nil
 	}
-	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	ct := mediaType(resp.Header.Get("Content-Type"))
 	st.stream = ct == "text/event-stream"
 	if !st.stream && ct != "application/json" {
 		return nil
