@@ -17,8 +17,9 @@ var embedding = []byte(`{"model":"embedding-model","input":"The food was delicio
 // costFigures measures what API keys and model routing cost: keep-alive
 // requests through oneport with a key required (and sent), and through a
 // gateway route (the model read from the JSON body), each against an open
-// oneport with a plain route to the same backend, in turns, in the same
-// run. The direct column holds the open oneport's figures.
+// oneport with a plain route to the same backend, measured back to back.
+// The direct column holds the open oneport's figures; the ratio is the
+// median of the pairs' ratios.
 func costFigures(bin string, o options) ([]row, error) {
 	b, err := startBackends()
 	if err != nil {
@@ -63,43 +64,59 @@ func costFigures(bin string, o options) ([]row, error) {
 	models := request{path: "/v1/models"}
 	keyed := request{path: "/v1/models", header: http.Header{"Authorization": {"Bearer " + secret}}}
 	post := request{path: "/v1/embeddings", body: embedding}
-	// Each measurement: the daemon, the request, and the figures' column
-	// (direct: the open oneport).
-	type turn struct {
-		d   *daemon
-		req request
-		col int
-		rps *samples
-		cpu *samples
+	// Each pair: the open oneport and the one under test with the same
+	// request, measured back to back, in alternating order (open first in
+	// one round, second in the next), twice per run.
+	type pair struct {
+		d        *daemon
+		req, ref request
+		rps, cpu *samples
+		ratios   *[]float64
 	}
 	var keyRPS, keyCPU, gwRPS, gwCPU samples
-	turns := []turn{
-		{ds["open"], models, colDirect, &keyRPS, &keyCPU},
-		{ds["keyed"], keyed, colOneport, &keyRPS, &keyCPU},
-		{ds["open"], post, colDirect, &gwRPS, &gwCPU},
-		{ds["gateway"], post, colOneport, &gwRPS, &gwCPU},
+	var keyRatios, gwRatios []float64
+	pairs := []pair{
+		{ds["keyed"], keyed, models, &keyRPS, &keyCPU, &keyRatios},
+		{ds["gateway"], post, post, &gwRPS, &gwCPU, &gwRatios},
 	}
-	for run := range o.runs {
-		for i := range turns {
-			t := turns[(i+run)%len(turns)]
-			r, c, err := cpuPerOp(t.d.pids(), func() (r float64, err error) {
-				r, _, err = httpLoad(t.d.addr, t.req, 16, true, o.rateDur)
-				return r, err
-			})
+	measure := func(d *daemon, req request) (rps, cpu float64, err error) {
+		return cpuPerOp(d.pids(), func() (r float64, err error) {
+			r, _, err = httpLoad(d.addr, req, 16, true, o.rateDur)
+			return r, err
+		})
+	}
+	for run := range 2 * o.runs {
+		for _, p := range pairs {
+			var open, tested [2]float64
+			var err error
+			if run%2 == 0 {
+				open[0], open[1], err = measure(ds["open"], p.ref)
+				if err == nil {
+					tested[0], tested[1], err = measure(p.d, p.req)
+				}
+			} else {
+				tested[0], tested[1], err = measure(p.d, p.req)
+				if err == nil {
+					open[0], open[1], err = measure(ds["open"], p.ref)
+				}
+			}
 			if err != nil {
 				return nil, err
 			}
-			t.rps.add(t.col, r)
-			t.cpu.add(t.col, c)
+			p.rps.add(colDirect, open[0])
+			p.cpu.add(colDirect, open[1])
+			p.rps.add(colOneport, tested[0])
+			p.cpu.add(colOneport, tested[1])
+			*p.ratios = append(*p.ratios, tested[0]/open[0])
 		}
 	}
 	atLeast95 := func(r row) bool { return r.ratio(colOneport) >= 0.95 }
 	return []row{
 		{name: "keys: keep-alive, key sent (direct: open oneport)", unit: "req/s", v: keyRPS.medians(),
-			higherIsBetter: true, target: ">= 0.95x", ok: atLeast95},
+			higherIsBetter: true, paired: keyRatios, target: ">= 0.95x", ok: atLeast95},
 		{name: "keys: cpu per request (direct: open)", unit: "µs", v: keyCPU.medians(), absolute: true},
 		{name: "model routing: keep-alive POST (direct: open oneport)", unit: "req/s", v: gwRPS.medians(),
-			higherIsBetter: true, target: ">= 0.95x", ok: atLeast95},
+			higherIsBetter: true, paired: gwRatios, target: ">= 0.95x", ok: atLeast95},
 		{name: "model routing: cpu per request (direct: open)", unit: "µs", v: gwCPU.medians(), absolute: true},
 	}, nil
 }

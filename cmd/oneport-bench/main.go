@@ -108,11 +108,18 @@ type row struct {
 	absolute bool
 	target   string
 	ok       func(row) bool // the verdict on oneport; nil: none
+	// paired: oneport's ratios from measurements taken back to back
+	// with direct's; when set, oneport's ratio is their median, which a
+	// shared machine's slow spells move less than a ratio of medians.
+	paired []float64
 }
 
 func (r row) ratio(col int) float64 {
 	if r.absolute {
 		return math.NaN()
+	}
+	if col == colOneport && len(r.paired) > 0 {
+		return loadtest.Median(r.paired)
 	}
 	if r.higherIsBetter {
 		return r.v[col] / r.v[colDirect]
