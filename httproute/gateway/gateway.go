@@ -335,6 +335,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // answered
 	}
+	proxied := false
+	defer func() {
+		if pb, ok := r.Body.(*prefixBody); ok && !proxied {
+			pb.release() // refused before the proxy: no one else reads the body
+		}
+	}()
 	if fromBody == nil && g.cfg.ModelAllowed != nil && !g.cfg.ModelAllowed(r, "") {
 		// The model was not read from the body (a path oneport does not
 		// parse, or X-Model), so what the upstream runs is unchecked: a key
@@ -349,7 +355,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"oneport: this request names no model; send the X-Model header to choose one", 0)
 			return
 		}
-		g.forward(w, r, snap, "", snap.only)
+		proxied = g.forward(w, r, snap, "", snap.only)
 		return
 	}
 	if g.cfg.ModelAllowed != nil && !g.cfg.ModelAllowed(r, model) {
@@ -367,7 +373,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if fromBody != nil && e.model != model {
 		fromBody.rename(r, e.model)
 	}
-	g.forward(w, r, snap, model, pick(e.backends))
+	proxied = g.forward(w, r, snap, model, pick(e.backends))
 }
 
 // pick returns the upstream with the fewest requests in flight or queued.
@@ -381,8 +387,9 @@ func pick(bs []*backend) *backend {
 	return best
 }
 
-// forward waits for a slot at b, then proxies r there.
-func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, snap *snapshot, model string, b *backend) {
+// forward waits for a slot at b, then proxies r there. It reports whether
+// it did: false when it answered for the queue or the client left.
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, snap *snapshot, model string, b *backend) bool {
 	st := &reqState{b: b, model: model, start: time.Now(), g: g}
 	if g.cfg.KeyName != nil {
 		st.keyName = g.cfg.KeyName(r)
@@ -402,15 +409,15 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, snap *snapshot
 		m.rejected(model, "full")
 		writeError(w, http.StatusTooManyRequests, "rate_limit_error", "queue_full", "",
 			fmt.Sprintf("oneport: upstream %s for %q is busy and its queue is full; retry later", b.addr, model), time.Second)
-		return
+		return false
 	case errors.Is(err, errQueueTimeout):
 		m.rejected(model, "timeout")
 		writeError(w, http.StatusServiceUnavailable, "server_error", "queue_timeout", "",
 			fmt.Sprintf("oneport: upstream %s for %q stayed busy for %v; retry later", b.addr, model, timeout), 5*time.Second)
-		return
+		return false
 	case err != nil:
 		httproute.Annotate(r, b.addr, slog.String("model", model))
-		return // the client left while queued
+		return false // the client left while queued
 	}
 	defer b.lim.release()
 	if pb, ok := r.Body.(*prefixBody); ok && !pb.whole {
@@ -421,6 +428,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, snap *snapshot
 	out := r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 	httproute.ServeProxy(g.proxy, w, out)
 	g.finish(r, st)
+	return true
 }
 
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
@@ -595,10 +603,8 @@ type prefixBody struct {
 func (b *prefixBody) Read(p []byte) (int, error) {
 	if b.head.Len() > 0 {
 		n, err := b.head.Read(p)
-		if b.head.Len() == 0 && b.pooled != nil {
-			b.head.Reset(nil)
-			putBuf(b.pooled)
-			b.pooled = nil
+		if b.head.Len() == 0 {
+			b.release()
 		}
 		return n, err
 	}
@@ -609,6 +615,16 @@ func (b *prefixBody) Read(p []byte) (int, error) {
 }
 
 func (b *prefixBody) Close() error { return b.rest.Close() }
+
+// release gives back the pooled buffer, if the body still holds it. Only
+// the body's reader may call it, or its owner while no one reads it.
+func (b *prefixBody) release() {
+	if b.pooled != nil {
+		b.head.Reset(nil)
+		putBuf(b.pooled)
+		b.pooled = nil
+	}
+}
 
 // limitBody fails with errTooLarge past its limit.
 type limitBody struct {

@@ -459,18 +459,25 @@ func TestModelScopeNotBypassedByXModelOrUnparsedPaths(t *testing.T) {
 // The pooled buffer a body's head was read into goes back once the head
 // has been passed on, through ReverseProxy (which does not pass Close on
 // to the body) and either transport, whether the head is the whole body
-// or only its start.
+// or only its start; and when the request is refused before the proxy.
 func TestBodyHeadBufferGoesBack(t *testing.T) {
 	a := newFake(t, "llama-3")
-	long := `{"model":"llama-3","input":"` + strings.Repeat("x", 100<<10) + `"}`
+	short := `{"model":"llama-3","input":"x"}`
+	long := `{"model":"llama-3","input":"` + strings.Repeat("x", 32<<10) + `"}`    // the h1 engine's size, longer than a read
+	longer := `{"model":"llama-3","input":"` + strings.Repeat("x", 100<<10) + `"}` // past it: net/http's transport
+	onlyOther := func(_ *http.Request, m string) bool { return m == "other" }
 	for _, tc := range []struct {
 		name string
 		cfg  Config
 		body string
+		code int
 	}{
-		{"h1 engine, whole body", Config{}, `{"model":"llama-3","input":"x"}`},
-		{"h1 engine, head of a long body", Config{}, long},
-		{"net/http transport", Config{Transport: &http.Transport{}}, long},
+		{"h1 engine, whole body", Config{}, short, 200},
+		{"h1 engine, head of a long body", Config{}, long, 200},
+		{"net/http transport, whole body", Config{Transport: &http.Transport{}}, short, 200},
+		{"net/http transport, head of a long body", Config{}, longer, 200},
+		{"unknown model", Config{}, `{"model":"nope","input":"x"}`, 404},
+		{"model not allowed", Config{ModelAllowed: onlyOther}, short, 403},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg.Upstreams = []Upstream{{Address: a.URL}}
@@ -483,8 +490,11 @@ func TestBodyHeadBufferGoesBack(t *testing.T) {
 			r.Header.Set("Content-Type", "application/json")
 			w := httptest.NewRecorder()
 			g.ServeHTTP(w, r)
-			if w.Code != 200 || !strings.Contains(w.Body.String(), fmt.Sprintf(`"len":%d`, len(tc.body))) {
-				t.Fatalf("%d %s, want the whole body of %d bytes passed on", w.Code, w.Body, len(tc.body))
+			if w.Code != tc.code {
+				t.Fatalf("%d %s, want %d", w.Code, w.Body, tc.code)
+			}
+			if got := a.received(); tc.code == 200 && got[len(got)-1] != tc.body {
+				t.Fatalf("the upstream received %d bytes, not the %d-byte body", len(got[len(got)-1]), len(tc.body))
 			}
 			pb, ok := r.Body.(*prefixBody)
 			if !ok {

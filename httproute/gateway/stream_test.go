@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -151,6 +152,12 @@ func TestUsageMetricsAndAccessLog(t *testing.T) {
 	}
 	if n := gaugeValue(reg, "gen_ai_server_time_to_first_token_seconds"); n <= 0 {
 		t.Errorf("no time to first token recorded")
+	}
+	// 7 output tokens over the time g after the first: 6 more, at g/6
+	// seconds each and 6/g per second (g is well under 6 s here).
+	tpot, tps := gaugeValue(reg, "gen_ai_server_time_per_output_token_seconds"), gaugeValue(reg, "oneport_gateway_output_tokens_per_second")
+	if tpot <= 0 || tps <= tpot || math.Abs(tpot*tps-1) > 1e-9 {
+		t.Errorf("time per output token %v s and %v tokens/s: want g/6 and 6/g", tpot, tps)
 	}
 	mfs, _ := reg.Gather()
 	for _, mf := range mfs {
