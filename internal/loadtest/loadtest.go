@@ -173,13 +173,18 @@ func Percentile(ds []time.Duration, p float64) time.Duration {
 	return ds[i]
 }
 
-// Median returns the median of xs, sorting xs.
+// Median returns the median of xs, sorting xs: the middle value, or the
+// mean of the two middle values when there is an even number.
 func Median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
 	slices.Sort(xs)
-	return xs[len(xs)/2]
+	n := len(xs)
+	if n%2 == 0 {
+		return (xs[n/2-1] + xs[n/2]) / 2
+	}
+	return xs[n/2]
 }
 
 // IOChars returns this process's rchar and wchar: bytes passed through
