@@ -10,9 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/oneport/oneport/httproute"
 	"github.com/oneport/oneport/mux"
@@ -80,13 +78,6 @@ func readBenchResponse(br *bufio.Reader) error {
 	}
 	_, err := br.Discard(n)
 	return err
-}
-
-// cpuTime is the CPU time the process has used so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchTarget starts what a CPU benchmark talks to: the backend itself

@@ -16,10 +16,14 @@ func raiseFileLimit(t *testing.T, want int) int {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
 		t.Fatal(err)
 	}
-	if old.Cur >= uint64(want) {
+	if uint64(old.Cur) >= uint64(want) {
 		return int(old.Cur)
 	}
-	lim := syscall.Rlimit{Cur: uint64(want), Max: max(old.Max, uint64(want))}
+	lim := old
+	setLimit(&lim.Cur, want)
+	if uint64(old.Max) < uint64(want) {
+		setLimit(&lim.Max, want)
+	}
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Logf("cannot raise the file limit to %d: %v", want, err)
 		lim = syscall.Rlimit{Cur: old.Max, Max: old.Max}
@@ -30,3 +34,7 @@ func raiseFileLimit(t *testing.T, want int) int {
 	t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
 	return int(lim.Cur)
 }
+
+// setLimit sets an Rlimit field: uint64 on Linux and macOS, int64 on the
+// BSDs.
+func setLimit[T int64 | uint64](field *T, v int) { *field = T(v) }
