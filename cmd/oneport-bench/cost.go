@@ -87,28 +87,21 @@ func costFigures(bin string, o options) ([]row, error) {
 	}
 	for run := range 2 * o.runs {
 		for _, p := range pairs {
-			var open, tested [2]float64
-			var err error
-			if run%2 == 0 {
-				open[0], open[1], err = measure(ds["open"], p.ref)
-				if err == nil {
-					tested[0], tested[1], err = measure(p.d, p.req)
-				}
-			} else {
-				tested[0], tested[1], err = measure(p.d, p.req)
-				if err == nil {
-					open[0], open[1], err = measure(ds["open"], p.ref)
+			daemons, reqs := [2]*daemon{ds["open"], p.d}, [2]request{p.ref, p.req}
+			var rps, cpu [2]float64 // [0]: the open oneport, [1]: the one under test
+			for k := range 2 {
+				i := k ^ run%2 // the open one first in even rounds, second in odd ones
+				var err error
+				if rps[i], cpu[i], err = measure(daemons[i], reqs[i]); err != nil {
+					return nil, err
 				}
 			}
-			if err != nil {
-				return nil, err
-			}
-			p.rps.add(colDirect, open[0])
-			p.cpu.add(colDirect, open[1])
-			p.rps.add(colOneport, tested[0])
-			p.cpu.add(colOneport, tested[1])
-			if open[0] > 0 {
-				*p.ratios = append(*p.ratios, tested[0]/open[0])
+			p.rps.add(colDirect, rps[0])
+			p.cpu.add(colDirect, cpu[0])
+			p.rps.add(colOneport, rps[1])
+			p.cpu.add(colOneport, cpu[1])
+			if rps[0] > 0 {
+				*p.ratios = append(*p.ratios, rps[1]/rps[0])
 			}
 		}
 	}

@@ -28,8 +28,9 @@ type Metrics struct {
 	// The observers requests have used, by histogram and labels: a
 	// Vec's WithLabelValues validates and hashes its labels under a lock
 	// on every call, which was a percent of a proxied request's CPU. The
-	// labels come from configured models and key names, so this stays as
-	// small as the Vecs' own series.
+	// labels are the model names the gateway routes (configured, aliases,
+	// discovered) and key names, so this stays as small as the Vecs' own
+	// series, which nothing deletes either.
 	mu  sync.RWMutex
 	obs map[obsKey]prometheus.Observer
 }

@@ -96,27 +96,25 @@ func readOnce(fd uintptr, p []byte) (int, error) {
 // descriptor; a raw call tells it nothing, so races on p would go unseen
 // and state handed over through a socket would be reported as a race.
 func sysRead(fd uintptr, p []byte) (int, syscall.Errno) {
-	if raceEnabled || len(p) > maxRaw {
-		n, err := syscall.Read(int(fd), p)
-		if err != nil {
-			return 0, err.(syscall.Errno)
-		}
-		return n, 0
-	}
-	r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-	return int(r), e
+	return sysCall(syscall.SYS_READ, syscall.Read, fd, p)
 }
 
 // sysWrite is write(2) of p, which is not empty, to fd, as sysRead reads.
 func sysWrite(fd uintptr, p []byte) (int, syscall.Errno) {
+	return sysCall(syscall.SYS_WRITE, syscall.Write, fd, p)
+}
+
+// sysCall makes the system call trap on fd and p, raw or through plain,
+// the syscall package's function for it; see sysRead.
+func sysCall(trap uintptr, plain func(int, []byte) (int, error), fd uintptr, p []byte) (int, syscall.Errno) {
 	if raceEnabled || len(p) > maxRaw {
-		n, err := syscall.Write(int(fd), p)
+		n, err := plain(int(fd), p)
 		if err != nil {
 			return 0, err.(syscall.Errno)
 		}
 		return n, 0
 	}
-	r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	r, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 	return int(r), e
 }
 
