@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/closedport"
 	"github.com/oneport/oneport/internal/conntest"
 	"github.com/oneport/oneport/internal/syncbuf"
 
@@ -175,9 +176,7 @@ func TestPassiveEjectionAndRecovery(t *testing.T) {
 func ejectDeadUpstream(t *testing.T, engine string, cooldown time.Duration) (*httproute.Handler, string) {
 	t.Helper()
 	live := newCounting(t, "live")
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := closedport.Addr(t)
 	var logs syncbuf.Buffer
 	h := newHandler(t, slog.New(slog.NewTextHandler(&logs, nil)), httproute.Route{Path: "/", Policy: httproute.PolicyRoundRobin,
 		Upstreams: []string{dead, hostOf(live.srv)},
@@ -358,9 +357,7 @@ func TestIPHashSticks(t *testing.T) {
 // with its whole body (nothing was sent to the first).
 func TestRetryRefusedKeepsBody(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
-		ln, _ := net.Listen("tcp", "127.0.0.1:0")
-		dead := ln.Addr().String()
-		ln.Close()
+		dead := closedport.Addr(t)
 		echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(r.Body)
 			fmt.Fprintf(w, "got %q", b)

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/closedport"
 	"github.com/oneport/oneport/internal/syncbuf"
 
 	"github.com/oneport/oneport/httproute"
@@ -405,9 +406,7 @@ func TestClientCancelReachesUpstream(t *testing.T) {
 
 func TestUpstreamDown502AndTimeout504(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
-		ln, _ := net.Listen("tcp", "127.0.0.1:0")
-		dead := ln.Addr().String()
-		ln.Close()
+		dead := closedport.Addr(t)
 		slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-time.After(5 * time.Second):

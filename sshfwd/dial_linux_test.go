@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/oneport/oneport/internal/closedport"
 )
 
 // fullListener listens on 127.0.0.1 with an accept queue that two
@@ -52,13 +54,8 @@ func fullListener(t *testing.T) (netip.AddrPort, func()) {
 }
 
 func TestDialAddrPortRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	_, err = dialAddrPort(netip.MustParseAddrPort(addr), time.Second, 0, 0)
+	addr := closedport.Addr(t)
+	_, err := dialAddrPort(netip.MustParseAddrPort(addr), time.Second, 0, 0)
 	if !errors.Is(err, syscall.ECONNREFUSED) || !strings.Contains(err.Error(), "dial tcp "+addr+": connect: connection refused") {
 		t.Fatalf("err = %v, want the refusal, worded as net.Dialer words it", err)
 	}

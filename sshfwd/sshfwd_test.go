@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/closedport"
 	"github.com/oneport/oneport/internal/syncbuf"
 
 	"github.com/oneport/oneport/internal/loadtest"
@@ -111,9 +112,7 @@ func TestSilentClientGetsBanner(t *testing.T) {
 // With sshd down the client's connection is closed and one log line says
 // why.
 func TestSSHDDownClosesWithReason(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := closedport.Addr(t)
 	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	s := &mux.Server{SSH: &sshfwd.Forwarder{Addr: dead, Logger: log}, Logger: log}

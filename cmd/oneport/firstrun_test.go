@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oneport/oneport/internal/closedport"
 	"github.com/oneport/oneport/internal/oneporttest"
 )
 
@@ -31,12 +32,7 @@ func TestRouteSetReplacesRoute(t *testing.T) {
 // A typo in ssh locks users out of SSH through oneport: check warns when
 // nothing listens there, and still succeeds.
 func TestCheckWarnsWhenNothingListensAtSSHTarget(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := closedport.Addr(t)
 	path := oneporttest.WriteConfig(t, "ssh = \""+dead+"\"\n")
 	code, _, stderr := runCmd("check", "--config", path)
 	if code != 0 || !strings.Contains(stderr, "warning: nothing answers at the SSH target "+dead) {

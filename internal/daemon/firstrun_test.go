@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/closedport"
 	"github.com/oneport/oneport/internal/discover/standin"
 	"github.com/oneport/oneport/internal/logtest"
 	"github.com/oneport/oneport/internal/oneporttest"
@@ -144,12 +145,7 @@ func TestReloadWarnsOfUnpersistedRouteChanges(t *testing.T) {
 
 // oneport starts, with a warning, when nothing listens at the SSH target.
 func TestStartWarnsWhenNothingListensAtSSHTarget(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := closedport.Addr(t)
 	var logs syncbuf.Buffer
 	startOneport(t, &logs, "--ssh", dead, "--admin-socket", "off")
 	if l := logs.String(); !strings.Contains(l, "level=WARN msg=\"ssh target not listening\" ssh="+dead) {

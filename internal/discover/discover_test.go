@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oneport/oneport/internal/closedport"
 	"github.com/oneport/oneport/internal/conntest"
 )
 
@@ -116,9 +117,7 @@ func TestProbeMisbehavingServers(t *testing.T) {
 		c.Write([]byte("220 mail ESMTP ready\r\n"))
 		c.Read(make([]byte, 1))
 	})
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	closed := ln.Addr().String()
-	ln.Close()
+	closed := closedport.Addr(t)
 
 	start := time.Now()
 	snap := scanOf(t, 300*time.Millisecond, hang, garbage, banner, closed)
