@@ -201,12 +201,16 @@ func (s *Server) isClosing() bool {
 
 // admit counts a new connection against MaxConns and, when it is
 // admitted, adds its goroutine to s.wg. A connection accepted after Close
-// or StopAccepting began is not admitted: adding to s.wg under s.mu, only
-// while not closing, keeps Add from racing Close's Wait.
+// began is not admitted: adding to s.wg under s.mu, only while not
+// forced, keeps Add from racing Close's Wait. One accepted while
+// StopAccepting closes the listener is: it has left the kernel's queue,
+// which the next process may share, so dropping it would reset a client
+// no one else can serve. Shutdown's Wait cannot race it either, because
+// StopAccepting waits until every accepted connection is handed off.
 func (s *Server) admit() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
+	if s.forced {
 		return false
 	}
 	if s.MaxConns > 0 && s.open >= s.MaxConns {
@@ -307,7 +311,10 @@ func (s *Server) handle(raw net.Conn) {
 		peeked:  peeked,
 		done:    s.connDone,
 	}
-	s.track(c)
+	if !s.track(c) {
+		c.Close()
+		return
+	}
 	s.stats.conns[sniffed.Proto].Add(1)
 	if t == nil {
 		s.logger().Warn("no target for protocol; closing", "proto", c.protoName(), "client", raw.RemoteAddr().String())
@@ -389,13 +396,20 @@ func (s *Server) removePending(e *list.Element) (evicted bool) {
 	return false
 }
 
-func (s *Server) track(c *Conn) {
+// track registers a handed-off connection for Close to close, and
+// reports false, registering nothing, once Close has begun: Close may
+// have closed the registered ones already.
+func (s *Server) track(c *Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.forced {
+		return false
+	}
 	if s.conns == nil {
 		s.conns = make(map[*Conn]struct{})
 	}
 	s.conns[c] = struct{}{}
+	return true
 }
 
 func (s *Server) connDone(c *Conn) {

@@ -525,6 +525,62 @@ func TestStopAcceptingServesAcceptedConnections(t *testing.T) {
 	}
 }
 
+// A connection whose Accept returns while StopAccepting closes the
+// listener is served, not dropped: it has left the kernel's queue, which
+// a restarted oneport shares through socket activation, so no other
+// process can serve it (found as a reset during a restart under load).
+func TestStopAcceptingServesConnectionAcceptedDuringClose(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := &lateListener{Listener: inner, accepted: make(chan struct{}), closed: make(chan struct{})}
+	web := newEcho("http")
+	s := &Server{HTTP: web}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	t.Cleanup(func() { s.Close() })
+	c := dial(t, inner.Addr().String())
+	c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+	await(t, ln.accepted, "the connection was never accepted")
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.StopAccepting(context.Background()) }()
+	if got := readLine(t, bufio.NewReader(c)); got != "http" {
+		t.Fatalf("connection accepted during close reached %q", got)
+	}
+	c.Close()
+	if err := await(t, stopped, "StopAccepting did not return"); err != nil {
+		t.Fatal(err)
+	}
+	if err := await(t, served, "Serve did not return"); !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve returned %v, want ErrServerClosed", err)
+	}
+}
+
+// lateListener's Accept holds the connection it accepted until Close has
+// been called, as when Accept and Close race.
+type lateListener struct {
+	net.Listener
+	accepted  chan struct{} // closed once Accept has a connection
+	closed    chan struct{} // closed by Close
+	closeOnce sync.Once
+	acceptOne sync.Once
+}
+
+func (l *lateListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.acceptOne.Do(func() { close(l.accepted) })
+		<-l.closed
+	}
+	return c, err
+}
+
+func (l *lateListener) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
 // StopAccepting waits until targets have taken what was accepted: here
 // the target is slow to take the connection (as an http.Server's accept
 // loop can be), and StopAccepting must not return before it has.
