@@ -98,6 +98,7 @@ type Server struct {
 type testHooks struct {
 	pendingChanged func()      // a sniff became pending or stopped being; s.mu is held
 	sniffRead      func(n int) // the sniffer read n bytes
+	handingOff     func()      // a sniffed connection is about to be registered and handed off
 }
 
 // pendingChanged calls the test hook, if any; s.mu must be held.
@@ -299,6 +300,9 @@ func (s *Server) handle(raw net.Conn) {
 		s.stats.abandoned.Add(1)
 		drop()
 		return
+	}
+	if s.hooks != nil && s.hooks.handingOff != nil {
+		s.hooks.handingOff()
 	}
 	t := s.target(sniffed)
 	c := &Conn{

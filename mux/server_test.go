@@ -557,6 +557,35 @@ func TestStopAcceptingServesConnectionAcceptedDuringClose(t *testing.T) {
 	}
 }
 
+// A connection whose sniff ends after Close has closed the registered
+// connections is closed, not handed off: Close would otherwise wait for a
+// target serving a connection nothing will close.
+func TestCloseClosesConnectionHandedOffDuringClose(t *testing.T) {
+	web := newEcho("http")
+	reached, release := make(chan struct{}), make(chan struct{})
+	s := &Server{HTTP: web, hooks: &testHooks{handingOff: func() {
+		close(reached)
+		<-release
+	}}}
+	addr, served := startServing(t, s)
+	c := dial(t, addr)
+	c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+	await(t, reached, "the connection was never sniffed")
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	await(t, served, "Close did not close the listener") // Close has begun
+	close(release)
+	await(t, closed, "Close waited on a connection handed off after it began")
+	select {
+	case <-web.got:
+		t.Fatal("a connection was handed off after Close")
+	default:
+	}
+	if n, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("the connection is still open (read %d bytes)", n)
+	}
+}
+
 // lateListener's Accept holds the connection it accepted until Close has
 // been called, as when Accept and Close race.
 type lateListener struct {

@@ -11,6 +11,7 @@ package closedport
 
 import (
 	"fmt"
+	"syscall"
 	"testing"
 )
 
@@ -25,4 +26,22 @@ func Addr(t testing.TB) string {
 	}
 	t.Cleanup(closeFn)
 	return fmt.Sprintf("127.0.0.1:%d", port)
+}
+
+// bind binds a TCP socket to 127.0.0.1 on a port the system chooses.
+func bind() (port int, closeFn func(), err error) {
+	s, err := newSock()
+	if err != nil {
+		return 0, nil, fmt.Errorf("socket: %w", err)
+	}
+	if err := syscall.Bind(s, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		closeSock(s)
+		return 0, nil, fmt.Errorf("bind: %w", err)
+	}
+	sa, err := syscall.Getsockname(s)
+	if err != nil {
+		closeSock(s)
+		return 0, nil, fmt.Errorf("getsockname: %w", err)
+	}
+	return sa.(*syscall.SockaddrInet4).Port, func() { closeSock(s) }, nil
 }
