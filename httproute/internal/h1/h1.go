@@ -86,14 +86,30 @@ func (t *h1Transport) fits(req *http.Request) bool {
 	return req.ContentLength > 0 && req.ContentLength <= maxFastBody
 }
 
+// hasToken reports whether the lowercase, non-empty token appears in the
+// header value v, in any case, bounded by v's ends, spaces, tabs or
+// commas. That is net/http's test for Connection and Expect, which the
+// engine answers as net/http does: "0 100-continue" expects a 100
+// Continue there too.
 func hasToken(v, token string) bool {
-	for f := range strings.SplitSeq(v, ",") {
-		if strings.EqualFold(strings.TrimSpace(f), token) {
+	for sp := 0; sp+len(token) <= len(v); sp++ {
+		if b := v[sp]; b != token[0] && b|0x20 != token[0] {
+			continue
+		}
+		if sp > 0 && !isTokenBoundary(v[sp-1]) {
+			continue
+		}
+		if end := sp + len(token); end != len(v) && !isTokenBoundary(v[end]) {
+			continue
+		}
+		if strings.EqualFold(v[sp:sp+len(token)], token) {
 			return true
 		}
 	}
 	return false
 }
+
+func isTokenBoundary(b byte) bool { return b == ' ' || b == ',' || b == '\t' }
 
 // errNoResponse marks a reused connection that was closed before any
 // response byte: the upstream had closed it while idle.
