@@ -8,6 +8,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -52,11 +54,35 @@ func pebbleBinary(t *testing.T) string {
 
 // startPebble runs pebble with its validation pointed at port, resolving
 // every name to 127.0.0.1 through a DNS server of the test's own.
+//
+// pebble's two listening ports are picked free and then bound by pebble,
+// so another program may take one in between: pebble then exits, and it
+// is started again on other ports.
 func startPebble(t *testing.T, port int) *pebble {
 	t.Helper()
 	bin := pebbleBinary(t)
 	dir := t.TempDir()
 	certPath, keyPath, wfeCert := writeCertIP(t, dir)
+	pool := x509.NewCertPool()
+	pool.AddCert(wfeCert)
+	p := &pebble{dns: startDNS(t), wfeRoot: pool}
+	for try := 1; ; try++ {
+		err := p.start(t, bin, filepath.Join(dir, fmt.Sprintf("pebble%d.json", try)), certPath, keyPath, port)
+		if err == nil {
+			return p
+		}
+		if !errors.Is(err, errPebbleExited) || try == 3 {
+			t.Fatalf("pebble did not start: %v\n%s", err, p.serverLogs.String())
+		}
+		t.Logf("pebble exited before serving, starting it on other ports: %v\n%s", err, p.serverLogs.String())
+	}
+}
+
+var errPebbleExited = errors.New("pebble exited")
+
+// start runs pebble once, on newly picked ports, and waits until its
+// directory answers; the process is stopped when the test ends.
+func (p *pebble) start(t *testing.T, bin, cfgPath, certPath, keyPath string, port int) error {
 	listen, mgmt := freeAddr(t), freeAddr(t)
 	cfg := map[string]any{"pebble": map[string]any{
 		"listenAddress": listen, "managementListenAddress": mgmt,
@@ -70,38 +96,51 @@ func startPebble(t *testing.T, port int) *pebble {
 		},
 	}}
 	b, _ := json.Marshal(cfg)
-	cfgPath := filepath.Join(dir, "pebble.json")
-	os.WriteFile(cfgPath, b, 0o600)
-	p := &pebble{dns: startDNS(t)}
+	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(bin, "-config", cfgPath, "-dnsserver", p.dns.addr)
 	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0")
 	logs := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
+	p.serverLogs = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 		if t.Failed() {
 			t.Logf("pebble log:\n%s", logs.String())
 		}
 	})
-	pool := x509.NewCertPool()
-	pool.AddCert(wfeCert)
-	p.dir, p.mgmt, p.wfeRoot, p.serverLogs = "https://"+listen+"/dir", mgmt, pool, logs
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	p.dir, p.mgmt = "https://"+listen+"/dir", mgmt
+	// Each try is bounded: the address may be another program's, which
+	// need not answer.
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.wfeRoot}}}
+	defer client.CloseIdleConnections()
+	// pebble logs its addresses before it binds them: only an answer
+	// tells that it serves. Polled, at most every 50 ms, until it
+	// answers, exits, or 10 s pass.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(10 * time.Second); ; {
 		resp, err := client.Get(p.dir)
 		if err == nil {
 			resp.Body.Close()
-			break
+			return nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("pebble did not start: %v\n%s", err, logs.String())
+			return err
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("%w: %v", errPebbleExited, cmd.ProcessState)
+		case <-tick.C:
 		}
 	}
-	return p
 }
 
 // issuingRoot fetches the root pebble signs certificates with.

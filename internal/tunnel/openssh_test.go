@@ -152,22 +152,8 @@ func TestOpenSSHThroughTunnel(t *testing.T) {
 // testLocalForward runs ssh -L to web and fetches a page through it.
 func testLocalForward(t *testing.T, r *sshRig, web string) {
 	t.Helper()
-	port := freePort(t)
-	// Local forwards listen before the remote command runs, so "ready"
-	// means the forward is up.
-	cmd := r.command("ssh", "-o", "ExitOnForwardFailure=yes", "-L", fmt.Sprintf("127.0.0.1:%d:%s", port, web), r.dest(), "echo ready; exec cat")
-	out := &syncbuf.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	stdin, _ := cmd.StdinPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	defer func() { stdin.Close(); <-exited }()
-	if !out.WaitFor("ready", 20*time.Second, exited) {
-		t.Fatalf("ssh -L did not start:\n%s", out.String())
-	}
+	port, stop := startLocalForward(t, r, web)
+	defer stop()
 	// No keep-alive: ssh waits for forwarded connections to close.
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := hc.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
@@ -178,6 +164,43 @@ func testLocalForward(t *testing.T, r *sshRig, web string) {
 	resp.Body.Close()
 	if string(body) != "hello through ssh -L" {
 		t.Fatalf("through ssh -L: %q", body)
+	}
+}
+
+// startLocalForward starts ssh -L from a free local port to web and
+// returns the port once the forward is up, and a func that ends ssh. The
+// port is picked free and then bound by ssh, so another program may take
+// it in between: ssh then says it cannot listen (and goes on, despite
+// ExitOnForwardFailure, which OpenSSH applies to remote forwards), and is
+// started again on another port.
+func startLocalForward(t *testing.T, r *sshRig, web string) (int, func()) {
+	t.Helper()
+	for try := 1; ; try++ {
+		port := freePort(t)
+		// Local forwards listen before the remote command runs, so "ready"
+		// means the forward is up.
+		cmd := r.command("ssh", "-o", "ExitOnForwardFailure=yes", "-L", fmt.Sprintf("127.0.0.1:%d:%s", port, web), r.dest(), "echo ready; exec cat")
+		out := &syncbuf.Buffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		stdin, _ := cmd.StdinPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		stop := func() { stdin.Close(); <-exited }
+		// ssh sets up local forwards before it opens the session: by
+		// "ready", it has said whether it could listen.
+		ready := out.WaitFor("ready", 20*time.Second, exited)
+		taken := strings.Contains(out.String(), "Address already in use")
+		if ready && !taken {
+			return port, stop
+		}
+		stop()
+		if try == 3 || !taken {
+			t.Fatalf("ssh -L did not start:\n%s", out.String())
+		}
+		t.Logf("ssh -L could not listen on port %d, trying another:\n%s", port, out.String())
 	}
 }
 
