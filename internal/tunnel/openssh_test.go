@@ -170,9 +170,9 @@ func testLocalForward(t *testing.T, r *sshRig, web string) {
 // startLocalForward starts ssh -L from a free local port to web and
 // returns the port once the forward is up, and a func that ends ssh. The
 // port is picked free and then bound by ssh, so another program may take
-// it in between: ssh then says it cannot listen (and goes on, despite
-// ExitOnForwardFailure, which OpenSSH applies to remote forwards), and is
-// started again on another port.
+// it in between: ssh then says "Address already in use" and, as seen with
+// Debian's OpenSSH despite ExitOnForwardFailure, goes on with the session
+// without the forward. It is started again on another port.
 func startLocalForward(t *testing.T, r *sshRig, web string) (int, func()) {
 	t.Helper()
 	for try := 1; ; try++ {
